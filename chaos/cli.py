@@ -1,0 +1,65 @@
+"""``replica-failover``: the project's command line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+emulator_app = typer.Typer(no_args_is_help=True, help="The local Alibaba Cloud emulator (ebs + FC).")
+app.add_typer(emulator_app, name="emulator")
+err = Console(stderr=True)
+
+
+@emulator_app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="address to bind; keep it on loopback")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port (0 picks a free one)")] = 8765,
+    seed: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="YAML/JSON seed file")] = None,
+    region: Annotated[str, typer.Option(help="the emulator's own region (FC, HostId)")] = "cn-shanghai",
+) -> None:
+    """Serve the ebs API, the FC invoke API and /_emulator/ until interrupted."""
+    from chaos.emulator.app import Emulator
+    from chaos.emulator.seedfile import SeedFile
+    from chaos.emulator.server import start
+
+    emulator = Emulator(region=region)
+    if seed is not None:
+        try:
+            SeedFile.load(seed).apply(emulator)
+        except Exception as exc:  # a bad seed file must say what is wrong, not print a traceback
+            err.print(f"[red]seed file {seed}: {exc}[/red]")
+            raise typer.Exit(2) from None
+    handle = start(emulator, host, port)
+    print(json.dumps({"endpoint": handle.url, "control": f"{handle.url}/_emulator/", "region": region}), flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        handle.stop()
+
+
+@app.command()
+def demo(
+    pairs: Annotated[int, typer.Option(min=1, max=1000)] = 6,
+) -> None:
+    """Start the emulator, seed a demo fleet, fail one pair over through the real SDK, print the result."""
+    from chaos.demo import run_demo
+
+    result: dict[str, Any] = run_demo(pairs=pairs)
+    print(json.dumps(result, indent=2))
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,497 @@
+"""The ebs replica state machine (moto's ``models.py``): pairs, groups, their transitions.
+
+Allowed-from states are the documented tables (shared/reference/ebs-api.md §3). Transient
+states (``failovering`` …) complete after ``config.transition_delays[state]`` seconds of
+emulator time; completion is applied lazily, under the lock, before any read or write, from a
+heap of due times, so a test advances the clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from chaos.emulator.clock import Clock
+from chaos.emulator.config import EmulatorConfig
+from chaos.emulator.errors import ApiError
+from chaos.emulator.ledger import Ledger
+from chaos.emulator.models import FleetSpec, GroupRecord, PairRecord, Tag
+
+Kind = Literal["pair", "group"]
+
+# transient state -> state it settles into
+COMPLETES_TO = {
+    "creating": "created",
+    "initial_syncing": "normal",
+    "syncing": "normal",
+    "manual_syncing": "stopped",
+    "stopping": "stopped",
+    "failovering": "failovered",
+    "reprotecting": "stopped",
+    "deleting": "deleted",
+}
+# completing these means a replication cycle finished: LastRecoverPoint moves
+SYNC_STATES = frozenset({"initial_syncing", "syncing", "manual_syncing"})
+
+PAIR_FAILOVER_DENIED = frozenset({"invalid", "deleted"})
+GROUP_FAILOVER_FROM = frozenset(
+    {"manual_syncing", "syncing", "normal", "stopping", "stop_failed", "stopped",
+     "failovering", "failover_failed", "failovered"}
+)  # fmt: skip
+ALREADY_FAILED_OVER = frozenset({"failovering", "failovered"})
+STOP_FROM_PAIR = frozenset({"initial_syncing", "syncing", "manual_syncing", "normal"})
+STOP_FROM_GROUP = frozenset({"manual_syncing", "syncing", "normal", "stopping", "stop_failed", "stopped"})
+START_FROM_PAIR = frozenset({"created", "stopped"})
+START_FROM_GROUP = frozenset({"created", "syncing", "normal", "stopped"})
+ONESHOT_FROM_GROUP = frozenset({"created", "manual_syncing", "stopped"})
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who is asking, for the effect entries."""
+
+    request_id: str
+    action: str
+    client_token: str | None
+    access_key_id: str
+
+
+@dataclass
+class Filters:
+    region_id: str
+    ids: frozenset[str] | None = None
+    group_id: str | None = None  # pairs only; "-" = in no group
+    name: str | None = None
+    resource_group_id: str | None = None
+    tags: tuple[tuple[str, str | None], ...] = ()
+
+
+class EbsBackend:
+    def __init__(self, clock: Clock, config: Callable[[], EmulatorConfig], ledger: Ledger) -> None:
+        self.clock = clock
+        self._config = config
+        self.ledger = ledger
+        self.lock: threading.RLock = ledger.lock
+        self.pairs: dict[str, PairRecord] = {}
+        self.groups: dict[str, GroupRecord] = {}
+        # (kind, id) -> (target status, due, version); heap holds (due, seq, kind, id, version)
+        self._pending: dict[tuple[Kind, str], tuple[str, float, int]] = {}
+        self._heap: list[tuple[float, int, Kind, str, int]] = []
+        self._seq = itertools.count()
+        self._last_oneshot: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ time
+    def settle(self) -> None:
+        """Apply every transition whose due time has passed."""
+        with self.lock:
+            now = self.clock.now()
+            while self._heap and self._heap[0][0] <= now:
+                due, _, kind, rid, version = heapq.heappop(self._heap)
+                current = self._pending.get((kind, rid))
+                if current is None or current[2] != version:
+                    continue  # superseded by a later operation or a control-plane flip
+                del self._pending[(kind, rid)]
+                rec = self._get(kind, rid)
+                if rec is None:
+                    continue
+                before = rec.Status
+                rec.Status = current[0]
+                if before in SYNC_STATES:
+                    rec.LastRecoverPoint = int(due)
+                self.ledger.record_transition(
+                    {"time": due, "targetType": kind, "targetId": rid, "from": before, "to": rec.Status}
+                )
+
+    def _get(self, kind: Kind, rid: str) -> PairRecord | GroupRecord | None:
+        return self.pairs.get(rid) if kind == "pair" else self.groups.get(rid)
+
+    def _enter(self, kind: Kind, rec: PairRecord | GroupRecord, transient: str, final: str | None = None) -> None:
+        """Put ``rec`` into ``transient``; it completes to ``final`` after the configured delay."""
+        rid = rec.ReplicaPairId if isinstance(rec, PairRecord) else rec.ReplicaGroupId
+        rec.Status = transient
+        target = final or COMPLETES_TO[transient]
+        delay = max(0.0, self._config().transition_delays.get(transient, 1.0))
+        version = next(self._seq)
+        due = self.clock.now() + delay
+        self._pending[(kind, rid)] = (target, due, version)
+        heapq.heappush(self._heap, (due, version, kind, rid, version))
+
+    def _set(self, kind: Kind, rec: PairRecord | GroupRecord, status: str) -> None:
+        rid = rec.ReplicaPairId if isinstance(rec, PairRecord) else rec.ReplicaGroupId
+        self._pending.pop((kind, rid), None)
+        rec.Status = status
+
+    def _effect(self, ctx: CallContext, kind: Kind, rid: str, before: str, after: str, **extra: Any) -> None:
+        self.ledger.record_effect(
+            {
+                "time": self.clock.now(),
+                "requestId": ctx.request_id,
+                "action": ctx.action,
+                "clientToken": ctx.client_token,
+                "accessKeyId": ctx.access_key_id,
+                "targetType": kind,
+                "targetId": rid,
+                "from": before,
+                "to": after,
+                **extra,
+            }
+        )
+
+    # ------------------------------------------------------------- seeding
+    def seed_pairs(self, records: Iterable[PairRecord]) -> list[str]:
+        with self.lock:
+            records = list(records)
+            for rec in records:
+                if rec.ReplicaGroupId and rec.ReplicaGroupId not in self.groups:
+                    raise ValueError(f"{rec.ReplicaPairId}: group {rec.ReplicaGroupId} does not exist; seed it first")
+            now = int(self.clock.now())
+            for rec in records:
+                rec.CreateTime = rec.CreateTime or now - 86_400
+                if not rec.LastRecoverPoint and rec.Status not in ("creating", "created", "initial_syncing"):
+                    rec.LastRecoverPoint = now - 300
+                old = self.pairs.get(rec.ReplicaPairId)
+                if old and old.ReplicaGroupId and old.ReplicaGroupId != rec.ReplicaGroupId:
+                    self._unlink(old)
+                self.pairs[rec.ReplicaPairId] = rec
+                self._pending.pop(("pair", rec.ReplicaPairId), None)
+                if rec.ReplicaGroupId:
+                    self._link(rec, self.groups[rec.ReplicaGroupId])
+            return [r.ReplicaPairId for r in records]
+
+    def seed_groups(self, records: Iterable[GroupRecord]) -> list[str]:
+        with self.lock:
+            records = list(records)
+            for grp in records:
+                if len(grp.PairIds) > 17:
+                    raise ValueError(f"{grp.ReplicaGroupId}: at most 17 pairs per group")
+                for pid in grp.PairIds:
+                    if pid not in self.pairs:
+                        raise ValueError(f"{grp.ReplicaGroupId}: pair {pid} does not exist; seed pairs first")
+            now = int(self.clock.now())
+            for grp in records:
+                if not grp.LastRecoverPoint and grp.Status not in ("creating", "created", "initial_syncing"):
+                    grp.LastRecoverPoint = now - 300
+                members = list(grp.PairIds)
+                grp.PairIds = []
+                self.groups[grp.ReplicaGroupId] = grp
+                self._pending.pop(("group", grp.ReplicaGroupId), None)
+                for pid in members:
+                    self._link(self.pairs[pid], grp)
+            return [g.ReplicaGroupId for g in records]
+
+    def _link(self, pair: PairRecord, grp: GroupRecord) -> None:
+        if (pair.SourceRegion, pair.DestinationRegion) != (grp.SourceRegionId, grp.DestinationRegionId):
+            raise ValueError(
+                f"{pair.ReplicaPairId} replicates {pair.SourceRegion}->{pair.DestinationRegion} but group "
+                f"{grp.ReplicaGroupId} replicates {grp.SourceRegionId}->{grp.DestinationRegionId}"
+            )
+        if pair.ReplicaGroupId and pair.ReplicaGroupId != grp.ReplicaGroupId and pair.ReplicaGroupId in self.groups:
+            self._unlink(pair)
+        pair.ReplicaGroupId = grp.ReplicaGroupId
+        pair.ReplicaGroupName = grp.GroupName
+        if pair.ReplicaPairId not in grp.PairIds:
+            if len(grp.PairIds) >= 17:
+                raise ValueError(f"{grp.ReplicaGroupId}: at most 17 pairs per group")
+            grp.PairIds.append(pair.ReplicaPairId)
+        grp.PairNumber = len(grp.PairIds)
+
+    def _unlink(self, pair: PairRecord) -> None:
+        grp = self.groups.get(pair.ReplicaGroupId)
+        if grp and pair.ReplicaPairId in grp.PairIds:
+            grp.PairIds.remove(pair.ReplicaPairId)
+            grp.PairNumber = len(grp.PairIds)
+        pair.ReplicaGroupId = ""
+        pair.ReplicaGroupName = ""
+
+    def generate(self, spec: FleetSpec) -> dict[str, list[str]]:
+        """N pairs over the routes, statuses drawn by weight, a fraction grouped; same seed, same fleet."""
+        rng = random.Random(spec.seed)
+        statuses = list(spec.statuses)
+        weights = [spec.statuses[s] for s in statuses]
+        pairs: list[PairRecord] = []
+        for i in range(spec.pairs):
+            src, dst = spec.routes[i % len(spec.routes)]
+            pairs.append(
+                PairRecord(
+                    ReplicaPairId=f"pair-{spec.prefix}{spec.seed}-{i:06d}",
+                    PairName=f"{spec.prefix}-{i}",
+                    SourceRegion=src,
+                    DestinationRegion=dst,
+                    Status=rng.choices(statuses, weights)[0],
+                    Tags=[Tag(TagKey=k, TagValue=v) for k, v in spec.tags.items()],
+                )
+            )
+        groups: list[GroupRecord] = []
+        if spec.group_size and spec.grouped_fraction:
+            by_route: dict[tuple[str, str], list[PairRecord]] = {}
+            for p in pairs:
+                if rng.random() < spec.grouped_fraction and p.Status not in ("invalid", "deleted"):
+                    by_route.setdefault((p.SourceRegion, p.DestinationRegion), []).append(p)
+            for (src, dst), members in sorted(by_route.items()):
+                for start in range(0, len(members), spec.group_size):
+                    chunk = members[start : start + spec.group_size]
+                    gid = f"pg-{spec.prefix}{spec.seed}-{len(groups):05d}"
+                    status = chunk[0].Status if chunk[0].Status in GROUP_FAILOVER_FROM else "normal"
+                    for p in chunk:
+                        p.Status = status  # a group's members share its state
+                    groups.append(
+                        GroupRecord(
+                            ReplicaGroupId=gid, GroupName=gid, SourceRegionId=src, DestinationRegionId=dst,
+                            Status=status, PairIds=[p.ReplicaPairId for p in chunk],
+                            Tags=[Tag(TagKey=k, TagValue=v) for k, v in spec.tags.items()],
+                        )
+                    )  # fmt: skip
+        with self.lock:
+            self.seed_pairs(pairs)
+            self.seed_groups(groups)
+        return {"pairs": [p.ReplicaPairId for p in pairs], "groups": [g.ReplicaGroupId for g in groups]}
+
+    def flip(self, kind: Kind, rid: str, status: str, *, complete_to: str | None = None) -> dict[str, Any]:
+        """Control-plane state flip (a pair turning ``invalid`` mid-run). Not an API effect."""
+        with self.lock:
+            self.settle()
+            rec = self._get(kind, rid)
+            if rec is None:
+                raise KeyError(rid)
+            before = rec.Status
+            if status in COMPLETES_TO or complete_to:
+                self._enter(kind, rec, status, complete_to)
+            else:
+                self._set(kind, rec, status)
+            self.ledger.record_transition(
+                {"time": self.clock.now(), "targetType": kind, "targetId": rid, "from": before,
+                 "to": status, "cause": "control-plane"}
+            )  # fmt: skip
+            return rec.api()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.pairs.clear()
+            self.groups.clear()
+            self._pending.clear()
+            self._heap.clear()
+            self._last_oneshot.clear()
+
+    # ------------------------------------------------------------ describe
+    def describe_pairs(self, f: Filters) -> list[PairRecord]:
+        with self.lock:
+            self.settle()
+            out = []
+            for pid in sorted(self.pairs):
+                p = self.pairs[pid]
+                if f.region_id not in (p.SourceRegion, p.DestinationRegion) or p.Status == "deleted":
+                    continue
+                if f.ids is not None and pid not in f.ids:
+                    continue
+                if f.group_id == "-" and p.ReplicaGroupId:
+                    continue
+                if f.group_id not in (None, "-") and p.ReplicaGroupId != f.group_id:
+                    continue
+                if not _common_match(p.PairName, p.ResourceGroupId, p.Tags, f):
+                    continue
+                out.append(p.model_copy(deep=True))
+            return out
+
+    def describe_groups(self, f: Filters) -> list[GroupRecord]:
+        with self.lock:
+            self.settle()
+            out = []
+            for gid in sorted(self.groups):
+                g = self.groups[gid]
+                if f.region_id not in (g.SourceRegionId, g.DestinationRegionId) or g.Status == "deleted":
+                    continue
+                if f.ids is not None and gid not in f.ids:
+                    continue
+                if not _common_match(g.GroupName, g.ResourceGroupId, g.Tags, f):
+                    continue
+                out.append(g.model_copy(deep=True))
+            return out
+
+    # -------------------------------------------------------------- lookups
+    def _pair_for(self, region: str, pid: str, *, secondary_only: bool) -> PairRecord:
+        p = self.pairs.get(pid)
+        if p is None or p.Status == "deleted":
+            raise ApiError.of("NoSuchResource")
+        if secondary_only:
+            if region == p.SourceRegion:
+                raise ApiError.of("OperationDenied.OperateNotAllowedForPrimary")
+            if region != p.DestinationRegion:
+                raise ApiError.of("NoSuchResource")
+        elif region not in (p.SourceRegion, p.DestinationRegion):
+            raise ApiError.of("NoSuchResource")
+        return p
+
+    def _group_for(self, region: str, gid: str, *, secondary_only: bool) -> GroupRecord:
+        g = self.groups.get(gid)
+        if g is None or g.Status == "deleted":
+            raise ApiError.of("NoSuchResource")
+        if secondary_only:
+            if region == g.SourceRegionId:
+                raise ApiError.of("OperationDenied.OperateNotAllowedForPrimary")
+            if region != g.DestinationRegionId:
+                raise ApiError.of("NoSuchResource")
+        elif region not in (g.SourceRegionId, g.DestinationRegionId):
+            raise ApiError.of("NoSuchResource")
+        return g
+
+    def _members(self, g: GroupRecord) -> list[PairRecord]:
+        return [self.pairs[pid] for pid in g.PairIds if pid in self.pairs]
+
+    # ------------------------------------------------------------ pair ops
+    def failover_pair(self, ctx: CallContext, region: str, pid: str) -> None:
+        with self.lock:
+            self.settle()
+            p = self._pair_for(region, pid, secondary_only=True)
+            if p.Status in PAIR_FAILOVER_DENIED or (self._config().strict and p.Status in ALREADY_FAILED_OVER):
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            before = p.Status
+            self._enter("pair", p, "failovering")
+            self._effect(ctx, "pair", pid, before, "failovering")
+            self.settle()
+
+    def reprotect_pair(self, ctx: CallContext, region: str, pid: str, reverse: bool) -> None:
+        with self.lock:
+            self.settle()
+            p = self._pair_for(region, pid, secondary_only=True)
+            if p.Status != "failovered":
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            if reverse:
+                _swap_pair(p)
+            self._enter("pair", p, "reprotecting")
+            self._effect(ctx, "pair", pid, "failovered", "reprotecting", reverseReplicate=reverse)
+            self.settle()
+
+    def start_pair(self, ctx: CallContext, region: str, pid: str, one_shot: bool) -> None:
+        with self.lock:
+            self.settle()
+            p = self._pair_for(region, pid, secondary_only=False)
+            if p.Status not in START_FROM_PAIR:
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            self._check_oneshot(pid, p.RPO, one_shot)
+            before = p.Status
+            transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")
+            self._enter("pair", p, transient)
+            self._effect(ctx, "pair", pid, before, transient, oneShot=one_shot)
+            self.settle()
+
+    def stop_pair(self, ctx: CallContext, region: str, pid: str) -> None:
+        with self.lock:
+            self.settle()
+            p = self._pair_for(region, pid, secondary_only=False)
+            if p.Status not in STOP_FROM_PAIR:
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            before = p.Status
+            self._enter("pair", p, "stopping")
+            self._effect(ctx, "pair", pid, before, "stopping")
+            self.settle()
+
+    def _check_oneshot(self, rid: str, rpo: int, one_shot: bool) -> None:
+        if not one_shot:
+            return
+        now = self.clock.now()
+        last = self._last_oneshot.get(rid)
+        if last is not None and now - last <= rpo / 2:
+            raise ApiError.of("OperationDenied.ManualSyncLimit")
+        self._last_oneshot[rid] = now
+
+    # ----------------------------------------------------------- group ops
+    def failover_group(self, ctx: CallContext, region: str, gid: str) -> None:
+        with self.lock:
+            self.settle()
+            g = self._group_for(region, gid, secondary_only=True)
+            allowed = GROUP_FAILOVER_FROM - (ALREADY_FAILED_OVER if self._config().strict else frozenset())
+            if g.Status not in allowed:
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            members = self._members(g)
+            if not members:
+                raise ApiError.of("OperationDenied.NoPairInGroup")
+            if any(m.Status in PAIR_FAILOVER_DENIED for m in members):
+                raise ApiError.of("OperationDenied.PairGroupStatusConflict")
+            before = g.Status
+            self._enter("group", g, "failovering")
+            for m in members:
+                self._enter("pair", m, "failovering")
+            self._effect(ctx, "group", gid, before, "failovering", pairIds=[m.ReplicaPairId for m in members])
+            self.settle()
+
+    def reprotect_group(self, ctx: CallContext, region: str, gid: str, reverse: bool) -> None:
+        with self.lock:
+            self.settle()
+            g = self._group_for(region, gid, secondary_only=True)
+            members = self._members(g)
+            if g.Status != "failovered":
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            if not members:
+                raise ApiError.of("OperationDenied.NoPairInGroup")
+            if any(m.Status != "failovered" for m in members):
+                raise ApiError.of("OperationDenied.PairGroupStatusConflict")
+            if reverse:
+                g.SourceRegionId, g.DestinationRegionId = g.DestinationRegionId, g.SourceRegionId
+                g.SourceZoneId, g.DestinationZoneId = g.DestinationZoneId, g.SourceZoneId
+            self._enter("group", g, "reprotecting")
+            for m in members:
+                if reverse:
+                    _swap_pair(m)
+                self._enter("pair", m, "reprotecting")
+            self._effect(
+                ctx, "group", gid, "failovered", "reprotecting",
+                pairIds=[m.ReplicaPairId for m in members], reverseReplicate=reverse,
+            )  # fmt: skip
+            self.settle()
+
+    def start_group(self, ctx: CallContext, region: str, gid: str, one_shot: bool) -> None:
+        with self.lock:
+            self.settle()
+            g = self._group_for(region, gid, secondary_only=False)
+            if g.Status not in (ONESHOT_FROM_GROUP if one_shot else START_FROM_GROUP):
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            members = self._members(g)
+            if not members:
+                raise ApiError.of("OperationDenied.NoPairInGroup")
+            self._check_oneshot(gid, g.RPO, one_shot)
+            before = g.Status
+            transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")
+            for rec in (g, *members):
+                self._enter("pair" if isinstance(rec, PairRecord) else "group", rec, transient)
+            self._effect(ctx, "group", gid, before, transient, pairIds=list(g.PairIds), oneShot=one_shot)
+            self.settle()
+
+    def stop_group(self, ctx: CallContext, region: str, gid: str) -> None:
+        with self.lock:
+            self.settle()
+            g = self._group_for(region, gid, secondary_only=False)
+            if g.Status not in STOP_FROM_GROUP:
+                raise ApiError.of("OperationDenied.InvalidStatus")
+            before = g.Status
+            self._enter("group", g, "stopping")
+            for m in self._members(g):
+                self._enter("pair", m, "stopping")
+            self._effect(ctx, "group", gid, before, "stopping", pairIds=list(g.PairIds))
+            self.settle()
+
+
+def _swap_pair(p: PairRecord) -> None:
+    # Source*/Destination* are the current direction; Primary*/Standby* stay the initial one
+    p.SourceRegion, p.DestinationRegion = p.DestinationRegion, p.SourceRegion
+    p.SourceZoneId, p.DestinationZoneId = p.DestinationZoneId, p.SourceZoneId
+    p.SourceDiskId, p.DestinationDiskId = p.DestinationDiskId, p.SourceDiskId
+
+
+def _common_match(name: str, rg: str, tags: list[Tag], f: Filters) -> bool:
+    if f.name and f.name.lower() not in name.lower():
+        return False
+    if f.resource_group_id and rg != f.resource_group_id:
+        return False
+    have = {(t.TagKey, t.TagValue) for t in tags}
+    keys = {t.TagKey for t in tags}
+    for key, value in f.tags:
+        if value is None and key not in keys:
+            return False
+        if value is not None and (key, value) not in have:
+            return False
+    return True

@@ -1,0 +1,222 @@
+"""Replica pair and group records, written with the API's own field names.
+
+``PairRecord``/``GroupRecord`` are what ``DescribeDiskReplicaPairs``/``Groups`` return, field for
+field (pairs say ``SourceRegion``, groups ``SourceRegionId``: the real API is inconsistent and so
+are we). The seed models accept any subset and fill realistic defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+PAIR_STATUSES = (
+    "invalid", "creating", "created", "create_failed", "initial_syncing", "syncing", "manual_syncing",
+    "normal", "stopping", "stopped", "stop_failed", "failovering", "failovered", "failover_failed",
+    "reprotecting", "reprotect_failed", "deleting", "delete_failed", "deleted",
+)  # fmt: skip
+GROUP_STATUSES = tuple(s for s in PAIR_STATUSES if s != "initial_syncing") + ("initial_syncing",)
+
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z0-9]+){1,3}$")
+PAIR_ID_RE = re.compile(r"^pair-[A-Za-z0-9-]{1,60}$")
+GROUP_ID_RE = re.compile(r"^pg-[A-Za-z0-9-]{1,60}$")
+
+
+def _digest(*parts: str, n: int = 20) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+class Tag(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    TagKey: str = Field(min_length=1, max_length=128)
+    TagValue: str = Field(default="", max_length=128)
+
+
+class _Record(BaseModel):
+    # validate_assignment stays off: the backend mutates records under its lock
+    model_config = ConfigDict(extra="forbid")
+
+    def api(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+class PairRecord(_Record):
+    ReplicaPairId: str
+    PairName: str = ""
+    Description: str = ""
+    SourceRegion: str
+    SourceZoneId: str = ""
+    SourceDiskId: str = ""
+    DestinationRegion: str
+    DestinationZoneId: str = ""
+    DestinationDiskId: str = ""
+    PrimaryRegion: str = ""
+    PrimaryZone: str = ""
+    StandbyRegion: str = ""
+    StandbyZone: str = ""
+    Status: str = "normal"
+    StatusMessage: str = ""
+    Site: str = "production"
+    RPO: int = 900
+    Bandwidth: int = 10240
+    LastRecoverPoint: int = 0
+    CreateTime: int = 0
+    ExpiredTime: int = 0
+    ReplicaGroupId: str = ""
+    ReplicaGroupName: str = ""
+    ChargeType: str = "POSTPAY"
+    EnableRtc: bool = False
+    ResourceGroupId: str = "rg-acfmemulator01"
+    Tags: list[Tag] = Field(default_factory=list)
+
+    @field_validator("ReplicaPairId")
+    @classmethod
+    def _pair_id(cls, v: str) -> str:
+        if not PAIR_ID_RE.match(v):
+            raise ValueError("ReplicaPairId must look like pair-<id> (ASCII, at most 65 characters)")
+        return v
+
+    @field_validator("SourceRegion", "DestinationRegion")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not REGION_RE.match(v):
+            raise ValueError(f"{v!r} is not a region id")
+        return v
+
+    @field_validator("Status")
+    @classmethod
+    def _status(cls, v: str) -> str:
+        if v not in PAIR_STATUSES:
+            raise ValueError(f"unknown pair status {v!r}; one of {', '.join(PAIR_STATUSES)}")
+        return v
+
+    @field_validator("ReplicaGroupId")
+    @classmethod
+    def _group_id(cls, v: str) -> str:
+        if v and not GROUP_ID_RE.match(v):
+            raise ValueError("ReplicaGroupId must look like pg-<id>")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> PairRecord:
+        if self.SourceRegion == self.DestinationRegion:
+            raise ValueError("SourceRegion and DestinationRegion must differ (cross-region replication)")
+        pid = self.ReplicaPairId
+        self.SourceZoneId = self.SourceZoneId or f"{self.SourceRegion}-a"
+        self.DestinationZoneId = self.DestinationZoneId or f"{self.DestinationRegion}-b"
+        self.SourceDiskId = self.SourceDiskId or f"d-{_digest(pid, 'src')}"
+        self.DestinationDiskId = self.DestinationDiskId or f"d-{_digest(pid, 'dst')}"
+        self.PrimaryRegion = self.PrimaryRegion or self.SourceRegion
+        self.PrimaryZone = self.PrimaryZone or self.SourceZoneId
+        self.StandbyRegion = self.StandbyRegion or self.DestinationRegion
+        self.StandbyZone = self.StandbyZone or self.DestinationZoneId
+        return self
+
+
+class GroupRecord(_Record):
+    ReplicaGroupId: str
+    GroupName: str = ""
+    Description: str = ""
+    SourceRegionId: str
+    SourceZoneId: str = ""
+    DestinationRegionId: str
+    DestinationZoneId: str = ""
+    PrimaryRegion: str = ""
+    PrimaryZone: str = ""
+    StandbyRegion: str = ""
+    StandbyZone: str = ""
+    Status: str = "normal"
+    RPO: int = 900
+    LastRecoverPoint: int = 0
+    Site: str = "production"
+    PairIds: list[str] = Field(default_factory=list)
+    PairNumber: int = 0
+    Bandwidth: int = 10240
+    EnableRtc: bool = False
+    ResourceGroupId: str = "rg-acfmemulator01"
+    Tags: list[Tag] = Field(default_factory=list)
+
+    @field_validator("ReplicaGroupId")
+    @classmethod
+    def _group_id(cls, v: str) -> str:
+        if not GROUP_ID_RE.match(v):
+            raise ValueError("ReplicaGroupId must look like pg-<id> (ASCII, at most 63 characters)")
+        return v
+
+    @field_validator("SourceRegionId", "DestinationRegionId")
+    @classmethod
+    def _region(cls, v: str) -> str:
+        if not REGION_RE.match(v):
+            raise ValueError(f"{v!r} is not a region id")
+        return v
+
+    @field_validator("Status")
+    @classmethod
+    def _status(cls, v: str) -> str:
+        if v not in GROUP_STATUSES:
+            raise ValueError(f"unknown group status {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _defaults(self) -> GroupRecord:
+        if self.SourceRegionId == self.DestinationRegionId:
+            raise ValueError("SourceRegionId and DestinationRegionId must differ")
+        self.SourceZoneId = self.SourceZoneId or f"{self.SourceRegionId}-a"
+        self.DestinationZoneId = self.DestinationZoneId or f"{self.DestinationRegionId}-b"
+        self.PrimaryRegion = self.PrimaryRegion or self.SourceRegionId
+        self.PrimaryZone = self.PrimaryZone or self.SourceZoneId
+        self.StandbyRegion = self.StandbyRegion or self.DestinationRegionId
+        self.StandbyZone = self.StandbyZone or self.DestinationZoneId
+        return self
+
+
+class SeedPairs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    pairs: list[PairRecord] = Field(max_length=100_000)
+
+
+class SeedGroups(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    groups: list[GroupRecord] = Field(max_length=20_000)
+
+
+class FleetSpec(BaseModel):
+    """Generator for N pairs spread over region routes, states and groups (deterministic per seed)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    pairs: int = Field(ge=0, le=100_000)
+    routes: list[tuple[str, str]] = Field(
+        default_factory=lambda: [("cn-hangzhou", "cn-shanghai"), ("cn-beijing", "cn-shanghai")],
+        description="(source region, destination region) pairs, used round-robin",
+    )
+    statuses: dict[str, float] = Field(
+        default_factory=lambda: {"normal": 1.0}, description="status -> weight"
+    )
+    group_size: int = Field(default=0, ge=0, le=17, alias="groupSize", description="0: no groups")
+    grouped_fraction: float = Field(default=0.0, ge=0, le=1, alias="groupedFraction")
+    tags: dict[str, str] = Field(default_factory=dict)
+    seed: int = 0
+    prefix: str = Field(default="gen", pattern=r"^[a-z0-9]{1,12}$")
+
+    @field_validator("routes")
+    @classmethod
+    def _routes(cls, v: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for src, dst in v:
+            if not (REGION_RE.match(src) and REGION_RE.match(dst)) or src == dst:
+                raise ValueError(f"bad route {src}->{dst}")
+        if not v:
+            raise ValueError("at least one route")
+        return v
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, v: dict[str, float]) -> dict[str, float]:
+        for status, weight in v.items():
+            if status not in PAIR_STATUSES or weight < 0:
+                raise ValueError(f"bad status weight {status}={weight}")
+        if not any(w > 0 for w in v.values()):
+            raise ValueError("at least one positive weight")
+        return v
