@@ -1,0 +1,173 @@
+"""A thin typed adapter over the ebs 2021-07-30 API (aliyun-python-sdk-core + aliyun-python-sdk-ebs).
+
+Every SDK failure becomes one :class:`ApiFailure` with the code, HTTP status and request id, and a
+classification the retry policy reads (``transient``/``throttled``). The SDK itself never retries
+ebs calls (it has no retry config for ebs), so retries are ours, with ClientTokens. The SDK is
+imported on first use, not at import: it is on the cold-start path of a plan-only or no-op call.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from replica_failover.credentials import Credentials
+
+VERSION = "2021-07-30"
+MAX_PAGES = 10_000  # 5,000,000 records at 500 a page: a bound, not an expectation
+
+# codes a retry can cure (with the same ClientToken)
+TRANSIENT_CODES = frozenset(
+    {"RequestTimeout", "InternalError", "ServiceUnavailable", "SDK.HttpError", "SDK.ServerUnreachable",
+     "SDK.UnknownServerError", "LastTokenProcessing"}
+)  # fmt: skip
+TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class ApiFailure(Exception):
+    code: str
+    message: str
+    status: int | None = None
+    request_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code} (HTTP {self.status}): {self.message}"
+
+    @property
+    def throttled(self) -> bool:
+        return self.code.startswith("Throttling") or self.status == 429
+
+    @property
+    def transient(self) -> bool:
+        return self.throttled or self.code in TRANSIENT_CODES or self.status in TRANSIENT_STATUS
+
+
+@dataclass
+class CallStats:
+    calls: int = 0
+    writes: int = 0
+    by_code: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def count(self, write: bool, code: str | None) -> None:
+        with self._lock:
+            self.calls += 1
+            self.writes += int(write)
+            key = code or "OK"
+            self.by_code[key] = self.by_code.get(key, 0) + 1
+
+
+class EbsApi:
+    """ebs calls against one endpoint. Thread-safe: one AcsClient per thread (it holds a Session)."""
+
+    def __init__(self, credentials: Credentials, *, endpoint: str | None, connect_timeout: float,
+                 read_timeout: float) -> None:  # fmt: skip
+        self._credentials = credentials
+        self._endpoint = endpoint
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._local = threading.local()
+        self.stats = CallStats()
+
+    # --------------------------------------------------------------- plumbing
+    def _client(self, region: str) -> Any:
+        clients: dict[str, Any] | None = getattr(self._local, "clients", None)
+        if clients is None:
+            clients = self._local.clients = {}
+        if region not in clients:
+            from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
+            from aliyunsdkcore.client import AcsClient
+
+            c = self._credentials
+            cred = (StsTokenCredential(c.access_key_id, c.access_key_secret, c.security_token)
+                    if c.security_token else AccessKeyCredential(c.access_key_id, c.access_key_secret))  # fmt: skip
+            clients[region] = AcsClient(
+                region_id=region, credential=cred, auto_retry=False,
+                timeout=self._read_timeout, connect_timeout=self._connect_timeout,
+            )  # fmt: skip
+        return clients[region]
+
+    def _target(self, region: str) -> tuple[str, str]:
+        """(host[:port], protocol). The override is the emulator; otherwise the regional endpoint."""
+        if self._endpoint:
+            ep = self._endpoint
+            protocol = "https" if ep.startswith("https://") else "http"
+            return ep.split("://", 1)[-1].rstrip("/"), protocol
+        return f"ebs.{region}.aliyuncs.com", "https"
+
+    def call(self, action: str, region: str, params: dict[str, str], *, write: bool = False) -> dict[str, Any]:
+        from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+        from aliyunsdkcore.request import CommonRequest
+
+        host, protocol = self._target(region)
+        request = CommonRequest(domain=host, version=VERSION, action_name=action, product="ebs")
+        request.set_method("POST")
+        request.set_protocol_type(protocol)
+        request.set_accept_format("JSON")
+        request.add_query_param("RegionId", region)
+        for key, value in params.items():
+            request.add_query_param(key, value)
+        try:
+            raw = self._client(region).do_action_with_exception(request)
+        except ServerException as exc:
+            self.stats.count(write, exc.get_error_code())
+            raise ApiFailure(exc.get_error_code() or "Unknown", exc.get_error_msg() or "", exc.get_http_status(),
+                             exc.get_request_id()) from None  # fmt: skip
+        except ClientException as exc:
+            self.stats.count(write, exc.get_error_code())
+            raise ApiFailure(exc.get_error_code() or "SDK.ClientError", str(exc.get_error_msg())[:500]) from None
+        self.stats.count(write, None)
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise ApiFailure("SDK.UnknownServerError", "response is not JSON") from None
+        if not isinstance(body, dict):
+            raise ApiFailure("SDK.UnknownServerError", "response is not a JSON object")
+        return body
+
+    # ---------------------------------------------------------------- reads
+    def _pages(self, action: str, region: str, key: str, params: dict[str, str],
+               page_size: int) -> Iterator[dict[str, Any]]:  # fmt: skip
+        token = ""
+        for _ in range(MAX_PAGES):
+            page_params = {**params, "MaxResults": str(page_size)}
+            if token:
+                page_params["NextToken"] = token
+            body = self.call(action, region, page_params)
+            records = body.get(key) or []
+            if not isinstance(records, list):
+                raise ApiFailure("SDK.UnknownServerError", f"{key} is not a list")
+            yield from (r for r in records if isinstance(r, dict))
+            token = str(body.get("NextToken") or "")
+            if not token or not records:
+                return
+        raise ApiFailure("SDK.UnknownServerError", f"{action}: more than {MAX_PAGES} pages")
+
+    def describe_pairs(self, region: str, *, site: str = "backup", pair_ids: list[str] | None = None,
+                       page_size: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+        params = {"Site": site}
+        if pair_ids:
+            params["PairIds"] = ",".join(pair_ids)
+        return list(self._pages("DescribeDiskReplicaPairs", region, "ReplicaPairs", params, page_size))
+
+    def describe_groups(self, region: str, *, site: str = "backup", group_ids: list[str] | None = None,
+                        page_size: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+        params = {"Site": site}
+        if group_ids:
+            params["GroupIds"] = ",".join(group_ids)
+        return list(self._pages("DescribeDiskReplicaGroups", region, "ReplicaGroups", params, page_size))
+
+    # --------------------------------------------------------------- writes
+    def failover_pair(self, region: str, pair_id: str, client_token: str) -> str:
+        body = self.call("FailoverDiskReplicaPair", region, {"ReplicaPairId": pair_id, "ClientToken": client_token},
+                         write=True)  # fmt: skip
+        return str(body.get("RequestId", ""))
+
+    def failover_group(self, region: str, group_id: str, client_token: str) -> str:
+        body = self.call("FailoverDiskReplicaGroup", region,
+                         {"ReplicaGroupId": group_id, "ClientToken": client_token}, write=True)  # fmt: skip
+        return str(body.get("RequestId", ""))

@@ -1,0 +1,148 @@
+"""One invocation, one way: event -> Incident -> Plan -> Execution -> Result.
+
+The handler raises :class:`PendingWork` only when a retry of the whole invocation can help (work
+left for lack of time, budget or because the API kept failing transiently), so FC's async retry
+and on-failure destination take over. Every permanent outcome, good or bad, returns normally.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import IO, Any
+
+from replica_failover.config import Settings, load_settings
+from replica_failover.credentials import resolve_credentials
+from replica_failover.ebs import ApiFailure, EbsApi
+from replica_failover.errors import EventError, FailoverError
+from replica_failover.events import parse_event
+from replica_failover.execute import Backoff, Deadline, Executor
+from replica_failover.incident import Incident
+from replica_failover.log import JsonLogger
+from replica_failover.plan import build_plan
+from replica_failover.result import Result, Status, TargetResult, summarize
+
+DEFAULT_TIMEOUT = 60.0
+SETTINGS_PREFIXES = ("FAILOVER_", "EBS_", "ALIBABA_CLOUD_REGION", "FC_REGION")
+
+
+class PendingWork(FailoverError):
+    """Raised so FC retries the invocation; carries the result that says what is left."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        self.result = result
+        super().__init__(f"{result['summary'].get('pending', 0)} target(s) pending: {result['reason']}")
+
+
+@lru_cache(maxsize=8)
+def _settings(items: tuple[tuple[str, str], ...], region: str | None) -> Settings:
+    return load_settings(dict(items), function_region=region)
+
+
+def settings_for(env: Mapping[str, str], region: str | None) -> Settings:
+    """Validated settings, cached per distinct environment (validation runs once per instance)."""
+    relevant = tuple(sorted((k, v) for k, v in env.items() if k.startswith(SETTINGS_PREFIXES)))
+    return _settings(relevant, region)
+
+
+def initialize(context: Any, env: Mapping[str, str] | None = None) -> Settings:
+    """FC initializer: a bad configuration fails here, at instance start, naming the variable."""
+    return settings_for(os.environ if env is None else env, getattr(context, "region", None))
+
+
+def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = None,
+           log_stream: IO[str] | None = None, backoff: Backoff | None = None) -> dict[str, Any]:  # fmt: skip
+    started, t0 = time.time(), time.monotonic()
+    env = os.environ if env is None else env
+    settings = settings_for(env, getattr(context, "region", None))
+    timeout = _timeout(context)
+    deadline = Deadline(t0 + max(0.5, timeout - settings.deadline_margin_seconds))
+    request_id = getattr(context, "request_id", None)
+    log = JsonLogger(settings.log_level, log_stream, requestId=request_id)
+
+    def finish(status: Status, reason: str, incident: Incident, *, targets: list[TargetResult] | None = None,
+               api: EbsApi | None = None, executor: Executor | None = None, refused: str | None = None,
+               ok: bool | None = None) -> dict[str, Any]:  # fmt: skip
+        targets = targets or []
+        result = Result(
+            ok=ok if ok is not None else status in ("completed", "noop", "planned"),
+            status=status, reason=reason, mode=settings.mode, request_id=request_id,
+            incident=incident.model_dump(mode="json"), targets=targets, summary=summarize(targets),
+            refused=refused, api_calls=api.stats.calls if api else 0, write_calls=api.stats.writes if api else 0,
+            retries=executor.budget.used if executor else 0,
+            retry_budget_left=executor.budget.left if executor else None,
+            started_at=round(started, 3), duration_ms=round((time.monotonic() - t0) * 1000, 1),
+            deadline_seconds=timeout,
+        ).dump()  # fmt: skip
+        log.log("INFO" if result["ok"] else "WARNING", "result", result=result)
+        if status == "pending":
+            raise PendingWork(result)
+        return result
+
+    # 1. event -> Incident; bad input stops here, before any credential or API is touched
+    try:
+        incident = parse_event(event, settings, account_id=_account(context, env))
+    except EventError as err:
+        incident = Incident.for_rejection(err, dr_region=settings.dr_region)
+    log.info("incident", source=incident.source, disposition=incident.disposition, reason=incident.reason,
+             primaryRegion=incident.primary_region, incidentKey=incident.incident_key,
+             notificationId=incident.notification_id)  # fmt: skip
+    if incident.disposition == "reject":
+        return finish("rejected", incident.reason, incident, ok=False)
+    if incident.disposition == "noop":
+        return finish("noop", incident.reason, incident)
+
+    # 2. resolve what replicates from the unhealthy region into ours, from the DR site's backend
+    api = EbsApi(resolve_credentials(context, env), endpoint=settings.ebs_endpoint,
+                 connect_timeout=settings.connect_timeout_seconds, read_timeout=settings.read_timeout_seconds)  # fmt: skip
+    executor = Executor(api, settings, deadline, log, backoff=backoff)
+    dr = incident.dr_region
+    try:
+        groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
+        pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
+    except ApiFailure as f:
+        status: Status = "pending" if f.transient else "failed"
+        return finish(status, f"could not list replica pairs/groups in {dr}: {f}", incident, api=api,
+                      executor=executor)  # fmt: skip
+
+    # 3. Plan; a dry run or a refusal ends here with zero write calls
+    plan = build_plan(incident, settings, pairs, groups)
+    planned = [
+        TargetResult(kind=i.kind, id=i.id, name=i.name, outcome="pending" if i.decision == "failover" else i.decision,
+                     reason=i.reason, status_before=i.status, client_token=i.client_token, members=list(i.members))
+        for i in plan.items
+    ]  # fmt: skip
+    log.info("plan", **plan.summary(), refused=plan.refused, consideredPairs=plan.considered_pairs,
+             consideredGroups=plan.considered_groups)  # fmt: skip
+    if incident.disposition == "plan":
+        return finish("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
+    if plan.refused:
+        return finish("refused", plan.refused, incident, targets=planned, api=api, refused=plan.refused, ok=False)
+
+    # 4. Execution
+    targets = executor.run(plan)
+    counts = summarize(targets)
+    if counts["pending"]:
+        return finish("pending", f"{counts['pending']} target(s) left for a retry", incident, targets=targets,
+                      api=api, executor=executor)  # fmt: skip
+    if counts["failed"]:
+        return finish("partial", f"{counts['failed']} target(s) failed permanently; see their reasons",
+                      incident, targets=targets, api=api, executor=executor, ok=False)  # fmt: skip
+    return finish("completed", f"{counts['failedOver']} failed over, {counts['alreadyFailedOver']} already done, "
+                  f"{counts['skipped']} skipped", incident, targets=targets, api=api, executor=executor)  # fmt: skip
+
+
+def _timeout(context: Any) -> float:
+    fn = getattr(context, "function", None)
+    try:
+        value = float(getattr(fn, "timeout", 0) or 0)
+    except (TypeError, ValueError):
+        value = 0.0
+    return value if value > 0 else DEFAULT_TIMEOUT
+
+
+def _account(context: Any, env: Mapping[str, str]) -> str | None:
+    acct = getattr(context, "account_id", None) or env.get("FC_ACCOUNT_ID")
+    return str(acct) if acct else None

@@ -1,0 +1,194 @@
+"""Incident + what the DR region reports -> Plan: which pairs and groups to fail over, and why not others.
+
+Selection: what currently replicates *from* the unhealthy region *into* the DR region (pairs:
+``SourceRegion``/``DestinationRegion``; groups: ``SourceRegionId``/``DestinationRegionId``), then the
+configured filters. A pair in a group is never failed over on its own: its group is the unit.
+
+ClientToken: derived from the primary region, the DR region, the target and the target's
+replication *generation* (its last recovery point and direction). Every notification of the same
+outage, from any channel, retry or concurrent copy, derives the same token for the same target;
+after a failback the generation moves on, so a later incident gets a new token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from replica_failover.config import Settings
+from replica_failover.incident import Incident
+
+TargetKind = Literal["pair", "group"]
+Decision = Literal["failover", "alreadyFailedOver", "skipped"]
+
+ALREADY = frozenset({"failovering", "failovered"})
+# not yet replicating, going away, or mid-reversal: a failover would fail or do harm
+PAIR_SKIP = {
+    "invalid": "the pair is invalid",
+    "deleted": "the pair is deleted",
+    "deleting": "the pair is being deleted",
+    "delete_failed": "the pair failed deletion",
+    "creating": "the pair is still being created",
+    "created": "the pair has never replicated",
+    "create_failed": "the pair failed creation",
+    "initial_syncing": "the first full copy has not finished",
+    "reprotecting": "a reprotect (reverse replication) is in progress",
+    "reprotect_failed": "a reprotect failed; fix it by hand",
+}
+GROUP_FAILOVER_FROM = frozenset(
+    {"manual_syncing", "syncing", "normal", "stopping", "stop_failed", "stopped", "failover_failed"}
+)
+
+
+def client_token(primary: str, dr: str, kind: TargetKind, target_id: str, generation: str) -> str:
+    """``rf1-`` + 40 hex: 44 ASCII characters, within the API's 64."""
+    digest = hashlib.sha256(f"{primary}|{dr}|{kind}|{target_id}|{generation}".encode()).hexdigest()
+    return f"rf1-{digest[:40]}"
+
+
+def generation(record: dict[str, Any], kind: TargetKind) -> str:
+    src = record.get("SourceRegion" if kind == "pair" else "SourceRegionId")
+    dst = record.get("DestinationRegion" if kind == "pair" else "DestinationRegionId")
+    # a failed failover must be retryable: a replayed token would answer "done" without doing it
+    retry = ":retry" if record.get("Status") == "failover_failed" else ""
+    return f"{record.get('LastRecoverPoint', 0)}:{src}>{dst}{retry}"
+
+
+class PlanItem(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    kind: TargetKind
+    id: str
+    name: str = ""
+    region: str  # where the call goes: the secondary's (DR) region
+    source_region: str
+    status: str
+    decision: Decision
+    reason: str
+    client_token: str | None = None
+    members: tuple[str, ...] = ()
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    primary_region: str
+    dr_region: str
+    items: tuple[PlanItem, ...]
+    refused: str | None = None
+    considered_pairs: int = 0
+    considered_groups: int = 0
+
+    @property
+    def to_failover(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.decision == "failover")
+
+    def summary(self) -> dict[str, int]:
+        out = {"failover": 0, "alreadyFailedOver": 0, "skipped": 0}
+        for item in self.items:
+            out[item.decision] += 1
+        return out
+
+
+def _tags(record: dict[str, Any]) -> dict[str, str]:
+    tags = record.get("Tags") or []
+    return {str(t.get("TagKey")): str(t.get("TagValue", "")) for t in tags if isinstance(t, dict)}
+
+
+def _filter_reason(kind: TargetKind, rid: str, record: dict[str, Any], settings: Settings,
+                   incident: Incident) -> str | None:  # fmt: skip
+    allow = settings.allow_pair_ids if kind == "pair" else settings.allow_group_ids
+    deny = settings.deny_pair_ids if kind == "pair" else settings.deny_group_ids
+    wanted = incident.pair_ids if kind == "pair" else incident.group_ids
+    if rid in deny:
+        return f"{kind} is on the deny list"
+    if allow is not None and rid not in allow:
+        return f"{kind} is not on the allow list"
+    if (incident.pair_ids or incident.group_ids) and rid not in wanted:
+        return "not named by the manual request"
+    if settings.resource_group_id and record.get("ResourceGroupId") != settings.resource_group_id:
+        return f"not in resource group {settings.resource_group_id}"
+    have = _tags(record)
+    missing = [f"{k}={v}" for k, v in settings.tags if have.get(k) != v]
+    if missing:
+        return f"missing required tags {', '.join(missing)}"
+    return None
+
+
+def _item(base: dict[str, Any], decision: Decision, reason: str, token: str | None = None) -> PlanItem:
+    return PlanItem.model_validate({**base, "decision": decision, "reason": reason, "client_token": token})
+
+
+def build_plan(incident: Incident, settings: Settings, pairs: Iterable[dict[str, Any]],
+               groups: Iterable[dict[str, Any]]) -> Plan:  # fmt: skip
+    assert incident.primary_region is not None
+    primary, dr = incident.primary_region, incident.dr_region
+    items: list[PlanItem] = []
+    selected_groups: dict[str, dict[str, Any]] = {}
+    n_pairs = n_groups = 0
+
+    for g in groups:
+        if (g.get("SourceRegionId"), g.get("DestinationRegionId")) != (primary, dr):
+            continue
+        n_groups += 1
+        gid = str(g.get("ReplicaGroupId", ""))
+        status = str(g.get("Status", ""))
+        members = tuple(str(p) for p in (g.get("PairIds") or []))
+        base: dict[str, Any] = {"kind": "group", "id": gid, "name": str(g.get("GroupName", "")), "region": dr,
+                "source_region": primary, "status": status, "members": members}  # fmt: skip
+        why = _filter_reason("group", gid, g, settings, incident)
+        if why:
+            items.append(_item(base, "skipped", why))
+            continue
+        selected_groups[gid] = g
+        if status in ALREADY:
+            items.append(_item(base, "alreadyFailedOver", f"group is {status}"))
+        elif status not in GROUP_FAILOVER_FROM:
+            items.append(_item(base, "skipped", f"group status {status} cannot fail over"))
+        else:
+            token = client_token(primary, dr, "group", gid, generation(g, "group"))
+            items.append(_item(base, "failover", "replicates from the unhealthy region", token))
+
+    for p in pairs:
+        if (p.get("SourceRegion"), p.get("DestinationRegion")) != (primary, dr):
+            continue
+        n_pairs += 1
+        pid = str(p.get("ReplicaPairId", ""))
+        status = str(p.get("Status", ""))
+        group = str(p.get("ReplicaGroupId") or "")
+        base = {"kind": "pair", "id": pid, "name": str(p.get("PairName", "")), "region": dr,
+                "source_region": primary, "status": status}  # fmt: skip
+        if group:
+            if group in selected_groups:
+                continue  # the group's item covers it
+            why = f"member of group {group}, which is not selected; groups fail over as a unit"
+            items.append(_item(base, "skipped", why))
+            continue
+        why = _filter_reason("pair", pid, p, settings, incident)
+        if why:
+            items.append(_item(base, "skipped", why))
+        elif status in ALREADY:
+            items.append(_item(base, "alreadyFailedOver", f"pair is {status}"))
+        elif status in PAIR_SKIP or not status:
+            items.append(_item(base, "skipped", PAIR_SKIP.get(status, "unknown status")))
+        else:
+            token = client_token(primary, dr, "pair", pid, generation(p, "pair"))
+            items.append(_item(base, "failover", "replicates from the unhealthy region", token))
+
+    # manual requests name ids that may not exist or not replicate from that region: say so
+    named = {("pair", i) for i in incident.pair_ids} | {("group", i) for i in incident.group_ids}
+    for kind, rid in sorted(named - {(i.kind, i.id) for i in items}):
+        base = {"kind": kind, "id": rid, "region": dr, "source_region": primary, "status": "unknown"}
+        items.append(_item(base, "skipped", f"not found replicating {primary} -> {dr}"))
+
+    items.sort(key=lambda i: (i.kind != "group", i.id))
+    plan = Plan(primary_region=primary, dr_region=dr, items=tuple(items), considered_pairs=n_pairs,
+                considered_groups=n_groups)  # fmt: skip
+    n = len(plan.to_failover)
+    if n > settings.max_targets:
+        return plan.model_copy(update={"refused": (
+            f"blast-radius cap: {n} pairs+groups would fail over, more than FAILOVER_MAX_TARGETS="
+            f"{settings.max_targets}; nothing was done. Raise the cap or fail over by hand with a manual event."
+        )})  # fmt: skip
+    return plan

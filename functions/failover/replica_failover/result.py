@@ -1,0 +1,64 @@
+"""The machine-readable result of one invocation: returned, logged, and read by game days."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Outcome = Literal["failedOver", "alreadyFailedOver", "skipped", "failed", "pending"]
+Status = Literal["completed", "partial", "pending", "planned", "noop", "refused", "rejected", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("failedOver", "alreadyFailedOver", "skipped", "failed", "pending")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class TargetResult(_Model):
+    kind: Literal["pair", "group"]
+    id: str
+    name: str = ""
+    outcome: Outcome
+    reason: str
+    status_before: str
+    status_after: str | None = None
+    client_token: str | None = None
+    attempts: int = 0
+    request_ids: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    started_at: float | None = None
+    duration_ms: float | None = None
+    verified: bool | None = None
+    members: list[str] = Field(default_factory=list)
+
+
+class Result(_Model):
+    ok: bool
+    status: Status
+    reason: str
+    mode: str
+    request_id: str | None = None
+    incident: dict[str, Any]
+    targets: list[TargetResult] = Field(default_factory=list)
+    summary: dict[str, int] = Field(default_factory=dict)
+    refused: str | None = None
+    api_calls: int = 0
+    write_calls: int = 0
+    retries: int = 0
+    retry_budget_left: int | None = None
+    started_at: float
+    duration_ms: float
+    deadline_seconds: float | None = None
+
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def summarize(targets: list[TargetResult]) -> dict[str, int]:
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for t in targets:
+        counts[t.outcome] += 1
+    counts["unverified"] = sum(1 for t in targets if t.verified is False)
+    return counts

@@ -1,0 +1,59 @@
+"""Fixtures for the function against the emulator: an FC-like context and an in-process invoke."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chaos.emulator.app import Emulator
+from chaos.emulator.fc import FcContext, FunctionSpec, make_context
+from replica_failover.execute import Backoff
+from replica_failover.handler import PendingWork, handle
+from tests.conftest import DR
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+def fc_context(emulator: Emulator, *, timeout: float = 60, request_id: str = "req-test") -> FcContext:
+    config = emulator.config()
+    spec = FunctionSpec(service="replica-failover", name="failover", handler="index:handler", timeout=timeout)
+    return make_context(spec, request_id=request_id, credential=config.credential(config.function_role_access_key_id),
+                        region=DR, account_id=config.account_id)  # fmt: skip
+
+
+def base_env(endpoint: str, **overrides: str) -> dict[str, str]:
+    env = {
+        "FAILOVER_PRIMARY_REGIONS": "cn-hangzhou,cn-beijing",
+        "FAILOVER_DR_REGION": DR,
+        "EBS_ENDPOINT": f"http://{endpoint}",
+        "FAILOVER_MAX_TARGETS": "500",
+        "FAILOVER_RETRY_BUDGET": "500",
+        "FAILOVER_DEADLINE_MARGIN_SECONDS": "1",
+        "FAILOVER_READ_TIMEOUT_SECONDS": "5",
+    }
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture
+def invoke(emulator: Emulator, endpoint: str) -> Invoke:
+    """Run the handler in-process; returns the result (PendingWork's result too, marked ``raised``)."""
+
+    def run(event: Any, *, timeout: float = 60, env: dict[str, str] | None = None, **overrides: str) -> dict[str, Any]:
+        raw = event if isinstance(event, bytes | str) else json.dumps(event)
+        logs = io.StringIO()
+        try:
+            result = handle(raw, fc_context(emulator, timeout=timeout), env=env or base_env(endpoint, **overrides),
+                            log_stream=logs, backoff=Backoff(base=0.01, cap=0.2))  # fmt: skip
+            result["raised"] = False
+        except PendingWork as exc:
+            result = dict(exc.result)
+            result["raised"] = True
+        result["logLines"] = [json.loads(line) for line in logs.getvalue().splitlines()]
+        return result
+
+    return run
