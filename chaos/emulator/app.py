@@ -158,6 +158,7 @@ class Emulator:
     def _params(self, request: Request) -> dict[str, str]:
         if request.content_length and request.content_length > MAX_BODY:
             raise ApiError(code="InvalidParameter", status=413, message="The request body is too large.")
+        request.get_data(cache=True)  # keep the raw body: ACS3 hashes it, and .form would consume it
         params = {k: v for k, v in request.args.items()}
         if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
             for k, v in request.form.items():
@@ -182,8 +183,10 @@ class Emulator:
         if not self.limiter.allow(config.rate_limits, principal.access_key_id, action):
             raise ApiError(code="Throttling.User", status=config.throttle_status)
 
+        # only describes name a site (the backend serving them); writes go to the target's own region
+        site = (params.get("Site") or "production") if action.startswith("Describe") else None
         firing = self.faults.decide(
-            action=action, region=params.get("RegionId"), site=params.get("Site") or None,
+            action=action, region=params.get("RegionId"), site=site,
             target=params.get("ReplicaPairId") or params.get("ReplicaGroupId"),
             access_key_id=principal.access_key_id, now=self.clock.now(),
         )  # fmt: skip

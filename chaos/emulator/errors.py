@@ -78,6 +78,8 @@ CATALOG: dict[str, tuple[int, str]] = {
         'The input parameter "Timestamp" that is mandatory for processing this request is not supplied.',
     ),
     "InvalidTimeStamp.Expired": (400, "Specified time stamp or date value is expired."),
+    "InvalidTimeStamp.Format": (400, "Specified time stamp or date value is not well formatted."),
+    "MissingSecurityToken": (400, "SecurityToken is mandatory for this action."),
     "InvalidSecurityToken.Expired": (400, "Specified SecurityToken is expired."),
     "InvalidSecurityToken.Malformed": (400, "Specified SecurityToken is malformed."),
     "InvalidSecurityToken.MismatchWithAccessKey": (

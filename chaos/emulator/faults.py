@@ -120,7 +120,7 @@ class FaultEngine:
                     continue
                 if r.region is not None and r.region != region:
                     continue
-                if r.site is not None and r.site != (site or "production"):
+                if r.site is not None and r.site != site:
                     continue
                 if r.target is not None and r.target != target:
                     continue

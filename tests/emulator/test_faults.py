@@ -124,6 +124,7 @@ def test_connection_reset(emulator: Emulator, ebs: EbsCall) -> None:
     with pytest.raises(ClientException) as exc:
         ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0", ClientToken="r")
     assert exc.value.get_error_code() == "SDK.HttpError"
+    assert emulator.ledger.wait_for_requests(1, timeout=10)  # the server records after the client saw the RST
     assert len(emulator.ledger.snapshot()["effects"]) == 1  # applied, then the answer was lost
     assert emulator.ledger.snapshot()["requests"][0]["code"] == "ConnectionReset"
 

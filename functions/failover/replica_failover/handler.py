@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import IO, Any
 
+from pydantic.alias_generators import to_camel
+
 from replica_failover.config import Settings, load_settings
 from replica_failover.credentials import resolve_credentials
 from replica_failover.ebs import ApiFailure, EbsApi
@@ -69,7 +71,7 @@ def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = 
         result = Result(
             ok=ok if ok is not None else status in ("completed", "noop", "planned"),
             status=status, reason=reason, mode=settings.mode, request_id=request_id,
-            incident=incident.model_dump(mode="json"), targets=targets, summary=summarize(targets),
+            incident={to_camel(k): v for k, v in incident.model_dump(mode="json").items()}, targets=targets, summary=summarize(targets),
             refused=refused, api_calls=api.stats.calls if api else 0, write_calls=api.stats.writes if api else 0,
             retries=executor.budget.used if executor else 0,
             retry_budget_left=executor.budget.left if executor else None,
