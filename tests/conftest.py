@@ -69,8 +69,7 @@ def ebs(legacy_client: AcsClient, endpoint: str) -> EbsCall:
 
 def seed_basic(emulator: Emulator, n_pairs: int = 3, with_group: bool = True) -> None:
     """n loose pairs PRIMARY->DR, one OTHER->DR, and a group of two PRIMARY->DR."""
-    pairs = [PairRecord(ReplicaPairId=f"pair-{i}", SourceRegion=PRIMARY, DestinationRegion=DR)
-             for i in range(n_pairs)]  # fmt: skip
+    pairs = [PairRecord(ReplicaPairId=f"pair-{i}", SourceRegion=PRIMARY, DestinationRegion=DR) for i in range(n_pairs)]
     pairs.append(PairRecord(ReplicaPairId="pair-other", SourceRegion=OTHER, DestinationRegion=DR))
     emulator.backend.seed_pairs(pairs)
     if with_group:
@@ -78,6 +77,12 @@ def seed_basic(emulator: Emulator, n_pairs: int = 3, with_group: bool = True) ->
             PairRecord(ReplicaPairId=f"pair-g{i}", SourceRegion=PRIMARY, DestinationRegion=DR) for i in range(2)
         )
         emulator.backend.seed_groups(
-            [GroupRecord(ReplicaGroupId="pg-1", SourceRegionId=PRIMARY, DestinationRegionId=DR,
-                         PairIds=["pair-g0", "pair-g1"])]
-        )  # fmt: skip
+            [
+                GroupRecord(
+                    ReplicaGroupId="pg-1",
+                    SourceRegionId=PRIMARY,
+                    DestinationRegionId=DR,
+                    PairIds=["pair-g0", "pair-g1"],
+                )
+            ]
+        )

@@ -49,8 +49,9 @@ class ConnectionDropped(ConnectionResetError):
 
 
 class Emulator:
-    def __init__(self, config: EmulatorConfig | None = None, *, region: str = "cn-shanghai",
-                 clock: Clock | None = None) -> None:  # fmt: skip
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, region: str = "cn-shanghai", clock: Clock | None = None
+    ) -> None:
         self._config = config or EmulatorConfig()
         self._config_lock = threading.Lock()
         self.region = region
@@ -121,18 +122,24 @@ class Emulator:
         started = time.perf_counter()
         request_id = new_request_id()
         entry: dict[str, Any] = {
-            "time": self.clock.now(), "wallTime": time.time(), "requestId": request_id,
-            "method": request.method, "path": request.path,
-        }  # fmt: skip
+            "time": self.clock.now(),
+            "wallTime": time.time(),
+            "requestId": request_id,
+            "method": request.method,
+            "path": request.path,
+        }
         firing: Firing | None = None
         try:
             params = self._params(request)
             action = params.get("Action") or request.headers.get("x-acs-action", "")
             entry.update(
-                action=action, regionId=params.get("RegionId"), params=sanitize(params),
-                clientToken=params.get("ClientToken"), site=params.get("Site") or None,
+                action=action,
+                regionId=params.get("RegionId"),
+                params=sanitize(params),
+                clientToken=params.get("ClientToken"),
+                site=params.get("Site") or None,
                 target=params.get("ReplicaPairId") or params.get("ReplicaGroupId"),
-            )  # fmt: skip
+            )
             body, firing = self._handle(request, params, action, request_id, entry)
             response = _json(200, body)
             entry.update(status=200, code=None)
@@ -145,8 +152,8 @@ class Emulator:
             entry.update(status=err.status, code=err.code)
         except Exception as exc:  # a bug of ours: answer like the gateway, flag it loudly in the ledger
             log.exception("emulator bug while handling %s", entry.get("action"))
-            err = ApiError.of("InternalError")
-            response = _json(500, err.body(request_id, f"ebs.{self.region}.aliyuncs.com"))
+            internal = ApiError.of("InternalError")
+            response = _json(500, internal.body(request_id, f"ebs.{self.region}.aliyuncs.com"))
             entry.update(status=500, code="InternalError", emulatorBug=repr(exc))
         finally:
             entry["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
@@ -186,18 +193,24 @@ class Emulator:
         # only describes name a site (the backend serving them); writes go to the target's own region
         site = (params.get("Site") or "production") if action.startswith("Describe") else None
         firing = self.faults.decide(
-            action=action, region=params.get("RegionId"), site=site,
+            action=action,
+            region=params.get("RegionId"),
+            site=site,
             target=params.get("ReplicaPairId") or params.get("ReplicaGroupId"),
-            access_key_id=principal.access_key_id, now=self.clock.now(),
-        )  # fmt: skip
+            access_key_id=principal.access_key_id,
+            now=self.clock.now(),
+        )
         if firing is not None:
             entry["fault"] = firing.rule_id
             self._delay(firing.rule.latency_ms)
             if firing.rule.phase == "before":
                 self._misbehave(request, firing)
 
-        claim = self.tokens.claim(principal.account_id, action, params.get("ClientToken"), params) \
-            if action in WRITE_ACTIONS else None  # fmt: skip
+        claim = (
+            self.tokens.claim(principal.account_id, action, params.get("ClientToken"), params)
+            if action in WRITE_ACTIONS
+            else None
+        )
         base = config.latency_ms + (self._jitter.random() * config.latency_jitter_ms if config.latency_jitter_ms else 0)
         self._delay(base)  # the token is in flight meanwhile: a duplicate sees LastTokenProcessing
         if claim is not None and claim.replay is not None:

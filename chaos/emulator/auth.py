@@ -89,9 +89,7 @@ def percent_encode(value: str) -> str:
 
 def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
     """``METHOD&%2F&percentEncode(sorted k=v&...)`` over every parameter except ``Signature``."""
-    canonical = "&".join(
-        f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params) if k != "Signature"
-    )
+    canonical = "&".join(f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params) if k != "Signature")
     return f"{method.upper()}&%2F&{percent_encode(canonical)}"
 
 

@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from chaos.emulator.clock import Clock
 from chaos.emulator.config import EmulatorConfig
@@ -23,6 +23,9 @@ from chaos.emulator.ledger import Ledger
 from chaos.emulator.models import FleetSpec, GroupRecord, PairRecord, Tag
 
 Kind = Literal["pair", "group"]
+R = TypeVar("R", PairRecord, GroupRecord)
+# cuts the matching records (id order) to the page answered, plus the pagination fields
+Pager = Callable[[list[R]], tuple[list[R], dict[str, Any]]]
 
 # transient state -> state it settles into
 COMPLETES_TO = {
@@ -40,9 +43,18 @@ SYNC_STATES = frozenset({"initial_syncing", "syncing", "manual_syncing"})
 
 PAIR_FAILOVER_DENIED = frozenset({"invalid", "deleted"})
 GROUP_FAILOVER_FROM = frozenset(
-    {"manual_syncing", "syncing", "normal", "stopping", "stop_failed", "stopped",
-     "failovering", "failover_failed", "failovered"}
-)  # fmt: skip
+    {
+        "manual_syncing",
+        "syncing",
+        "normal",
+        "stopping",
+        "stop_failed",
+        "stopped",
+        "failovering",
+        "failover_failed",
+        "failovered",
+    }
+)
 ALREADY_FAILED_OVER = frozenset({"failovering", "failovered"})
 STOP_FROM_PAIR = frozenset({"initial_syncing", "syncing", "manual_syncing", "normal"})
 STOP_FROM_GROUP = frozenset({"manual_syncing", "syncing", "normal", "stopping", "stop_failed", "stopped"})
@@ -241,11 +253,15 @@ class EbsBackend:
                         p.Status = status  # a group's members share its state
                     groups.append(
                         GroupRecord(
-                            ReplicaGroupId=gid, GroupName=gid, SourceRegionId=src, DestinationRegionId=dst,
-                            Status=status, PairIds=[p.ReplicaPairId for p in chunk],
+                            ReplicaGroupId=gid,
+                            GroupName=gid,
+                            SourceRegionId=src,
+                            DestinationRegionId=dst,
+                            Status=status,
+                            PairIds=[p.ReplicaPairId for p in chunk],
                             Tags=[Tag(TagKey=k, TagValue=v) for k, v in spec.tags.items()],
                         )
-                    )  # fmt: skip
+                    )
         with self.lock:
             self.seed_pairs(pairs)
             self.seed_groups(groups)
@@ -264,9 +280,15 @@ class EbsBackend:
             else:
                 self._set(kind, rec, status)
             self.ledger.record_transition(
-                {"time": self.clock.now(), "targetType": kind, "targetId": rid, "from": before,
-                 "to": status, "cause": "control-plane"}
-            )  # fmt: skip
+                {
+                    "time": self.clock.now(),
+                    "targetType": kind,
+                    "targetId": rid,
+                    "from": before,
+                    "to": status,
+                    "cause": "control-plane",
+                }
+            )
             return rec.api()
 
     def reset(self) -> None:
@@ -278,10 +300,16 @@ class EbsBackend:
             self._last_oneshot.clear()
 
     # ------------------------------------------------------------ describe
-    def describe_pairs(self, f: Filters) -> list[PairRecord]:
+    def describe_pairs(self, f: Filters, page: Pager[PairRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The records matching ``f`` in id order, cut by ``page``; only the page is copied (as dicts).
+
+        Copying every match per call made a describe O(fleet) deep copies; now the filter reads the
+        live records under the lock and only the answered page is serialised, still under the lock.
+        """
         with self.lock:
             self.settle()
             out = []
+            common = _has_common(f)
             for pid in sorted(self.pairs):
                 p = self.pairs[pid]
                 if f.region_id not in (p.SourceRegion, p.DestinationRegion) or p.Status == "deleted":
@@ -292,25 +320,28 @@ class EbsBackend:
                     continue
                 if f.group_id not in (None, "-") and p.ReplicaGroupId != f.group_id:
                     continue
-                if not _common_match(p.PairName, p.ResourceGroupId, p.Tags, f):
+                if common and not _common_match(p.PairName, p.ResourceGroupId, p.Tags, f):
                     continue
-                out.append(p.model_copy(deep=True))
-            return out
+                out.append(p)
+            chosen, meta = page(out)
+            return [p.api() for p in chosen], meta
 
-    def describe_groups(self, f: Filters) -> list[GroupRecord]:
+    def describe_groups(self, f: Filters, page: Pager[GroupRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         with self.lock:
             self.settle()
             out = []
+            common = _has_common(f)
             for gid in sorted(self.groups):
                 g = self.groups[gid]
                 if f.region_id not in (g.SourceRegionId, g.DestinationRegionId) or g.Status == "deleted":
                     continue
                 if f.ids is not None and gid not in f.ids:
                     continue
-                if not _common_match(g.GroupName, g.ResourceGroupId, g.Tags, f):
+                if common and not _common_match(g.GroupName, g.ResourceGroupId, g.Tags, f):
                     continue
-                out.append(g.model_copy(deep=True))
-            return out
+                out.append(g)
+            chosen, meta = page(out)
+            return [g.api() for g in chosen], meta
 
     # -------------------------------------------------------------- lookups
     def _pair_for(self, region: str, pid: str, *, secondary_only: bool) -> PairRecord:
@@ -439,9 +470,14 @@ class EbsBackend:
                     _swap_pair(m)
                 self._enter("pair", m, "reprotecting")
             self._effect(
-                ctx, "group", gid, "failovered", "reprotecting",
-                pairIds=[m.ReplicaPairId for m in members], reverseReplicate=reverse,
-            )  # fmt: skip
+                ctx,
+                "group",
+                gid,
+                "failovered",
+                "reprotecting",
+                pairIds=[m.ReplicaPairId for m in members],
+                reverseReplicate=reverse,
+            )
             self.settle()
 
     def start_group(self, ctx: CallContext, region: str, gid: str, one_shot: bool) -> None:
@@ -456,8 +492,9 @@ class EbsBackend:
             self._check_oneshot(gid, g.RPO, one_shot)
             before = g.Status
             transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")
-            for rec in (g, *members):
-                self._enter("pair" if isinstance(rec, PairRecord) else "group", rec, transient)
+            self._enter("group", g, transient)
+            for m in members:
+                self._enter("pair", m, transient)
             self._effect(ctx, "group", gid, before, transient, pairIds=list(g.PairIds), oneShot=one_shot)
             self.settle()
 
@@ -480,6 +517,10 @@ def _swap_pair(p: PairRecord) -> None:
     p.SourceRegion, p.DestinationRegion = p.DestinationRegion, p.SourceRegion
     p.SourceZoneId, p.DestinationZoneId = p.DestinationZoneId, p.SourceZoneId
     p.SourceDiskId, p.DestinationDiskId = p.DestinationDiskId, p.SourceDiskId
+
+
+def _has_common(f: Filters) -> bool:
+    return bool(f.name or f.resource_group_id or f.tags)
 
 
 def _common_match(name: str, rg: str, tags: list[Tag], f: Filters) -> bool:

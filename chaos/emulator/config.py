@@ -13,10 +13,10 @@ DEFAULT_ACCOUNT_ID = "1234567890123456"
 
 # Documented in README.md ("Emulator credentials"). Not secrets: they only open the local emulator.
 DEFAULT_ACCESS_KEY_ID = "LTAI5tEmulatorKey0001"
-DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-0001"
+DEFAULT_ACCESS_KEY_SECRET = "emulator-secret-0001"  # noqa: S105 - documented local-only key
 DEFAULT_STS_ACCESS_KEY_ID = "STS.EmulatorRoleKey01"
-DEFAULT_STS_ACCESS_KEY_SECRET = "emulator-sts-secret-01"
-DEFAULT_STS_SECURITY_TOKEN = "CAIS-emulator-sts-token-01"
+DEFAULT_STS_ACCESS_KEY_SECRET = "emulator-sts-secret-01"  # noqa: S105 - documented local-only key
+DEFAULT_STS_SECURITY_TOKEN = "CAIS-emulator-sts-token-01"  # noqa: S105 - documented local-only token
 
 
 class Model(BaseModel):

@@ -157,8 +157,9 @@ class ControlPlane:
         if request.method == "PATCH":
             body: FlipBody = _parse(FlipBody, self._json(request))
             try:
-                return backend.flip("pair" if kind == "pair" else "group", rid, body.Status,
-                                    complete_to=body.complete_to)  # fmt: skip
+                return backend.flip(
+                    "pair" if kind == "pair" else "group", rid, body.Status, complete_to=body.complete_to
+                )
             except KeyError:
                 raise ControlError(404, f"no {kind} {rid}") from None
         with backend.lock:

@@ -90,9 +90,9 @@ class FaultEngine:
             self._add(rules, now, default_seed)
 
     def _add(self, rules: list[FaultRule], now: float, default_seed: int) -> None:
-        for rule in rules:
+        for given in rules:
             self._next_id += 1
-            rule = rule.model_copy(update={"id": rule.id or f"rule-{self._next_id}"})
+            rule = given.model_copy(update={"id": given.id or f"rule-{self._next_id}"})
             seed = rule.seed if rule.seed is not None else default_seed * 1_000_003 + self._next_id
             self._armed.append(_Armed(rule, random.Random(seed), now))
 
@@ -110,9 +110,15 @@ class FaultEngine:
             ]
 
     def decide(
-        self, *, action: str, region: str | None, site: str | None, target: str | None,
-        access_key_id: str | None, now: float,
-    ) -> Firing | None:  # fmt: skip
+        self,
+        *,
+        action: str,
+        region: str | None,
+        site: str | None,
+        target: str | None,
+        access_key_id: str | None,
+        now: float,
+    ) -> Firing | None:
         with self._lock:
             for armed in self._armed:
                 r = armed.rule

@@ -342,10 +342,7 @@ class _CaptureHandler(logging.Handler):
             return
         try:
             stamp = datetime.fromtimestamp(record.created, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-            buf.write(
-                f"{stamp}.{int(record.msecs):03d}Z {buf.request_id} [{record.levelname}] "
-                f"{self.format(record)}\n"
-            )
+            buf.write(f"{stamp}.{int(record.msecs):03d}Z {buf.request_id} [{record.levelname}] {self.format(record)}\n")
         except Exception:
             self.handleError(record)
 
@@ -437,9 +434,7 @@ def _error_body(exc: BaseException) -> dict[str, Any]:
     return {
         "errorMessage": str(exc),
         "errorType": type(exc).__name__,
-        "stackTrace": [
-            [f'File "{f.filename}"', f"line {f.lineno}", f"in {f.name}", f.line or ""] for f in frames
-        ],
+        "stackTrace": [[f'File "{f.filename}"', f"line {f.lineno}", f"in {f.name}", f.line or ""] for f in frames],
     }
 
 
@@ -634,9 +629,7 @@ class FcEmulator:
             raise FcApiError("MissingRequiredHeader", "Date")
         match = _AUTHORIZATION.match(authorization.strip())
         if match is None:
-            raise FcApiError(
-                "InvalidArgument", "the Authorization header must be 'FC <AccessKeyID>:<Signature>'"
-            )
+            raise FcApiError("InvalidArgument", "the Authorization header must be 'FC <AccessKeyID>:<Signature>'")
         access_key_id, signature = match.groups()
         credential = config.credential(access_key_id)
         if credential is None or not credential.enabled:
@@ -652,9 +645,7 @@ class FcEmulator:
             # FC has no documented code for STS token problems; AccessDenied is its generic 403
             token = request.headers.get("x-fc-security-token")
             if token is None:
-                raise FcApiError(
-                    "AccessDenied", f"the security token is required for STS access key '{access_key_id}'"
-                )
+                raise FcApiError("AccessDenied", f"the security token is required for STS access key '{access_key_id}'")
             if not hmac.compare_digest(token.encode(), credential.security_token.encode()):
                 raise FcApiError("AccessDenied", "the security token included in the request is invalid")
         return credential
@@ -667,18 +658,14 @@ class FcEmulator:
             raise FcApiError("ServiceNotFound", service)
         # an alias/version belongs to the service and reaches every function in it
         if qualifier != LATEST and all(f.spec.qualifier != qualifier for f in in_service):
-            raise FcApiError(
-                "VersionNotFound" if qualifier.isdigit() else "AliasNotFound", qualifier, service
-            )
+            raise FcApiError("VersionNotFound" if qualifier.isdigit() else "AliasNotFound", qualifier, service)
         if fn is None:
             raise FcApiError("FunctionNotFound", function, service)
         return fn
 
     # ----- invocation
 
-    def _new_record(
-        self, fn: FunctionSpec, qualifier: str, request_id: str, kind: str, size: int
-    ) -> dict[str, Any]:
+    def _new_record(self, fn: FunctionSpec, qualifier: str, request_id: str, kind: str, size: int) -> dict[str, Any]:
         record: dict[str, Any] = {
             "requestId": request_id,
             "service": fn.service,
@@ -694,9 +681,7 @@ class FcEmulator:
             self._records.append(record)
         return record
 
-    def _invoke_sync(
-        self, fn: _Function, qualifier: str, payload: bytes, request_id: str, tail: bool
-    ) -> Response:
+    def _invoke_sync(self, fn: _Function, qualifier: str, payload: bytes, request_id: str, tail: bool) -> Response:
         record = self._new_record(fn.spec, qualifier, request_id, "Sync", len(payload))
         outcome = self._attempt(fn, qualifier, payload, request_id, record)
         with self._lock:
@@ -721,9 +706,7 @@ class FcEmulator:
         if full:
             with self._lock:
                 record["status"] = "Rejected"
-            raise FcApiError(
-                "ResourceExhausted", f"more than {self._max_queued} async invocations are queued"
-            )
+            raise FcApiError("ResourceExhausted", f"more than {self._max_queued} async invocations are queued")
         resp = Response(b"", status=202)
         resp.headers["X-Fc-Request-Id"] = request_id
         return resp
@@ -808,9 +791,7 @@ class FcEmulator:
         if item.attempts <= spec.max_async_retry_attempts:
             with self._lock:
                 item.record["status"] = "Retrying"
-            return min(
-                self.retry_backoff_seconds * 2.0 ** (item.attempts - 1), self.max_retry_backoff_seconds
-            )
+            return min(self.retry_backoff_seconds * 2.0 ** (item.attempts - 1), self.max_retry_backoff_seconds)
         self._give_up(item, spec, "RetriesExhausted", "Failed")
         return None
 
@@ -832,9 +813,7 @@ class FcEmulator:
                     "destination": spec.on_failure,
                     "reason": reason,
                     "lastError": (
-                        {"errorType": last["errorType"], "errorMessage": last["errorMessage"]}
-                        if last
-                        else None
+                        {"errorType": last["errorType"], "errorMessage": last["errorMessage"]} if last else None
                     ),
                     "attempts": item.attempts,
                     "time": self._clock.now(),
@@ -847,9 +826,7 @@ class FcEmulator:
     ) -> _Outcome:
         """Run the handler once in its own thread and wait at most the function timeout."""
         config = self._config()
-        spec = (
-            fn.spec if qualifier == fn.spec.qualifier else fn.spec.model_copy(update={"qualifier": qualifier})
-        )
+        spec = fn.spec if qualifier == fn.spec.qualifier else fn.spec.model_copy(update={"qualifier": qualifier})
         context = make_context(
             spec,
             request_id=request_id,

@@ -13,9 +13,7 @@ import threading
 from typing import Any
 
 # never recorded: they are secrets or signing noise
-SECRET_PARAMS = frozenset(
-    {"Signature", "SecurityToken", "SignatureNonce", "AccessKeySecret", "x-acs-security-token"}
-)
+SECRET_PARAMS = frozenset({"Signature", "SecurityToken", "SignatureNonce", "AccessKeySecret", "x-acs-security-token"})
 
 
 def sanitize(params: dict[str, str]) -> dict[str, str]:

@@ -7,8 +7,8 @@ the validation rules and ranges are the ebs 2021-07-30 metadata's.
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -132,8 +132,10 @@ def paginate(
     ``NextToken: ""``.
     """
     next_token = params.get("NextToken") or ""
-    page_mode = not next_token and not params.get("MaxResults") and (
-        bool(params.get("PageNumber")) or bool(params.get("PageSize"))
+    page_mode = (
+        not next_token
+        and not params.get("MaxResults")
+        and (bool(params.get("PageNumber")) or bool(params.get("PageSize")))
     )
     total = len(items)
     if page_mode:
@@ -180,21 +182,21 @@ class EbsResponse:
     def describe_disk_replica_pairs(self, call: ApiCall) -> dict[str, Any]:
         f = self._filters(call, "PairIds")
         site = call.params.get("Site") or "production"
-        page, meta = paginate(call.params, self.backend.describe_pairs(f), lambda p: p.ReplicaPairId)
-        pairs = []
-        for p in page:
-            p.Site = site  # the backend that served the record
-            pairs.append(p.api())
+        pairs, meta = self.backend.describe_pairs(
+            f, lambda items: paginate(call.params, items, lambda p: p.ReplicaPairId)
+        )
+        for p in pairs:
+            p["Site"] = site  # the backend that served the record
         return {"RequestId": call.ctx.request_id, **meta, "ReplicaPairs": pairs}
 
     def describe_disk_replica_groups(self, call: ApiCall) -> dict[str, Any]:
         f = self._filters(call, "GroupIds")
         site = call.params.get("Site") or "production"
-        page, meta = paginate(call.params, self.backend.describe_groups(f), lambda g: g.ReplicaGroupId)
-        groups = []
-        for g in page:
-            g.Site = site
-            groups.append(g.api())
+        groups, meta = self.backend.describe_groups(
+            f, lambda items: paginate(call.params, items, lambda g: g.ReplicaGroupId)
+        )
+        for g in groups:
+            g["Site"] = site
         return {"RequestId": call.ctx.request_id, **meta, "ReplicaGroups": groups}
 
     # ----------------------------------------------------------- pairs

@@ -1,10 +1,10 @@
 """A seed file for ``replica-failover emulator serve --seed FILE`` (YAML or JSON).
 
-    config: {latencyMs: 20, strict: true}
-    pairs: [{ReplicaPairId: pair-a, SourceRegion: cn-hangzhou, DestinationRegion: cn-shanghai}]
-    groups: [{ReplicaGroupId: pg-a, SourceRegionId: cn-hangzhou, DestinationRegionId: cn-shanghai}]
-    fleet: {pairs: 100, seed: 7}
-    faults: [{action: FailoverDiskReplicaPair, probability: 0.3, error: {status: 504, code: RequestTimeout}}]
+config: {latencyMs: 20, strict: true}
+pairs: [{ReplicaPairId: pair-a, SourceRegion: cn-hangzhou, DestinationRegion: cn-shanghai}]
+groups: [{ReplicaGroupId: pg-a, SourceRegionId: cn-hangzhou, DestinationRegionId: cn-shanghai}]
+fleet: {pairs: 100, seed: 7}
+faults: [{action: FailoverDiskReplicaPair, probability: 0.3, error: {status: 504, code: RequestTimeout}}]
 """
 
 from __future__ import annotations
@@ -40,10 +40,17 @@ class SeedFile(BaseModel):
         emulator.backend.seed_groups([g.model_copy(update={"PairIds": []}) for g in self.groups])
         emulator.backend.seed_pairs(self.pairs)
         emulator.backend.seed_groups(
-            [g.model_copy(update={"PairIds": sorted(set(members[g.ReplicaGroupId]) |
-                                                     set(emulator.backend.groups[g.ReplicaGroupId].PairIds))})
-             for g in self.groups]
-        )  # fmt: skip
+            [
+                g.model_copy(
+                    update={
+                        "PairIds": sorted(
+                            set(members[g.ReplicaGroupId]) | set(emulator.backend.groups[g.ReplicaGroupId].PairIds)
+                        )
+                    }
+                )
+                for g in self.groups
+            ]
+        )
         if self.fleet is not None:
             emulator.backend.generate(self.fleet)
         if self.faults:

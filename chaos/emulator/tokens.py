@@ -21,10 +21,20 @@ from chaos.emulator.errors import ApiError
 # parameters that change on every retry (signing) or are the token itself
 NON_SEMANTIC = frozenset(
     {
-        "Action", "Version", "Format", "AccessKeyId", "Signature", "SignatureMethod", "SignatureType",
-        "SignatureVersion", "SignatureNonce", "Timestamp", "SecurityToken", "ClientToken",
+        "Action",
+        "Version",
+        "Format",
+        "AccessKeyId",
+        "Signature",
+        "SignatureMethod",
+        "SignatureType",
+        "SignatureVersion",
+        "SignatureNonce",
+        "Timestamp",
+        "SecurityToken",
+        "ClientToken",
     }
-)  # fmt: skip
+)
 
 
 def fingerprint(params: dict[str, str]) -> str:

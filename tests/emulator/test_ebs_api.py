@@ -14,17 +14,57 @@ from chaos.emulator.models import GroupRecord, PairRecord, Tag
 from tests.conftest import DR, OTHER, PRIMARY, EbsCall, seed_basic
 
 PAIR_FIELDS = {
-    "ReplicaPairId", "PairName", "Description", "SourceRegion", "SourceZoneId", "SourceDiskId",
-    "DestinationRegion", "DestinationZoneId", "DestinationDiskId", "PrimaryRegion", "PrimaryZone",
-    "StandbyRegion", "StandbyZone", "Status", "StatusMessage", "Site", "RPO", "Bandwidth",
-    "LastRecoverPoint", "CreateTime", "ExpiredTime", "ReplicaGroupId", "ReplicaGroupName", "ChargeType",
-    "EnableRtc", "ResourceGroupId", "Tags",
-}  # fmt: skip
+    "ReplicaPairId",
+    "PairName",
+    "Description",
+    "SourceRegion",
+    "SourceZoneId",
+    "SourceDiskId",
+    "DestinationRegion",
+    "DestinationZoneId",
+    "DestinationDiskId",
+    "PrimaryRegion",
+    "PrimaryZone",
+    "StandbyRegion",
+    "StandbyZone",
+    "Status",
+    "StatusMessage",
+    "Site",
+    "RPO",
+    "Bandwidth",
+    "LastRecoverPoint",
+    "CreateTime",
+    "ExpiredTime",
+    "ReplicaGroupId",
+    "ReplicaGroupName",
+    "ChargeType",
+    "EnableRtc",
+    "ResourceGroupId",
+    "Tags",
+}
 GROUP_FIELDS = {
-    "ReplicaGroupId", "GroupName", "Description", "SourceRegionId", "SourceZoneId", "DestinationRegionId",
-    "DestinationZoneId", "PrimaryRegion", "PrimaryZone", "StandbyRegion", "StandbyZone", "Status", "RPO",
-    "LastRecoverPoint", "Site", "PairIds", "PairNumber", "Bandwidth", "EnableRtc", "ResourceGroupId", "Tags",
-}  # fmt: skip
+    "ReplicaGroupId",
+    "GroupName",
+    "Description",
+    "SourceRegionId",
+    "SourceZoneId",
+    "DestinationRegionId",
+    "DestinationZoneId",
+    "PrimaryRegion",
+    "PrimaryZone",
+    "StandbyRegion",
+    "StandbyZone",
+    "Status",
+    "RPO",
+    "LastRecoverPoint",
+    "Site",
+    "PairIds",
+    "PairNumber",
+    "Bandwidth",
+    "EnableRtc",
+    "ResourceGroupId",
+    "Tags",
+}
 
 
 def server_error(excinfo: pytest.ExceptionInfo[ServerException]) -> tuple[int, str, str]:
@@ -61,9 +101,17 @@ def test_describe_groups_fields(emulator: Emulator, ebs: EbsCall) -> None:
 def test_describe_filters(emulator: Emulator, ebs: EbsCall) -> None:
     seed_basic(emulator)
     emulator.backend.seed_pairs(
-        [PairRecord(ReplicaPairId="pair-tagged", PairName="db-main", SourceRegion=PRIMARY, DestinationRegion=DR,
-                    ResourceGroupId="rg-x", Tags=[Tag(TagKey="app", TagValue="db")])]
-    )  # fmt: skip
+        [
+            PairRecord(
+                ReplicaPairId="pair-tagged",
+                PairName="db-main",
+                SourceRegion=PRIMARY,
+                DestinationRegion=DR,
+                ResourceGroupId="rg-x",
+                Tags=[Tag(TagKey="app", TagValue="db")],
+            )
+        ]
+    )
 
     def ids(**kw: object) -> list[str]:
         return [p["ReplicaPairId"] for p in ebs("DescribeDiskReplicaPairs", MaxResults=100, **kw)["ReplicaPairs"]]
@@ -107,14 +155,22 @@ def test_pagination_page_mode(emulator: Emulator, ebs: EbsCall) -> None:
     # NextToken wins over page mode, as documented
     first = ebs("DescribeDiskReplicaPairs", MaxResults=2)
     after = ebs("DescribeDiskReplicaPairs", NextToken=first["NextToken"], PageNumber=1, PageSize=1)
-    assert [p["ReplicaPairId"] for p in after["ReplicaPairs"]] == ["pair-02", "pair-03", "pair-04"][:len(after["ReplicaPairs"])]
+    assert [p["ReplicaPairId"] for p in after["ReplicaPairs"]] == ["pair-02", "pair-03", "pair-04"][
+        : len(after["ReplicaPairs"])
+    ]
 
 
 @pytest.mark.parametrize(
     ("params", "name"),
-    [({"MaxResults": 501}, "MaxResults"), ({"MaxResults": 0}, "MaxResults"), ({"PageSize": 101}, "PageSize"),
-     ({"NextToken": "%%%"}, "NextToken"), ({"Site": "nowhere"}, "Site"), ({"MaxResults": "ten"}, "MaxResults")],
-)  # fmt: skip
+    [
+        ({"MaxResults": 501}, "MaxResults"),
+        ({"MaxResults": 0}, "MaxResults"),
+        ({"PageSize": 101}, "PageSize"),
+        ({"NextToken": "%%%"}, "NextToken"),
+        ({"Site": "nowhere"}, "Site"),
+        ({"MaxResults": "ten"}, "MaxResults"),
+    ],
+)
 def test_describe_invalid_parameters(ebs: EbsCall, params: dict[str, object], name: str) -> None:
     with pytest.raises(ServerException) as exc:
         ebs("DescribeDiskReplicaPairs", **params)
@@ -158,12 +214,18 @@ def test_reprotect_start_stop_pair(emulator: Emulator, ebs: EbsCall) -> None:
     assert p.Status == "stopped"
     with pytest.raises(ServerException) as exc:  # two one-shots within RPO/2
         ebs("StartDiskReplicaPair", ReplicaPairId="pair-0", OneShot="true")
-    assert server_error(exc) == (403, "OperationDenied.ManualSyncLimit",
-                                 "One shot start manual syncing too frequently, please try again later.")  # fmt: skip
+    assert server_error(exc) == (
+        403,
+        "OperationDenied.ManualSyncLimit",
+        "One shot start manual syncing too frequently, please try again later.",
+    )
     assert [e["action"] for e in emulator.ledger.snapshot()["effects"]] == [
-        "FailoverDiskReplicaPair", "ReprotectDiskReplicaPair", "StartDiskReplicaPair",
-        "StopDiskReplicaPair", "StartDiskReplicaPair",
-    ]  # fmt: skip
+        "FailoverDiskReplicaPair",
+        "ReprotectDiskReplicaPair",
+        "StartDiskReplicaPair",
+        "StopDiskReplicaPair",
+        "StartDiskReplicaPair",
+    ]
 
 
 def test_group_operations_move_members_as_a_unit(emulator: Emulator, ebs: EbsCall) -> None:
@@ -192,12 +254,16 @@ def test_group_operations_move_members_as_a_unit(emulator: Emulator, ebs: EbsCal
 
 def test_group_errors(emulator: Emulator, ebs: EbsCall) -> None:
     seed_basic(emulator)
-    emulator.backend.seed_groups([GroupRecord(ReplicaGroupId="pg-empty", SourceRegionId=PRIMARY,
-                                              DestinationRegionId=DR)])  # fmt: skip
+    emulator.backend.seed_groups(
+        [GroupRecord(ReplicaGroupId="pg-empty", SourceRegionId=PRIMARY, DestinationRegionId=DR)]
+    )
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaGroup", ReplicaGroupId="pg-empty")
-    assert server_error(exc) == (403, "OperationDenied.NoPairInGroup",
-                                 "The operation is not allowed because no pair in the group.")  # fmt: skip
+    assert server_error(exc) == (
+        403,
+        "OperationDenied.NoPairInGroup",
+        "The operation is not allowed because no pair in the group.",
+    )
     emulator.backend.flip("pair", "pair-g1", "invalid")
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaGroup", ReplicaGroupId="pg-1")
@@ -213,8 +279,11 @@ def test_region_rules(emulator: Emulator, ebs: EbsCall) -> None:
     seed_basic(emulator)
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaPair", RegionId=PRIMARY, ReplicaPairId="pair-0")
-    assert server_error(exc) == (403, "OperationDenied.OperateNotAllowedForPrimary",
-                                 "Operation is not allowed on the primary site.")  # fmt: skip
+    assert server_error(exc) == (
+        403,
+        "OperationDenied.OperateNotAllowedForPrimary",
+        "Operation is not allowed on the primary site.",
+    )
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaGroup", RegionId=PRIMARY, ReplicaGroupId="pg-1")
     assert server_error(exc)[1] == "OperationDenied.OperateNotAllowedForPrimary"
@@ -239,8 +308,11 @@ def test_default_and_strict_mode_for_repeat_failover(emulator: Emulator, ebs: Eb
     emulator.update_config({"strict": True})
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0", ClientToken="c")
-    assert server_error(exc) == (403, "OperationDenied.InvalidStatus",
-                                 "The operation is not allowed in current status.")  # fmt: skip
+    assert server_error(exc) == (
+        403,
+        "OperationDenied.InvalidStatus",
+        "The operation is not allowed in current status.",
+    )
     emulator.backend.flip("pair", "pair-1", "invalid")
     emulator.update_config({"strict": False})
     with pytest.raises(ServerException) as exc:
@@ -254,9 +326,10 @@ def test_missing_parameter_message(ebs: EbsCall) -> None:
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaPair")
     assert server_error(exc) == (
-        400, "MissingParameter",
+        400,
+        "MissingParameter",
         'The input parameter "ReplicaPairId" that is mandatory for processing this request is not supplied.',
-    )  # fmt: skip
+    )
 
 
 def test_unknown_action_and_error_body_shape(emulator: Emulator, endpoint: str) -> None:
@@ -270,8 +343,11 @@ def test_unknown_action_and_error_body_shape(emulator: Emulator, endpoint: str) 
     req.set_method("POST")
     with pytest.raises(ServerException) as exc:
         client.do_action_with_exception(req)
-    assert server_error(exc) == (404, "InvalidApi.NotFound",
-                                 "Specified api is not found, please check your url and method.")  # fmt: skip
+    assert server_error(exc) == (
+        404,
+        "InvalidApi.NotFound",
+        "Specified api is not found, please check your url and method.",
+    )
     raw = requests.post(f"http://{endpoint}/?Action=DescribeDiskReplicaPairs&Version=2021-07-30", timeout=5)
     assert raw.headers["Content-Type"] == "application/json;charset=utf-8"
     body = raw.json()
@@ -284,11 +360,18 @@ def test_forbidden_action_for_a_restricted_key(emulator: Emulator, endpoint: str
 
     from tests.conftest import legacy_call
 
-    emulator.update_config({"credentials": [
-        *[c.model_dump(by_alias=True) for c in emulator.config().credentials],
-        Credential(access_key_id="LTAIreadonly", access_key_secret="ro-secret",
-                   allowed_actions=["ebs:DescribeDiskReplicaPairs"]).model_dump(by_alias=True),
-    ]})  # fmt: skip
+    emulator.update_config(
+        {
+            "credentials": [
+                *[c.model_dump(by_alias=True) for c in emulator.config().credentials],
+                Credential(
+                    access_key_id="LTAIreadonly",
+                    access_key_secret="ro-secret",
+                    allowed_actions=["ebs:DescribeDiskReplicaPairs"],
+                ).model_dump(by_alias=True),
+            ]
+        }
+    )
     seed_basic(emulator)
     ro = AcsClient("LTAIreadonly", "ro-secret", DR)
     assert legacy_call(ro, endpoint, "DescribeDiskReplicaPairs", RegionId=DR)["TotalCount"] == 6
@@ -300,8 +383,9 @@ def test_forbidden_action_for_a_restricted_key(emulator: Emulator, endpoint: str
 
 def test_rate_limit_throttles_per_action(emulator: Emulator, ebs: EbsCall) -> None:
     seed_basic(emulator)
-    emulator.update_config({"rateLimits": [RateLimit(action="DescribeDiskReplicaPairs", rate=0.001,
-                                                     burst=2).model_dump(by_alias=True)]})  # fmt: skip
+    emulator.update_config(
+        {"rateLimits": [RateLimit(action="DescribeDiskReplicaPairs", rate=0.001, burst=2).model_dump(by_alias=True)]}
+    )
     ebs("DescribeDiskReplicaPairs")
     ebs("DescribeDiskReplicaPairs")
     with pytest.raises(ServerException) as exc:
@@ -323,8 +407,11 @@ def test_token_replay_returns_original_result_without_effect(emulator: Emulator,
     assert [r.get("replayed", False) for r in ledger["requests"]] == [False, True]
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-1", ClientToken="tok")
-    assert server_error(exc) == (400, "IdempotentParameterMismatch",
-                                 "The specified parameter has changed while using an already used clientToken.")  # fmt: skip
+    assert server_error(exc) == (
+        400,
+        "IdempotentParameterMismatch",
+        "The specified parameter has changed while using an already used clientToken.",
+    )
     # the window runs on the emulator clock: after it the token is new again (and re-executes)
     emulator.advance(emulator.config().token_window_seconds + 1)
     ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0", ClientToken="tok")
@@ -356,8 +443,9 @@ def test_same_token_in_flight_is_last_token_processing(emulator: Emulator, ebs: 
     seed_basic(emulator)
     emulator.update_config({"latencyMs": 400})  # the first call holds its token this long
     first: dict[str, object] = {}
-    t = threading.Thread(target=lambda: first.update(ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0",
-                                                             ClientToken="slow")))  # fmt: skip
+    t = threading.Thread(
+        target=lambda: first.update(ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0", ClientToken="slow"))
+    )
     t.start()
     assert emulator.ledger.wait_for_requests(0, 1)
     # wait until the first request is inside the emulator (its token claimed), not by sleeping
@@ -374,7 +462,10 @@ def test_same_token_in_flight_is_last_token_processing(emulator: Emulator, ebs: 
 
 def test_raw_form_body_request_is_accepted(emulator: Emulator, endpoint: str) -> None:
     """Parameters may come in a form body; an unsigned one is refused without a crash."""
-    resp = requests.post(f"http://{endpoint}/", data={"Action": "DescribeDiskReplicaPairs",
-                                                      "Version": "2021-07-30", "RegionId": DR}, timeout=5)  # fmt: skip
+    resp = requests.post(
+        f"http://{endpoint}/",
+        data={"Action": "DescribeDiskReplicaPairs", "Version": "2021-07-30", "RegionId": DR},
+        timeout=5,
+    )
     assert resp.status_code in (400, 404) and resp.json()["Code"]
     assert json.loads(resp.text)["RequestId"]

@@ -27,8 +27,15 @@ def set_faults(emulator: Emulator, *rules: FaultRule) -> None:
 def test_phase_after_504_is_a_lost_acknowledgement(emulator: Emulator, ebs: EbsCall) -> None:
     """The acceptance case: the SDK sees RequestTimeout, the pair fails over once, a retry adds nothing."""
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", count=1, phase="after",
-                                   error=FaultError(status=504, code="RequestTimeout")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            count=1,
+            phase="after",
+            error=FaultError(status=504, code="RequestTimeout"),
+        ),
+    )
     with pytest.raises(ServerException) as exc:
         ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0", ClientToken="lost-ack")
     assert (exc.value.get_http_status(), exc.value.get_error_code()) == (504, "RequestTimeout")
@@ -44,8 +51,10 @@ def test_phase_after_504_is_a_lost_acknowledgement(emulator: Emulator, ebs: EbsC
 
 def test_phase_before_error_changes_nothing(emulator: Emulator, ebs: EbsCall) -> None:
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", count=2,
-                                   error=FaultError(status=500, code="InternalError")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(action="FailoverDiskReplicaPair", count=2, error=FaultError(status=500, code="InternalError")),
+    )
     for _ in range(2):
         with pytest.raises(ServerException) as exc:
             ebs("FailoverDiskReplicaPair", ReplicaPairId="pair-0", ClientToken="t")
@@ -64,8 +73,10 @@ def test_every_catalogue_error_reaches_the_sdk_verbatim(emulator: Emulator, ebs:
     with pytest.raises(ServerException) as exc:
         ebs("DescribeDiskReplicaGroups")
     assert (exc.value.get_http_status(), exc.value.get_error_code(), exc.value.get_error_msg()) == (
-        status, code, message,
-    )  # fmt: skip
+        status,
+        code,
+        message,
+    )
 
 
 def test_matchers_region_site_target_and_after(emulator: Emulator, ebs: EbsCall) -> None:
@@ -73,9 +84,13 @@ def test_matchers_region_site_target_and_after(emulator: Emulator, ebs: EbsCall)
     set_faults(
         emulator,
         FaultRule(action="DescribeDiskReplicaPairs", site="production", region=DR),  # primary backend down
-        FaultRule(action="FailoverDiskReplicaPair", target="pair-1", after=1,
-                  error=FaultError(status=403, code="OperationDenied.InvalidStatus")),
-    )  # fmt: skip
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            target="pair-1",
+            after=1,
+            error=FaultError(status=403, code="OperationDenied.InvalidStatus"),
+        ),
+    )
     with pytest.raises(ServerException):
         ebs("DescribeDiskReplicaPairs")
     assert ebs("DescribeDiskReplicaPairs", Site="backup")["TotalCount"] == 6
@@ -101,8 +116,10 @@ def test_same_seed_same_decisions() -> None:
     def run(seed: int) -> list[bool]:
         engine = FaultEngine()
         engine.set([FaultRule(probability=0.3, seed=seed)], now=0.0, default_seed=0)
-        return [engine.decide(action="A", region=None, site=None, target=None, access_key_id=None, now=1.0)
-                is not None for _ in range(200)]  # fmt: skip
+        return [
+            engine.decide(action="A", region=None, site=None, target=None, access_key_id=None, now=1.0) is not None
+            for _ in range(200)
+        ]
 
     assert run(7) == run(7)
     assert run(7) != run(8)
@@ -134,8 +151,9 @@ def test_hang_past_the_read_timeout(emulator: Emulator, endpoint: str) -> None:
     set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", hang_ms=1500, count=1))
     impatient = AcsClient(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DR, timeout=0.5)
     with pytest.raises(ClientException) as exc:
-        legacy_call(impatient, endpoint, "FailoverDiskReplicaPair", RegionId=DR, ReplicaPairId="pair-0",
-                    ClientToken="h")  # fmt: skip
+        legacy_call(
+            impatient, endpoint, "FailoverDiskReplicaPair", RegionId=DR, ReplicaPairId="pair-0", ClientToken="h"
+        )
     assert exc.value.get_error_code() == "SDK.HttpError"
     # the server finishes the call after the client gave up: the effect still happens
     assert emulator.ledger.wait_for_requests(1, timeout=10)
@@ -146,8 +164,16 @@ def test_sixteen_concurrent_clients_exact_ledger(emulator: Emulator, endpoint: s
     emulator.backend.seed_pairs(
         PairRecord(ReplicaPairId=f"pair-c{i:02d}", SourceRegion=PRIMARY, DestinationRegion=DR) for i in range(32)
     )
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", probability=0.25, phase="after", seed=3,
-                                   error=FaultError(status=504, code="RequestTimeout")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            probability=0.25,
+            phase="after",
+            seed=3,
+            error=FaultError(status=504, code="RequestTimeout"),
+        ),
+    )
     errors: list[BaseException] = []
     calls = [0]
     lock = threading.Lock()
@@ -160,8 +186,14 @@ def test_sixteen_concurrent_clients_exact_ledger(emulator: Emulator, endpoint: s
                 with lock:
                     calls[0] += 1
                 try:
-                    legacy_call(client, endpoint, "FailoverDiskReplicaPair", RegionId=DR,
-                                ReplicaPairId=f"pair-c{i:02d}", ClientToken=f"tok-c{i:02d}")  # fmt: skip
+                    legacy_call(
+                        client,
+                        endpoint,
+                        "FailoverDiskReplicaPair",
+                        RegionId=DR,
+                        ReplicaPairId=f"pair-c{i:02d}",
+                        ClientToken=f"tok-c{i:02d}",
+                    )
                     break
                 except ServerException as exc:
                     if exc.get_error_code() not in ("RequestTimeout", "LastTokenProcessing"):
@@ -187,19 +219,50 @@ def test_sixteen_concurrent_clients_exact_ledger(emulator: Emulator, endpoint: s
 def test_control_plane_round_trip(emulator: Emulator, endpoint: str) -> None:
     base = f"http://{endpoint}/_emulator"
     s = requests.Session()
-    r = s.post(f"{base}/pairs", json={"pairs": [{"ReplicaPairId": "pair-x", "SourceRegion": PRIMARY,
-                                                 "DestinationRegion": DR, "Status": "normal"}]})  # fmt: skip
+    r = s.post(
+        f"{base}/pairs",
+        json={
+            "pairs": [{"ReplicaPairId": "pair-x", "SourceRegion": PRIMARY, "DestinationRegion": DR, "Status": "normal"}]
+        },
+    )
     assert r.status_code == 200 and r.json() == {"seeded": ["pair-x"]}
     pair = s.get(f"{base}/pairs/pair-x").json()
     assert pair["SourceZoneId"] == "cn-hangzhou-a" and pair["DestinationDiskId"].startswith("d-")
-    assert s.post(f"{base}/groups", json={"groups": [{"ReplicaGroupId": "pg-x", "SourceRegionId": PRIMARY,
-                  "DestinationRegionId": DR, "PairIds": ["pair-x"]}]}).status_code == 200  # fmt: skip
+    assert (
+        s.post(
+            f"{base}/groups",
+            json={
+                "groups": [
+                    {
+                        "ReplicaGroupId": "pg-x",
+                        "SourceRegionId": PRIMARY,
+                        "DestinationRegionId": DR,
+                        "PairIds": ["pair-x"],
+                    }
+                ]
+            },
+        ).status_code
+        == 200
+    )
     assert s.get(f"{base}/pairs/pair-x").json()["ReplicaGroupId"] == "pg-x"
-    fleet = s.post(f"{base}/fleet", json={"pairs": 40, "groupSize": 4, "groupedFraction": 0.5, "seed": 9,
-                                          "statuses": {"normal": 3, "stopped": 1}}).json()  # fmt: skip
+    fleet = s.post(
+        f"{base}/fleet",
+        json={"pairs": 40, "groupSize": 4, "groupedFraction": 0.5, "seed": 9, "statuses": {"normal": 3, "stopped": 1}},
+    ).json()
     assert len(fleet["pairs"]) == 40 and fleet["groups"]
-    assert s.post(f"{base}/fleet", json={"pairs": 40, "groupSize": 4, "groupedFraction": 0.5, "seed": 9,
-                                         "statuses": {"normal": 3, "stopped": 1}}).json() == fleet  # fmt: skip
+    assert (
+        s.post(
+            f"{base}/fleet",
+            json={
+                "pairs": 40,
+                "groupSize": 4,
+                "groupedFraction": 0.5,
+                "seed": 9,
+                "statuses": {"normal": 3, "stopped": 1},
+            },
+        ).json()
+        == fleet
+    )
     flipped = s.patch(f"{base}/pairs/pair-x", json={"Status": "stopping"}).json()
     assert flipped["Status"] == "stopping"
     assert s.post(f"{base}/clock", json={"advance": 5}).status_code == 200
@@ -217,16 +280,35 @@ def test_control_plane_round_trip(emulator: Emulator, endpoint: str) -> None:
 
 @pytest.mark.parametrize(
     ("method", "path", "body", "status"),
-    [("POST", "pairs", {"pairs": [{"ReplicaPairId": "nope"}]}, 400),
-     ("POST", "pairs", {"pairs": [{"ReplicaPairId": "pair-a", "SourceRegion": DR, "DestinationRegion": DR}]}, 400),
-     ("POST", "groups", {"groups": [{"ReplicaGroupId": "pg-a", "SourceRegionId": PRIMARY,
-                                     "DestinationRegionId": DR, "PairIds": ["pair-ghost"]}]}, 400),
-     ("POST", "faults", [{"probability": 2}], 400), ("POST", "faults", [{"phase": "during"}], 400),
-     ("POST", "config", {"latencyMs": -1}, 400), ("POST", "config", {"typo": 1}, 400),
-     ("POST", "clock", {"advance": -5}, 400), ("PATCH", "pairs/pair-ghost", {"Status": "normal"}, 404),
-     ("PATCH", "pairs/pair-ghost", {"Status": "sleeping"}, 400), ("GET", "nothing", None, 404),
-     ("POST", "fleet", "not json", 400)],
-)  # fmt: skip
+    [
+        ("POST", "pairs", {"pairs": [{"ReplicaPairId": "nope"}]}, 400),
+        ("POST", "pairs", {"pairs": [{"ReplicaPairId": "pair-a", "SourceRegion": DR, "DestinationRegion": DR}]}, 400),
+        (
+            "POST",
+            "groups",
+            {
+                "groups": [
+                    {
+                        "ReplicaGroupId": "pg-a",
+                        "SourceRegionId": PRIMARY,
+                        "DestinationRegionId": DR,
+                        "PairIds": ["pair-ghost"],
+                    }
+                ]
+            },
+            400,
+        ),
+        ("POST", "faults", [{"probability": 2}], 400),
+        ("POST", "faults", [{"phase": "during"}], 400),
+        ("POST", "config", {"latencyMs": -1}, 400),
+        ("POST", "config", {"typo": 1}, 400),
+        ("POST", "clock", {"advance": -5}, 400),
+        ("PATCH", "pairs/pair-ghost", {"Status": "normal"}, 404),
+        ("PATCH", "pairs/pair-ghost", {"Status": "sleeping"}, 400),
+        ("GET", "nothing", None, 404),
+        ("POST", "fleet", "not json", 400),
+    ],
+)
 def test_control_plane_rejects_bad_documents(endpoint: str, method: str, path: str, body: Any, status: int) -> None:
     kw: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
     r = requests.request(method, f"http://{endpoint}/_emulator/{path}", timeout=5, **kw)
@@ -234,12 +316,28 @@ def test_control_plane_rejects_bad_documents(endpoint: str, method: str, path: s
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(params=st.dictionaries(st.sampled_from(["Action", "Version", "RegionId", "ReplicaPairId", "MaxResults",
-                                               "NextToken", "Tag.1.Key", "Signature", "AccessKeyId", "Timestamp"]),
-                              st.text(max_size=40), max_size=8),
-       method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]))  # fmt: skip
-def test_malformed_requests_never_crash(emulator: Emulator, endpoint: str, params: dict[str, str],
-                                        method: str) -> None:  # fmt: skip
+@given(
+    params=st.dictionaries(
+        st.sampled_from(
+            [
+                "Action",
+                "Version",
+                "RegionId",
+                "ReplicaPairId",
+                "MaxResults",
+                "NextToken",
+                "Tag.1.Key",
+                "Signature",
+                "AccessKeyId",
+                "Timestamp",
+            ]
+        ),
+        st.text(max_size=40),
+        max_size=8,
+    ),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE"]),
+)
+def test_malformed_requests_never_crash(emulator: Emulator, endpoint: str, params: dict[str, str], method: str) -> None:
     r = requests.request(method, f"http://{endpoint}/", params=params, timeout=5)
     assert r.status_code != 500 and r.json()["Code"]
     assert not any("emulatorBug" in q for q in emulator.ledger.snapshot()["requests"])

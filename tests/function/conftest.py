@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from replica_failover.execute import Backoff
+from replica_failover.handler import PendingWork, handle
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.fc import FcContext, FunctionSpec, make_context
-from replica_failover.execute import Backoff
-from replica_failover.handler import PendingWork, handle
 from tests.conftest import DR
 
 Invoke = Callable[..., dict[str, Any]]
@@ -21,8 +21,13 @@ Invoke = Callable[..., dict[str, Any]]
 def fc_context(emulator: Emulator, *, timeout: float = 60, request_id: str = "req-test") -> FcContext:
     config = emulator.config()
     spec = FunctionSpec(service="replica-failover", name="failover", handler="index:handler", timeout=timeout)
-    return make_context(spec, request_id=request_id, credential=config.credential(config.function_role_access_key_id),
-                        region=DR, account_id=config.account_id)  # fmt: skip
+    return make_context(
+        spec,
+        request_id=request_id,
+        credential=config.credential(config.function_role_access_key_id),
+        region=DR,
+        account_id=config.account_id,
+    )
 
 
 def base_env(endpoint: str, **overrides: str) -> dict[str, str]:
@@ -47,8 +52,13 @@ def invoke(emulator: Emulator, endpoint: str) -> Invoke:
         raw = event if isinstance(event, bytes | str) else json.dumps(event)
         logs = io.StringIO()
         try:
-            result = handle(raw, fc_context(emulator, timeout=timeout), env=env or base_env(endpoint, **overrides),
-                            log_stream=logs, backoff=Backoff(base=0.01, cap=0.2))  # fmt: skip
+            result = handle(
+                raw,
+                fc_context(emulator, timeout=timeout),
+                env=env or base_env(endpoint, **overrides),
+                log_stream=logs,
+                backoff=Backoff(base=0.01, cap=0.2),
+            )
             result["raised"] = False
         except PendingWork as exc:
             result = dict(exc.result)

@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaos.emulator.app import Emulator
+from chaos.emulator.backend import CallContext
 from chaos.emulator.config import Credential
 from chaos.emulator.faults import FaultError, FaultRule
 from chaos.emulator.models import FleetSpec, PairRecord, Tag
@@ -20,10 +21,18 @@ from tests.function.conftest import Invoke
 
 FAILOVER = {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-1"}
 ALERT = {
-    "alertName": "region-probe", "alertState": "ALERT", "triggerLevel": "CRITICAL", "ruleId": "rule-probe",
-    "userId": "1234567890123456", "regionId": PRIMARY, "metricName": "probe", "namespace": "acs_custom",
-    "timestamp": "1700000000000", "transId": "t-1", "dimensions": "{region=cn-hangzhou}",
-}  # fmt: skip
+    "alertName": "region-probe",
+    "alertState": "ALERT",
+    "triggerLevel": "CRITICAL",
+    "ruleId": "rule-probe",
+    "userId": "1234567890123456",
+    "regionId": PRIMARY,
+    "metricName": "probe",
+    "namespace": "acs_custom",
+    "timestamp": "1700000000000",
+    "transId": "t-1",
+    "dimensions": "{region=cn-hangzhou}",
+}
 PRIMARY_PAIRS = ["pair-0", "pair-1", "pair-2"]
 
 
@@ -61,8 +70,9 @@ def test_alarm_fails_over_pairs_and_groups_once(emulator: Emulator, invoke: Invo
     assert effects_per_target(emulator) == Counter({**dict.fromkeys(PRIMARY_PAIRS, 1), "pg-1": 1})
     # group members never fail over pair by pair
     assert not [w for w in writes(emulator) if w["target"] in ("pair-g0", "pair-g1")]
-    assert all(r["site"] == "backup" for r in emulator.ledger.snapshot()["requests"]
-               if r["action"].startswith("Describe"))  # fmt: skip
+    assert all(
+        r["site"] == "backup" for r in emulator.ledger.snapshot()["requests"] if r["action"].startswith("Describe")
+    )
     assert all(w["regionId"] == DR for w in writes(emulator))
     emulator.advance(1)
     assert {p.Status for p in emulator.backend.pairs.values() if p.SourceRegion == PRIMARY} == {"failovered"}
@@ -80,8 +90,7 @@ def test_repeated_notifications_add_no_effect(emulator: Emulator, invoke: Invoke
 
 
 def test_eight_concurrent_invocations_of_one_incident(emulator: Emulator, invoke: Invoke, strict: bool) -> None:
-    emulator.backend.generate(FleetSpec(pairs=30, routes=[(PRIMARY, DR)], seed=4, group_size=3,
-                                        grouped_fraction=0.3))  # fmt: skip
+    emulator.backend.generate(FleetSpec(pairs=30, routes=[(PRIMARY, DR)], seed=4, group_size=3, grouped_fraction=0.3))
     emulator.update_config({"latencyMs": 20})  # widen the race window
     results: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -107,13 +116,26 @@ def test_504_before_and_after_apply(emulator: Emulator, invoke: Invoke, strict: 
     seed_basic(emulator)
     set_faults(
         emulator,
-        FaultRule(action="FailoverDiskReplicaPair", target="pair-0", count=2,
-                  error=FaultError(status=504, code="RequestTimeout")),
-        FaultRule(action="FailoverDiskReplicaPair", target="pair-1", count=2, phase="after",
-                  error=FaultError(status=504, code="RequestTimeout")),
-        FaultRule(action="FailoverDiskReplicaGroup", count=1, phase="after",
-                  error=FaultError(status=500, code="InternalError")),
-    )  # fmt: skip
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            target="pair-0",
+            count=2,
+            error=FaultError(status=504, code="RequestTimeout"),
+        ),
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            target="pair-1",
+            count=2,
+            phase="after",
+            error=FaultError(status=504, code="RequestTimeout"),
+        ),
+        FaultRule(
+            action="FailoverDiskReplicaGroup",
+            count=1,
+            phase="after",
+            error=FaultError(status=500, code="InternalError"),
+        ),
+    )
     result = invoke(ALERT)
     assert result["status"] == "completed"
     t = by_id(result)
@@ -132,21 +154,35 @@ def test_504_before_and_after_apply(emulator: Emulator, invoke: Invoke, strict: 
 
 def test_invalid_status_transient_then_permanent(emulator: Emulator, invoke: Invoke) -> None:
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", target="pair-0", count=1,
-                                   error=FaultError(status=403, code="OperationDenied.InvalidStatus")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            target="pair-0",
+            count=1,
+            error=FaultError(status=403, code="OperationDenied.InvalidStatus"),
+        ),
+    )
     emulator.backend.flip("pair", "pair-2", "normal")
     result = invoke(ALERT)
     assert by_id(result)["pair-0"]["outcome"] == "failedOver" and by_id(result)["pair-0"]["attempts"] == 2
     # permanent: the pair turns invalid between plan and call -> reconciled to skipped, no effect
     emulator.reset()
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", target="pair-1", count=1,
-                                   error=FaultError(status=403, code="OperationDenied.InvalidStatus")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            target="pair-1",
+            count=1,
+            error=FaultError(status=403, code="OperationDenied.InvalidStatus"),
+        ),
+    )
     original = emulator.backend.failover_pair
 
-    def flip_then_fail(*args: Any) -> None:
+    def flip_then_fail(ctx: CallContext, region: str, pid: str) -> None:
         emulator.backend.flip("pair", "pair-1", "invalid")
-        original(*args)
+        original(ctx, region, pid)
 
     emulator.backend.failover_pair = flip_then_fail  # type: ignore[method-assign]
     result = invoke(ALERT)
@@ -159,13 +195,11 @@ def test_invalid_status_because_someone_else_failed_it_over(emulator: Emulator, 
     seed_basic(emulator)
     emulator.update_config({"strict": True})
     original = emulator.backend.failover_pair
-    raced = []
+    raced: list[str] = []
 
-    def race(ctx: Any, region: str, pid: str) -> None:
+    def race(ctx: CallContext, region: str, pid: str) -> None:
         if pid == "pair-0" and not raced:
             raced.append(pid)
-            from chaos.emulator.backend import CallContext
-
             original(CallContext("other", "FailoverDiskReplicaPair", "operator-token", "someone"), region, pid)
         original(ctx, region, pid)
 
@@ -177,8 +211,10 @@ def test_invalid_status_because_someone_else_failed_it_over(emulator: Emulator, 
 
 def test_throttling_is_retried(emulator: Emulator, invoke: Invoke) -> None:
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", count=3,
-                                   error=FaultError(status=400, code="Throttling.User")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(action="FailoverDiskReplicaPair", count=3, error=FaultError(status=400, code="Throttling.User")),
+    )
     result = invoke(ALERT)
     assert result["status"] == "completed" and result["retries"] >= 3
     assert effects_per_target(emulator) == Counter({**dict.fromkeys(PRIMARY_PAIRS, 1), "pg-1": 1})
@@ -197,17 +233,23 @@ def test_last_token_processing_waits_and_rechecks(emulator: Emulator, invoke: In
 
 @pytest.mark.parametrize(
     ("code", "status", "expect"),
-    [("Forbidden", 403, "ebs:FailoverDiskReplicaPair"), ("Forbidden.Action", 403, "ebs:FailoverDiskReplicaPair"),
-     ("OperationDenied.OperateNotAllowedForPrimary", 403, "FAILOVER_DR_REGION"),
-     ("OperationDenied.OperateNotAllowedForStandby", 403, "FAILOVER_DR_REGION"),
-     ("OperationDenied", 403, "The operation is not allowed."),
-     ("OperationDenied.NoPairInGroup", 403, "no pair in the group")],
-)  # fmt: skip
-def test_permanent_errors_fail_loudly_without_retry(emulator: Emulator, invoke: Invoke, code: str, status: int,
-                                                    expect: str) -> None:  # fmt: skip
+    [
+        ("Forbidden", 403, "ebs:FailoverDiskReplicaPair"),
+        ("Forbidden.Action", 403, "ebs:FailoverDiskReplicaPair"),
+        ("OperationDenied.OperateNotAllowedForPrimary", 403, "FAILOVER_DR_REGION"),
+        ("OperationDenied.OperateNotAllowedForStandby", 403, "FAILOVER_DR_REGION"),
+        ("OperationDenied", 403, "The operation is not allowed."),
+        ("OperationDenied.NoPairInGroup", 403, "no pair in the group"),
+    ],
+)
+def test_permanent_errors_fail_loudly_without_retry(
+    emulator: Emulator, invoke: Invoke, code: str, status: int, expect: str
+) -> None:
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", target="pair-0",
-                                   error=FaultError(status=status, code=code)))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(action="FailoverDiskReplicaPair", target="pair-0", error=FaultError(status=status, code=code)),
+    )
     result = invoke(ALERT)
     t = by_id(result)["pair-0"]
     assert t["outcome"] == "failed" and t["attempts"] == 1 and expect in t["reason"]
@@ -221,8 +263,16 @@ def test_real_ram_denial_from_a_restricted_role(emulator: Emulator, invoke: Invo
     role = emulator.config().credential(emulator.config().function_role_access_key_id)
     assert role is not None
     others = [c for c in emulator.config().credentials if c.access_key_id != role.access_key_id]
-    restricted = Credential.model_validate({**role.model_dump(), "allowed_actions": [
-        "ebs:DescribeDiskReplicaPairs", "ebs:DescribeDiskReplicaGroups", "ebs:FailoverDiskReplicaGroup"]})  # fmt: skip
+    restricted = Credential.model_validate(
+        {
+            **role.model_dump(),
+            "allowed_actions": [
+                "ebs:DescribeDiskReplicaPairs",
+                "ebs:DescribeDiskReplicaGroups",
+                "ebs:FailoverDiskReplicaGroup",
+            ],
+        }
+    )
     emulator.update_config({"credentials": [c.model_dump(by_alias=True) for c in [*others, restricted]]})
     result = invoke(ALERT)
     assert {by_id(result)[p]["outcome"] for p in PRIMARY_PAIRS} == {"failed"}
@@ -232,8 +282,12 @@ def test_real_ram_denial_from_a_restricted_role(emulator: Emulator, invoke: Invo
 
 def test_no_such_resource_is_skipped(emulator: Emulator, invoke: Invoke) -> None:
     seed_basic(emulator)
-    set_faults(emulator, FaultRule(action="FailoverDiskReplicaPair", target="pair-2",
-                                   error=FaultError(status=404, code="NoSuchResource")))  # fmt: skip
+    set_faults(
+        emulator,
+        FaultRule(
+            action="FailoverDiskReplicaPair", target="pair-2", error=FaultError(status=404, code="NoSuchResource")
+        ),
+    )
     result = invoke(ALERT)
     assert by_id(result)["pair-2"]["outcome"] == "skipped" and result["status"] == "completed"
 
@@ -258,17 +312,27 @@ def test_200_pairs_with_30_percent_504s_half_after_apply(emulator: Emulator, inv
     emulator.backend.generate(FleetSpec(pairs=200, routes=[(PRIMARY, DR)], seed=11))
     set_faults(
         emulator,
-        FaultRule(action="FailoverDiskReplicaPair", probability=0.15, phase="before", seed=1,
-                  error=FaultError(status=504, code="RequestTimeout")),
-        FaultRule(action="FailoverDiskReplicaPair", probability=0.15 / 0.85, phase="after", seed=2,
-                  error=FaultError(status=504, code="RequestTimeout")),
-    )  # fmt: skip
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            probability=0.15,
+            phase="before",
+            seed=1,
+            error=FaultError(status=504, code="RequestTimeout"),
+        ),
+        FaultRule(
+            action="FailoverDiskReplicaPair",
+            probability=0.15 / 0.85,
+            phase="after",
+            seed=2,
+            error=FaultError(status=504, code="RequestTimeout"),
+        ),
+    )
     result = invoke(ALERT, FAILOVER_CONCURRENCY="16", FAILOVER_RETRY_BUDGET="1000", FAILOVER_MAX_ATTEMPTS="12")
     assert result["status"] == "completed", result["reason"]
     assert result["summary"]["failedOver"] == 200
     counts = effects_per_target(emulator)
     assert len(counts) == 200 and set(counts.values()) == {1}
-    fired = {r["id"]: r["fired"] for r in emulator.faults.rules()}
+    fired = {str(r["id"]): int(str(r["fired"])) for r in emulator.faults.rules()}
     assert fired["rule-1"] > 10 and fired["rule-2"] > 10
 
 
@@ -311,8 +375,16 @@ def test_blast_radius_cap_refuses_everything(emulator: Emulator, invoke: Invoke)
 
 def test_filters_tags_allow_deny(emulator: Emulator, invoke: Invoke) -> None:
     seed_basic(emulator)
-    emulator.backend.seed_pairs([PairRecord(ReplicaPairId="pair-prod", SourceRegion=PRIMARY, DestinationRegion=DR,
-                                            Tags=[Tag(TagKey="env", TagValue="prod")])])  # fmt: skip
+    emulator.backend.seed_pairs(
+        [
+            PairRecord(
+                ReplicaPairId="pair-prod",
+                SourceRegion=PRIMARY,
+                DestinationRegion=DR,
+                Tags=[Tag(TagKey="env", TagValue="prod")],
+            )
+        ]
+    )
     result = invoke(ALERT, FAILOVER_TAGS="env=prod")
     assert [t["id"] for t in result["targets"] if t["outcome"] == "failedOver"] == ["pair-prod"]
     emulator.reset()
@@ -361,14 +433,23 @@ def test_logs_are_json_lines_without_secrets(emulator: Emulator, invoke: Invoke)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(event=st.one_of(
-    st.binary(max_size=300),
-    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-                 lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
-                 max_leaves=20).map(json.dumps),
-    st.fixed_dictionaries({"alertState": st.sampled_from(["ALERT", "OK", "x"]),
-                           "regionId": st.text(max_size=20), "triggerLevel": st.text(max_size=10)}).map(json.dumps),
-))  # fmt: skip
+@given(
+    event=st.one_of(
+        st.binary(max_size=300),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+            lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=5),
+            max_leaves=20,
+        ).map(json.dumps),
+        st.fixed_dictionaries(
+            {
+                "alertState": st.sampled_from(["ALERT", "OK", "x"]),
+                "regionId": st.text(max_size=20),
+                "triggerLevel": st.text(max_size=10),
+            }
+        ).map(json.dumps),
+    )
+)
 def test_fuzzed_events_never_reach_the_api(emulator: Emulator, invoke: Invoke, event: bytes | str) -> None:
     result = invoke(event)
     assert result["status"] in ("rejected", "noop")

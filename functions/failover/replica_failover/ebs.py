@@ -21,9 +21,16 @@ MAX_PAGES = 10_000  # 5,000,000 records at 500 a page: a bound, not an expectati
 
 # codes a retry can cure (with the same ClientToken)
 TRANSIENT_CODES = frozenset(
-    {"RequestTimeout", "InternalError", "ServiceUnavailable", "SDK.HttpError", "SDK.ServerUnreachable",
-     "SDK.UnknownServerError", "LastTokenProcessing"}
-)  # fmt: skip
+    {
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "SDK.HttpError",
+        "SDK.ServerUnreachable",
+        "SDK.UnknownServerError",
+        "LastTokenProcessing",
+    }
+)
 TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 
 
@@ -64,8 +71,9 @@ class CallStats:
 class EbsApi:
     """ebs calls against one endpoint. Thread-safe: one AcsClient per thread (it holds a Session)."""
 
-    def __init__(self, credentials: Credentials, *, endpoint: str | None, connect_timeout: float,
-                 read_timeout: float) -> None:  # fmt: skip
+    def __init__(
+        self, credentials: Credentials, *, endpoint: str | None, connect_timeout: float, read_timeout: float
+    ) -> None:
         self._credentials = credentials
         self._endpoint = endpoint
         self._connect_timeout = connect_timeout
@@ -83,12 +91,18 @@ class EbsApi:
             from aliyunsdkcore.client import AcsClient
 
             c = self._credentials
-            cred = (StsTokenCredential(c.access_key_id, c.access_key_secret, c.security_token)
-                    if c.security_token else AccessKeyCredential(c.access_key_id, c.access_key_secret))  # fmt: skip
+            cred = (
+                StsTokenCredential(c.access_key_id, c.access_key_secret, c.security_token)
+                if c.security_token
+                else AccessKeyCredential(c.access_key_id, c.access_key_secret)
+            )
             clients[region] = AcsClient(
-                region_id=region, credential=cred, auto_retry=False,
-                timeout=self._read_timeout, connect_timeout=self._connect_timeout,
-            )  # fmt: skip
+                region_id=region,
+                credential=cred,
+                auto_retry=False,
+                timeout=self._read_timeout,
+                connect_timeout=self._connect_timeout,
+            )
         return clients[region]
 
     def _target(self, region: str) -> tuple[str, str]:
@@ -115,8 +129,12 @@ class EbsApi:
             raw = self._client(region).do_action_with_exception(request)
         except ServerException as exc:
             self.stats.count(write, exc.get_error_code())
-            raise ApiFailure(exc.get_error_code() or "Unknown", exc.get_error_msg() or "", exc.get_http_status(),
-                             exc.get_request_id()) from None  # fmt: skip
+            raise ApiFailure(
+                exc.get_error_code() or "Unknown",
+                exc.get_error_msg() or "",
+                exc.get_http_status(),
+                exc.get_request_id(),
+            ) from None
         except ClientException as exc:
             self.stats.count(write, exc.get_error_code())
             raise ApiFailure(exc.get_error_code() or "SDK.ClientError", str(exc.get_error_msg())[:500]) from None
@@ -130,8 +148,9 @@ class EbsApi:
         return body
 
     # ---------------------------------------------------------------- reads
-    def _pages(self, action: str, region: str, key: str, params: dict[str, str],
-               page_size: int) -> Iterator[dict[str, Any]]:  # fmt: skip
+    def _pages(
+        self, action: str, region: str, key: str, params: dict[str, str], page_size: int
+    ) -> Iterator[dict[str, Any]]:
         token = ""
         for _ in range(MAX_PAGES):
             page_params = {**params, "MaxResults": str(page_size)}
@@ -147,15 +166,17 @@ class EbsApi:
                 return
         raise ApiFailure("SDK.UnknownServerError", f"{action}: more than {MAX_PAGES} pages")
 
-    def describe_pairs(self, region: str, *, site: str = "backup", pair_ids: list[str] | None = None,
-                       page_size: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+    def describe_pairs(
+        self, region: str, *, site: str = "backup", pair_ids: list[str] | None = None, page_size: int = 500
+    ) -> list[dict[str, Any]]:
         params = {"Site": site}
         if pair_ids:
             params["PairIds"] = ",".join(pair_ids)
         return list(self._pages("DescribeDiskReplicaPairs", region, "ReplicaPairs", params, page_size))
 
-    def describe_groups(self, region: str, *, site: str = "backup", group_ids: list[str] | None = None,
-                        page_size: int = 500) -> list[dict[str, Any]]:  # fmt: skip
+    def describe_groups(
+        self, region: str, *, site: str = "backup", group_ids: list[str] | None = None, page_size: int = 500
+    ) -> list[dict[str, Any]]:
         params = {"Site": site}
         if group_ids:
             params["GroupIds"] = ",".join(group_ids)
@@ -163,11 +184,13 @@ class EbsApi:
 
     # --------------------------------------------------------------- writes
     def failover_pair(self, region: str, pair_id: str, client_token: str) -> str:
-        body = self.call("FailoverDiskReplicaPair", region, {"ReplicaPairId": pair_id, "ClientToken": client_token},
-                         write=True)  # fmt: skip
+        body = self.call(
+            "FailoverDiskReplicaPair", region, {"ReplicaPairId": pair_id, "ClientToken": client_token}, write=True
+        )
         return str(body.get("RequestId", ""))
 
     def failover_group(self, region: str, group_id: str, client_token: str) -> str:
-        body = self.call("FailoverDiskReplicaGroup", region,
-                         {"ReplicaGroupId": group_id, "ClientToken": client_token}, write=True)  # fmt: skip
+        body = self.call(
+            "FailoverDiskReplicaGroup", region, {"ReplicaGroupId": group_id, "ClientToken": client_token}, write=True
+        )
         return str(body.get("RequestId", ""))

@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity.stop import stop_base
 
 from replica_failover.config import Settings
 from replica_failover.ebs import ApiFailure, EbsApi
@@ -29,7 +31,9 @@ from replica_failover.plan import ALREADY, Plan, PlanItem
 from replica_failover.result import Outcome, TargetResult
 
 RAM_ACTION = {"pair": "ebs:FailoverDiskReplicaPair", "group": "ebs:FailoverDiskReplicaGroup"}
-PERMISSION_CODES = frozenset({"Forbidden", "Forbidden.Action", "Forbidden.RAM", "NoPermission", "Forbidden.NoPermission"})
+PERMISSION_CODES = frozenset(
+    {"Forbidden", "Forbidden.Action", "Forbidden.RAM", "NoPermission", "Forbidden.NoPermission"}
+)
 CONFIG_CODES = frozenset({"OperationDenied.OperateNotAllowedForPrimary", "OperationDenied.OperateNotAllowedForStandby"})
 GONE = frozenset({"invalid", "deleted", "deleting"})
 
@@ -76,8 +80,14 @@ class AdaptiveRate:
     ``increase`` requests/s per second without throttles. ``acquire`` spaces sends to the rate.
     """
 
-    def __init__(self, *, increase: float = 2.0, floor: float = 0.5,
-                 now: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        increase: float = 2.0,
+        floor: float = 0.5,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._lock = threading.Lock()
         self._rate: float | None = None
         self._increase, self._floor = increase, floor
@@ -122,6 +132,26 @@ class AdaptiveRate:
             self._last_change = now
 
 
+class stop_at_deadline(stop_base):
+    """Stop when the next backoff would end past the invocation deadline."""
+
+    def __init__(self, deadline: Deadline) -> None:
+        self.deadline = deadline
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return retry_state.upcoming_sleep >= self.deadline.remaining()
+
+
+class stop_when_budget_spent(stop_base):
+    """Stop when the invocation's shared retry budget is spent; each retry it allows costs one."""
+
+    def __init__(self, budget: RetryBudget) -> None:
+        self.budget = budget
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return not self.budget.take()
+
+
 class _Retryable(Exception):
     def __init__(self, failure: ApiFailure) -> None:
         super().__init__(str(failure))
@@ -141,8 +171,16 @@ class Backoff:
 
 
 class Executor:
-    def __init__(self, api: EbsApi, settings: Settings, deadline: Deadline, log: JsonLogger,
-                 *, backoff: Backoff | None = None, rate: AdaptiveRate | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        api: EbsApi,
+        settings: Settings,
+        deadline: Deadline,
+        log: JsonLogger,
+        *,
+        backoff: Backoff | None = None,
+        rate: AdaptiveRate | None = None,
+    ) -> None:
         self.api = api
         self.settings = settings
         self.deadline = deadline
@@ -158,9 +196,15 @@ class Executor:
         for item in plan.items:
             if item.decision != "failover":
                 results[_key(item)] = TargetResult(
-                    kind=item.kind, id=item.id, name=item.name, outcome=item.decision, reason=item.reason,
-                    status_before=item.status, status_after=item.status, members=list(item.members),
-                )  # fmt: skip
+                    kind=item.kind,
+                    id=item.id,
+                    name=item.name,
+                    outcome=item.decision,
+                    reason=item.reason,
+                    status_before=item.status,
+                    status_after=item.status,
+                    members=list(item.members),
+                )
         if todo:
             workers = max(1, min(self.settings.concurrency, len(todo)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="failover") as pool:
@@ -191,19 +235,17 @@ class Executor:
 
     # ------------------------------------------------------------- internals
     def _retrying(self, what: str) -> Retrying:
-        def out_of_time(rs: RetryCallState) -> bool:
-            return rs.upcoming_sleep >= self.deadline.remaining()
-
-        def out_of_budget(rs: RetryCallState) -> bool:
-            return not self.budget.take()
-
         def before_sleep(rs: RetryCallState) -> None:
             exc = rs.outcome.exception() if rs.outcome else None
-            self.log.info("retry", target=what, attempt=rs.attempt_number, sleep=round(rs.upcoming_sleep, 3),
-                          error=str(exc))  # fmt: skip
+            self.log.info(
+                "retry", target=what, attempt=rs.attempt_number, sleep=round(rs.upcoming_sleep, 3), error=str(exc)
+            )
 
         return Retrying(
-            stop=stop_after_attempt(self.settings.max_attempts) | out_of_time | out_of_budget,
+            # evaluated in order: the budget is only spent when nothing else stops the retry
+            stop=stop_after_attempt(self.settings.max_attempts)
+            | stop_at_deadline(self.deadline)
+            | stop_when_budget_spent(self.budget),
             wait=wait_random_exponential(multiplier=self.backoff.base, max=self.backoff.cap),
             retry=retry_if_exception_type(_Retryable),
             sleep=lambda s: time.sleep(max(0.0, min(s, self.deadline.remaining()))),
@@ -240,8 +282,11 @@ class Executor:
                     ambiguous = True
                 return outcome
             request_ids.append(rid)
-            return "failedOver", "FailoverDisk" + ("ReplicaPair" if item.kind == "pair" else "ReplicaGroup") \
-                + " accepted", "failovering"  # fmt: skip
+            return (
+                "failedOver",
+                "FailoverDisk" + ("ReplicaPair" if item.kind == "pair" else "ReplicaGroup") + " accepted",
+                "failovering",
+            )
 
         outcome: Outcome
         try:
@@ -250,22 +295,39 @@ class Executor:
             outcome, reason, status_after = fin.outcome, fin.reason, fin.status_after
         except _Retryable as exc:
             f = exc.failure
-            why = "retry budget exhausted" if self.budget.left <= 0 else (
-                "deadline reached" if self.deadline.remaining() <= 0 else f"{self.settings.max_attempts} attempts made")
+            why = (
+                "retry budget exhausted"
+                if self.budget.left <= 0
+                else (
+                    "deadline reached"
+                    if self.deadline.remaining() <= 0
+                    else f"{self.settings.max_attempts} attempts made"
+                )
+            )
             outcome, reason, status_after = "pending", f"{why}; last error {f.code}: {f.message}", None
         res = TargetResult(
-            kind=item.kind, id=item.id, name=item.name, outcome=outcome, reason=reason, status_before=item.status,
-            status_after=status_after, client_token=item.client_token, attempts=attempts, request_ids=request_ids,
-            errors=errors, started_at=round(started, 3), duration_ms=round((time.monotonic() - t0) * 1000, 1),
+            kind=item.kind,
+            id=item.id,
+            name=item.name,
+            outcome=outcome,
+            reason=reason,
+            status_before=item.status,
+            status_after=status_after,
+            client_token=item.client_token,
+            attempts=attempts,
+            request_ids=request_ids,
+            errors=errors,
+            started_at=round(started, 3),
+            duration_ms=round((time.monotonic() - t0) * 1000, 1),
             members=list(item.members),
-        )  # fmt: skip
+        )
         self.log.info("target", kind=item.kind, id=item.id, outcome=outcome, attempts=attempts, reason=reason)
         return res
 
     def _on_failure(self, item: PlanItem, f: ApiFailure, ambiguous: bool) -> tuple[Outcome, str, str | None]:
         """The error policy, one branch per documented code. Returns a final outcome or raises _Retryable."""
         code = f.code
-        if code == "LastTokenProcessing" or code == "OperationDenied.InvalidStatus":
+        if code in ("LastTokenProcessing", "OperationDenied.InvalidStatus"):
             # the token is still in flight somewhere, or the state moved: look before trying again
             status = self._status(item)
             if status is None:
@@ -282,11 +344,23 @@ class Executor:
         if code == "NoSuchResource":
             return "skipped", "the target no longer exists (NoSuchResource)", None
         if code in CONFIG_CODES:
-            return "failed", (f"configuration error: {code} calling region {item.region}; the DR region "
-                              f"(FAILOVER_DR_REGION) must be the target's secondary region. {f.message}"), None  # fmt: skip
+            return (
+                "failed",
+                (
+                    f"configuration error: {code} calling region {item.region}; the DR region "
+                    f"(FAILOVER_DR_REGION) must be the target's secondary region. {f.message}"
+                ),
+                None,
+            )
         if code in PERMISSION_CODES:
-            return "failed", (f"permission denied ({code}): the function's RAM role needs {RAM_ACTION[item.kind]}"
-                              f" on this resource. {f.message}"), None  # fmt: skip
+            return (
+                "failed",
+                (
+                    f"permission denied ({code}): the function's RAM role needs {RAM_ACTION[item.kind]}"
+                    f" on this resource. {f.message}"
+                ),
+                None,
+            )
         return "failed", f"{code}: {f.message}", None
 
     def _status(self, item: PlanItem) -> str | None:
@@ -304,41 +378,48 @@ class Executor:
 
     def _verify(self, plan: Plan, results: list[TargetResult]) -> None:
         """Poll until every target that was failed over reads ``failovered``, or the deadline."""
-        watch = {(r.kind, r.id): r for r in results if r.outcome in ("failedOver", "alreadyFailedOver")
-                 and r.status_after != "failovered"}  # fmt: skip
+        watch: dict[tuple[str, str], TargetResult] = {}
         for r in results:
-            if r.outcome in ("failedOver", "alreadyFailedOver") and r.status_after == "failovered":
-                r.verified = True
-        interval = self.settings.verify_poll_seconds
+            if r.outcome in ("failedOver", "alreadyFailedOver"):
+                if r.status_after == "failovered":
+                    r.verified = True
+                else:
+                    watch[(r.kind, r.id)] = r
         while watch and not self.deadline.expired():
-            pair_ids = [rid for kind, rid in watch if kind == "pair"]
-            group_ids = [rid for kind, rid in watch if kind == "group"]
-            seen: dict[tuple[str, str], str] = {}
-            try:
-                for chunk in _chunks(pair_ids, 100):
-                    for rec in self.retry_call(lambda c=chunk: self.api.describe_pairs(plan.dr_region, pair_ids=c), "verify"):  # type: ignore[misc]
-                        seen[("pair", str(rec.get("ReplicaPairId")))] = str(rec.get("Status"))
-                for chunk in _chunks(group_ids, 100):
-                    for rec in self.retry_call(lambda c=chunk: self.api.describe_groups(plan.dr_region, group_ids=c), "verify"):  # type: ignore[misc]
-                        seen[("group", str(rec.get("ReplicaGroupId")))] = str(rec.get("Status"))
-            except ApiFailure as f:
-                self.log.warning("verify-describe-failed", error=str(f))
-            for key, status in seen.items():
-                r = watch.get(key)  # type: ignore[call-overload]
-                if r is None:
-                    continue
+            for key, status in self._statuses(plan.dr_region, list(watch)).items():
+                r = watch[key]
                 r.status_after = status
                 if status == "failovered":
                     r.verified = True
-                    del watch[key]  # type: ignore[arg-type]
+                    del watch[key]
                 elif status == "failover_failed":
                     r.outcome, r.verified = "pending", False
                     r.reason = "the failover ended failover_failed; a re-invocation retries it with a new token"
-                    del watch[key]  # type: ignore[arg-type]
+                    del watch[key]
             if watch:
-                time.sleep(max(0.0, min(interval, self.deadline.remaining())))
+                time.sleep(max(0.0, min(self.settings.verify_poll_seconds, self.deadline.remaining())))
         for r in watch.values():
             r.verified = False
+
+    def _statuses(self, region: str, keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Current status of the watched targets, 100 ids per describe call."""
+        wanted = set(keys)
+        seen: dict[tuple[str, str], str] = {}
+        try:
+            for kind in ("pair", "group"):
+                ids = [rid for k, rid in keys if k == kind]
+                for chunk in _chunks(ids, 100):
+                    if kind == "pair":
+                        recs = self.retry_call(partial(self.api.describe_pairs, region, pair_ids=chunk), "verify")
+                    else:
+                        recs = self.retry_call(partial(self.api.describe_groups, region, group_ids=chunk), "verify")
+                    for rec in recs:
+                        key = (kind, str(rec.get("ReplicaPairId" if kind == "pair" else "ReplicaGroupId")))
+                        if key in wanted:
+                            seen[key] = str(rec.get("Status"))
+        except ApiFailure as f:
+            self.log.warning("verify-describe-failed", error=str(f))
+        return seen
 
 
 def _key(item: PlanItem) -> str:

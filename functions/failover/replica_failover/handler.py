@@ -54,8 +54,14 @@ def initialize(context: Any, env: Mapping[str, str] | None = None) -> Settings:
     return settings_for(os.environ if env is None else env, getattr(context, "region", None))
 
 
-def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = None,
-           log_stream: IO[str] | None = None, backoff: Backoff | None = None) -> dict[str, Any]:  # fmt: skip
+def handle(
+    event: bytes | str,
+    context: Any,
+    *,
+    env: Mapping[str, str] | None = None,
+    log_stream: IO[str] | None = None,
+    backoff: Backoff | None = None,
+) -> dict[str, Any]:
     started, t0 = time.time(), time.monotonic()
     env = os.environ if env is None else env
     settings = settings_for(env, getattr(context, "region", None))
@@ -64,20 +70,36 @@ def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = 
     request_id = getattr(context, "request_id", None)
     log = JsonLogger(settings.log_level, log_stream, requestId=request_id)
 
-    def finish(status: Status, reason: str, incident: Incident, *, targets: list[TargetResult] | None = None,
-               api: EbsApi | None = None, executor: Executor | None = None, refused: str | None = None,
-               ok: bool | None = None) -> dict[str, Any]:  # fmt: skip
+    def finish(
+        status: Status,
+        reason: str,
+        incident: Incident,
+        *,
+        targets: list[TargetResult] | None = None,
+        api: EbsApi | None = None,
+        executor: Executor | None = None,
+        refused: str | None = None,
+        ok: bool | None = None,
+    ) -> dict[str, Any]:
         targets = targets or []
         result = Result(
             ok=ok if ok is not None else status in ("completed", "noop", "planned"),
-            status=status, reason=reason, mode=settings.mode, request_id=request_id,
-            incident={to_camel(k): v for k, v in incident.model_dump(mode="json").items()}, targets=targets, summary=summarize(targets),
-            refused=refused, api_calls=api.stats.calls if api else 0, write_calls=api.stats.writes if api else 0,
+            status=status,
+            reason=reason,
+            mode=settings.mode,
+            request_id=request_id,
+            incident={to_camel(k): v for k, v in incident.model_dump(mode="json").items()},
+            targets=targets,
+            summary=summarize(targets),
+            refused=refused,
+            api_calls=api.stats.calls if api else 0,
+            write_calls=api.stats.writes if api else 0,
             retries=executor.budget.used if executor else 0,
             retry_budget_left=executor.budget.left if executor else None,
-            started_at=round(started, 3), duration_ms=round((time.monotonic() - t0) * 1000, 1),
+            started_at=round(started, 3),
+            duration_ms=round((time.monotonic() - t0) * 1000, 1),
             deadline_seconds=timeout,
-        ).dump()  # fmt: skip
+        ).dump()
         log.log("INFO" if result["ok"] else "WARNING", "result", result=result)
         if status == "pending":
             raise PendingWork(result)
@@ -88,17 +110,27 @@ def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = 
         incident = parse_event(event, settings, account_id=_account(context, env))
     except EventError as err:
         incident = Incident.for_rejection(err, dr_region=settings.dr_region)
-    log.info("incident", source=incident.source, disposition=incident.disposition, reason=incident.reason,
-             primaryRegion=incident.primary_region, incidentKey=incident.incident_key,
-             notificationId=incident.notification_id)  # fmt: skip
+    log.info(
+        "incident",
+        source=incident.source,
+        disposition=incident.disposition,
+        reason=incident.reason,
+        primaryRegion=incident.primary_region,
+        incidentKey=incident.incident_key,
+        notificationId=incident.notification_id,
+    )
     if incident.disposition == "reject":
         return finish("rejected", incident.reason, incident, ok=False)
     if incident.disposition == "noop":
         return finish("noop", incident.reason, incident)
 
     # 2. resolve what replicates from the unhealthy region into ours, from the DR site's backend
-    api = EbsApi(resolve_credentials(context, env), endpoint=settings.ebs_endpoint,
-                 connect_timeout=settings.connect_timeout_seconds, read_timeout=settings.read_timeout_seconds)  # fmt: skip
+    api = EbsApi(
+        resolve_credentials(context, env),
+        endpoint=settings.ebs_endpoint,
+        connect_timeout=settings.connect_timeout_seconds,
+        read_timeout=settings.read_timeout_seconds,
+    )
     executor = Executor(api, settings, deadline, log, backoff=backoff)
     dr = incident.dr_region
     try:
@@ -106,18 +138,30 @@ def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = 
         pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
-        return finish(status, f"could not list replica pairs/groups in {dr}: {f}", incident, api=api,
-                      executor=executor)  # fmt: skip
+        return finish(status, f"could not list replica pairs/groups in {dr}: {f}", incident, api=api, executor=executor)
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
     plan = build_plan(incident, settings, pairs, groups)
     planned = [
-        TargetResult(kind=i.kind, id=i.id, name=i.name, outcome="pending" if i.decision == "failover" else i.decision,
-                     reason=i.reason, status_before=i.status, client_token=i.client_token, members=list(i.members))
+        TargetResult(
+            kind=i.kind,
+            id=i.id,
+            name=i.name,
+            outcome="pending" if i.decision == "failover" else i.decision,
+            reason=i.reason,
+            status_before=i.status,
+            client_token=i.client_token,
+            members=list(i.members),
+        )
         for i in plan.items
-    ]  # fmt: skip
-    log.info("plan", **plan.summary(), refused=plan.refused, consideredPairs=plan.considered_pairs,
-             consideredGroups=plan.considered_groups)  # fmt: skip
+    ]
+    log.info(
+        "plan",
+        **plan.summary(),
+        refused=plan.refused,
+        consideredPairs=plan.considered_pairs,
+        consideredGroups=plan.considered_groups,
+    )
     if incident.disposition == "plan":
         return finish("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
     if plan.refused:
@@ -127,13 +171,32 @@ def handle(event: bytes | str, context: Any, *, env: Mapping[str, str] | None = 
     targets = executor.run(plan)
     counts = summarize(targets)
     if counts["pending"]:
-        return finish("pending", f"{counts['pending']} target(s) left for a retry", incident, targets=targets,
-                      api=api, executor=executor)  # fmt: skip
+        return finish(
+            "pending",
+            f"{counts['pending']} target(s) left for a retry",
+            incident,
+            targets=targets,
+            api=api,
+            executor=executor,
+        )
     if counts["failed"]:
-        return finish("partial", f"{counts['failed']} target(s) failed permanently; see their reasons",
-                      incident, targets=targets, api=api, executor=executor, ok=False)  # fmt: skip
-    return finish("completed", f"{counts['failedOver']} failed over, {counts['alreadyFailedOver']} already done, "
-                  f"{counts['skipped']} skipped", incident, targets=targets, api=api, executor=executor)  # fmt: skip
+        return finish(
+            "partial",
+            f"{counts['failed']} target(s) failed permanently; see their reasons",
+            incident,
+            targets=targets,
+            api=api,
+            executor=executor,
+            ok=False,
+        )
+    return finish(
+        "completed",
+        f"{counts['failedOver']} failed over, {counts['alreadyFailedOver']} already done, {counts['skipped']} skipped",
+        incident,
+        targets=targets,
+        api=api,
+        executor=executor,
+    )
 
 
 def _timeout(context: Any) -> float:

@@ -96,8 +96,9 @@ def _tags(record: dict[str, Any]) -> dict[str, str]:
     return {str(t.get("TagKey")): str(t.get("TagValue", "")) for t in tags if isinstance(t, dict)}
 
 
-def _filter_reason(kind: TargetKind, rid: str, record: dict[str, Any], settings: Settings,
-                   incident: Incident) -> str | None:  # fmt: skip
+def _filter_reason(
+    kind: TargetKind, rid: str, record: dict[str, Any], settings: Settings, incident: Incident
+) -> str | None:
     allow = settings.allow_pair_ids if kind == "pair" else settings.allow_group_ids
     deny = settings.deny_pair_ids if kind == "pair" else settings.deny_group_ids
     wanted = incident.pair_ids if kind == "pair" else incident.group_ids
@@ -120,8 +121,9 @@ def _item(base: dict[str, Any], decision: Decision, reason: str, token: str | No
     return PlanItem.model_validate({**base, "decision": decision, "reason": reason, "client_token": token})
 
 
-def build_plan(incident: Incident, settings: Settings, pairs: Iterable[dict[str, Any]],
-               groups: Iterable[dict[str, Any]]) -> Plan:  # fmt: skip
+def build_plan(
+    incident: Incident, settings: Settings, pairs: Iterable[dict[str, Any]], groups: Iterable[dict[str, Any]]
+) -> Plan:
     assert incident.primary_region is not None
     primary, dr = incident.primary_region, incident.dr_region
     items: list[PlanItem] = []
@@ -135,8 +137,15 @@ def build_plan(incident: Incident, settings: Settings, pairs: Iterable[dict[str,
         gid = str(g.get("ReplicaGroupId", ""))
         status = str(g.get("Status", ""))
         members = tuple(str(p) for p in (g.get("PairIds") or []))
-        base: dict[str, Any] = {"kind": "group", "id": gid, "name": str(g.get("GroupName", "")), "region": dr,
-                "source_region": primary, "status": status, "members": members}  # fmt: skip
+        base: dict[str, Any] = {
+            "kind": "group",
+            "id": gid,
+            "name": str(g.get("GroupName", "")),
+            "region": dr,
+            "source_region": primary,
+            "status": status,
+            "members": members,
+        }
         why = _filter_reason("group", gid, g, settings, incident)
         if why:
             items.append(_item(base, "skipped", why))
@@ -157,8 +166,14 @@ def build_plan(incident: Incident, settings: Settings, pairs: Iterable[dict[str,
         pid = str(p.get("ReplicaPairId", ""))
         status = str(p.get("Status", ""))
         group = str(p.get("ReplicaGroupId") or "")
-        base = {"kind": "pair", "id": pid, "name": str(p.get("PairName", "")), "region": dr,
-                "source_region": primary, "status": status}  # fmt: skip
+        base = {
+            "kind": "pair",
+            "id": pid,
+            "name": str(p.get("PairName", "")),
+            "region": dr,
+            "source_region": primary,
+            "status": status,
+        }
         if group:
             if group in selected_groups:
                 continue  # the group's item covers it
@@ -183,12 +198,17 @@ def build_plan(incident: Incident, settings: Settings, pairs: Iterable[dict[str,
         items.append(_item(base, "skipped", f"not found replicating {primary} -> {dr}"))
 
     items.sort(key=lambda i: (i.kind != "group", i.id))
-    plan = Plan(primary_region=primary, dr_region=dr, items=tuple(items), considered_pairs=n_pairs,
-                considered_groups=n_groups)  # fmt: skip
+    plan = Plan(
+        primary_region=primary, dr_region=dr, items=tuple(items), considered_pairs=n_pairs, considered_groups=n_groups
+    )
     n = len(plan.to_failover)
     if n > settings.max_targets:
-        return plan.model_copy(update={"refused": (
-            f"blast-radius cap: {n} pairs+groups would fail over, more than FAILOVER_MAX_TARGETS="
-            f"{settings.max_targets}; nothing was done. Raise the cap or fail over by hand with a manual event."
-        )})  # fmt: skip
+        return plan.model_copy(
+            update={
+                "refused": (
+                    f"blast-radius cap: {n} pairs+groups would fail over, more than FAILOVER_MAX_TARGETS="
+                    f"{settings.max_targets}; nothing was done. Raise the cap or fail over by hand with a manual event."
+                )
+            }
+        )
     return plan

@@ -57,7 +57,7 @@ class Result(_Model):
 
 
 def summarize(targets: list[TargetResult]) -> dict[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for t in targets:
         counts[t.outcome] += 1
     counts["unverified"] = sum(1 for t in targets if t.verified is False)
