@@ -48,6 +48,46 @@ def serve(
         handle.stop()
 
 
+@app.command("invoke")
+def invoke_cmd(
+    event: Annotated[Path, typer.Option("--event", "-e", help="event file ('-' for stdin)", allow_dash=True)],
+    endpoint: Annotated[str | None, typer.Option(help="emulator URL (sets EBS_ENDPOINT and FC_ENDPOINT)")] = None,
+    function: Annotated[str, typer.Option(help="function name in template.yml")] = "failover",
+    timeout: Annotated[float | None, typer.Option(help="override the template's Timeout (s)")] = None,
+    template: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = Path("template.yml"),
+    env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE override, repeatable")] = None,
+) -> None:
+    """Run a template.yml function in-process with an FC-like context: `fun local invoke` without Docker."""
+    import sys
+
+    from chaos.invoke import invoke
+    from chaos.template import TemplateError, read_template
+
+    try:
+        functions = read_template(template)
+    except TemplateError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    if function not in functions:
+        err.print(f"[red]no function {function!r} in {template}; have {sorted(functions)}[/red]")
+        raise typer.Exit(2)
+    overrides = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            err.print(f"[red]--env takes KEY=VALUE, got {item!r}[/red]")
+            raise typer.Exit(2)
+        overrides[key] = value
+    raw = sys.stdin.buffer.read() if str(event) == "-" else event.read_bytes()
+    try:
+        code, output = invoke(functions[function], raw, endpoint=endpoint, timeout=timeout, env_overrides=overrides)
+    except Exception as exc:  # a configuration error names its variable: show it, not a traceback
+        err.print(f"[red]{type(exc).__name__}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    print(json.dumps(output, indent=2))
+    raise typer.Exit(code)
+
+
 @app.command()
 def demo(
     pairs: Annotated[int, typer.Option(min=1, max=1000)] = 6,

@@ -1,0 +1,117 @@
+"""Read the Funcraft template.yml: the functions, their code directory, handler, timeout and environment.
+
+Used by ``replica-failover invoke`` (``fun local invoke`` without Docker) and by game days, so both run
+the function exactly as the template deploys it: same code directory, same handler, same environment.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from chaos.emulator.fc import FunctionSpec
+
+SERVICE_TYPE = "Aliyun::Serverless::Service"
+FUNCTION_TYPE = "Aliyun::Serverless::Function"
+DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yml"
+
+
+class FunctionDef(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    service: str
+    name: str
+    code_uri: Path
+    handler: str  # FC form: "index.handler"
+    initializer: str | None = None
+    timeout: float = 3.0  # FC's default
+    memory_size: int = 128
+    environment: dict[str, str] = Field(default_factory=dict)
+    max_async_retry_attempts: int = 3
+    max_async_event_age_seconds: float = 86_400
+    on_failure: str | None = None
+    http: bool = False  # has an HTTP trigger: handler(environ, start_response)
+
+    def import_ref(self, ref: str | None = None) -> str:
+        """``index.handler`` -> ``index:handler`` (FC splits at the last dot)."""
+        module, _, attr = (ref or self.handler).rpartition(".")
+        return f"{module}:{attr}"
+
+    def spec(self, env_overrides: Mapping[str, str] | None = None) -> FunctionSpec:
+        return FunctionSpec(
+            service=self.service,
+            name=self.name,
+            handler=self.import_ref(),
+            initializer=self.import_ref(self.initializer) if self.initializer else None,
+            timeout=self.timeout,
+            memory_size=self.memory_size,
+            environment={**self.environment, **(env_overrides or {})},
+            max_async_retry_attempts=self.max_async_retry_attempts,
+            max_async_event_age_seconds=self.max_async_event_age_seconds,
+            on_failure=self.on_failure,
+        )
+
+
+class TemplateError(ValueError):
+    pass
+
+
+def read_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, FunctionDef]:
+    """Functions by name (and by ``service/name``)."""
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise TemplateError(f"cannot read {path}: {exc}") from None
+    resources = doc.get("Resources") if isinstance(doc, dict) else None
+    if not isinstance(resources, dict):
+        raise TemplateError(f"{path}: no Resources")
+    out: dict[str, FunctionDef] = {}
+    for service, sdef in resources.items():
+        if not isinstance(sdef, dict) or sdef.get("Type") != SERVICE_TYPE:
+            continue
+        for name, fdef in sdef.items():
+            if not isinstance(fdef, dict) or fdef.get("Type") != FUNCTION_TYPE:
+                continue
+            props: dict[str, Any] = fdef.get("Properties") or {}
+            asyncc: dict[str, Any] = props.get("AsyncConfiguration") or {}
+            events: dict[str, Any] = fdef.get("Events") or {}
+            env = {str(k): str(v) for k, v in (props.get("EnvironmentVariables") or {}).items()}
+            fn = FunctionDef(
+                service=service,
+                name=name,
+                code_uri=(path.parent / str(props.get("CodeUri", "."))).resolve(),
+                handler=str(props["Handler"]),
+                initializer=props.get("Initializer"),
+                timeout=float(props.get("Timeout", 3)),
+                memory_size=int(props.get("MemorySize", 128)),
+                # an empty value means "unset" to the function; drop it so defaults apply
+                environment={k: v for k, v in env.items() if v != ""},
+                max_async_retry_attempts=int(asyncc.get("MaxAsyncRetryAttempts", 3)),
+                max_async_event_age_seconds=float(asyncc.get("MaxAsyncEventAgeInSeconds", 86_400)),
+                on_failure=(asyncc.get("Destination") or {}).get("OnFailure"),
+                http=any(isinstance(e, dict) and e.get("Type") == "HTTP" for e in events.values()),
+            )
+            out[name] = fn
+            out[f"{service}/{name}"] = fn
+    if not out:
+        raise TemplateError(f"{path}: no functions")
+    return out
+
+
+def ensure_importable(code_uri: Path) -> None:
+    """Put the code directory first on sys.path, as FC does with the function's CodeUri."""
+    entry = str(code_uri)
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
+def load_handler(fn: FunctionDef, ref: str | None = None) -> Callable[..., Any]:
+    ensure_importable(fn.code_uri)
+    module, _, attr = fn.import_ref(ref).partition(":")
+    handler: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return handler
