@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from replica_failover.handler import handle, initialize as _initialize
+from replica_failover.handler import handle
+from replica_failover.handler import initialize as _initialize
 
 
 def initialize(context: Any) -> None:
