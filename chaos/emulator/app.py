@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import pydantic_core
 from werkzeug.wrappers import Request, Response
 
 from chaos.emulator.auth import Authenticator
@@ -246,7 +247,23 @@ class Emulator:
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, content_type=JSON_TYPE)
+    return Response(encode_json(body), status=status, content_type=JSON_TYPE)
+
+
+def encode_json(body: dict[str, Any]) -> bytes:
+    """``json.dumps(body, separators=(",", ":"))``, byte for byte, three times faster.
+
+    pydantic-core's encoder writes the same compact JSON for the str/int/bool/None/list/dict
+    documents the ebs API answers, except that it leaves non-ASCII characters and DEL unescaped;
+    such (rare) bodies go through ``json.dumps`` so the bytes stay what they always were.
+    """
+    try:
+        fast = pydantic_core.to_json(body)
+    except (ValueError, pydantic_core.PydanticSerializationError):  # e.g. a lone surrogate
+        fast = b"\x80"
+    if fast.isascii() and b"\x7f" not in fast:
+        return fast
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _reset_connection(request: Request) -> None:

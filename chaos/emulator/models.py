@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PAIR_STATUSES = (
     "invalid",
@@ -45,6 +46,27 @@ def _digest(*parts: str, n: int = 20) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
 
 
+def _matches(pattern: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(v: str) -> str:
+        if v and not pattern.match(v):
+            raise ValueError(f"{v!r} is not {what}")
+        return v
+
+    return check
+
+
+def _known_status(v: str) -> str:
+    if v not in PAIR_STATUSES:
+        raise ValueError(f"unknown status {v!r}; one of {', '.join(PAIR_STATUSES)}")
+    return v
+
+
+RegionId = Annotated[str, AfterValidator(_matches(REGION_RE, "a region id"))]
+PairId = Annotated[str, AfterValidator(_matches(PAIR_ID_RE, "a pair id (pair-<id>, ASCII, at most 65 characters)"))]
+GroupId = Annotated[str, AfterValidator(_matches(GROUP_ID_RE, "a group id (pg-<id>, ASCII, at most 63 characters)"))]
+Status = Annotated[str, AfterValidator(_known_status)]
+
+
 class Tag(BaseModel):
     model_config = ConfigDict(extra="forbid")
     TagKey: str = Field(min_length=1, max_length=128)
@@ -60,20 +82,20 @@ class _Record(BaseModel):
 
 
 class PairRecord(_Record):
-    ReplicaPairId: str
+    ReplicaPairId: PairId = Field(min_length=1)
     PairName: str = ""
     Description: str = ""
-    SourceRegion: str
+    SourceRegion: RegionId
     SourceZoneId: str = ""
     SourceDiskId: str = ""
-    DestinationRegion: str
+    DestinationRegion: RegionId
     DestinationZoneId: str = ""
     DestinationDiskId: str = ""
     PrimaryRegion: str = ""
     PrimaryZone: str = ""
     StandbyRegion: str = ""
     StandbyZone: str = ""
-    Status: str = "normal"
+    Status: Status = "normal"
     StatusMessage: str = ""
     Site: str = "production"
     RPO: int = 900
@@ -81,40 +103,12 @@ class PairRecord(_Record):
     LastRecoverPoint: int = 0
     CreateTime: int = 0
     ExpiredTime: int = 0
-    ReplicaGroupId: str = ""
+    ReplicaGroupId: GroupId = ""
     ReplicaGroupName: str = ""
     ChargeType: str = "POSTPAY"
     EnableRtc: bool = False
     ResourceGroupId: str = "rg-acfmemulator01"
     Tags: list[Tag] = Field(default_factory=list)
-
-    @field_validator("ReplicaPairId")
-    @classmethod
-    def _pair_id(cls, v: str) -> str:
-        if not PAIR_ID_RE.match(v):
-            raise ValueError("ReplicaPairId must look like pair-<id> (ASCII, at most 65 characters)")
-        return v
-
-    @field_validator("SourceRegion", "DestinationRegion")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        if not REGION_RE.match(v):
-            raise ValueError(f"{v!r} is not a region id")
-        return v
-
-    @field_validator("Status")
-    @classmethod
-    def _status(cls, v: str) -> str:
-        if v not in PAIR_STATUSES:
-            raise ValueError(f"unknown pair status {v!r}; one of {', '.join(PAIR_STATUSES)}")
-        return v
-
-    @field_validator("ReplicaGroupId")
-    @classmethod
-    def _group_id(cls, v: str) -> str:
-        if v and not GROUP_ID_RE.match(v):
-            raise ValueError("ReplicaGroupId must look like pg-<id>")
-        return v
 
     @model_validator(mode="after")
     def _defaults(self) -> PairRecord:
@@ -133,18 +127,18 @@ class PairRecord(_Record):
 
 
 class GroupRecord(_Record):
-    ReplicaGroupId: str
+    ReplicaGroupId: GroupId = Field(min_length=1)
     GroupName: str = ""
     Description: str = ""
-    SourceRegionId: str
+    SourceRegionId: RegionId
     SourceZoneId: str = ""
-    DestinationRegionId: str
+    DestinationRegionId: RegionId
     DestinationZoneId: str = ""
     PrimaryRegion: str = ""
     PrimaryZone: str = ""
     StandbyRegion: str = ""
     StandbyZone: str = ""
-    Status: str = "normal"
+    Status: Status = "normal"
     RPO: int = 900
     LastRecoverPoint: int = 0
     Site: str = "production"
@@ -154,27 +148,6 @@ class GroupRecord(_Record):
     EnableRtc: bool = False
     ResourceGroupId: str = "rg-acfmemulator01"
     Tags: list[Tag] = Field(default_factory=list)
-
-    @field_validator("ReplicaGroupId")
-    @classmethod
-    def _group_id(cls, v: str) -> str:
-        if not GROUP_ID_RE.match(v):
-            raise ValueError("ReplicaGroupId must look like pg-<id> (ASCII, at most 63 characters)")
-        return v
-
-    @field_validator("SourceRegionId", "DestinationRegionId")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        if not REGION_RE.match(v):
-            raise ValueError(f"{v!r} is not a region id")
-        return v
-
-    @field_validator("Status")
-    @classmethod
-    def _status(cls, v: str) -> str:
-        if v not in GROUP_STATUSES:
-            raise ValueError(f"unknown group status {v!r}")
-        return v
 
     @model_validator(mode="after")
     def _defaults(self) -> GroupRecord:

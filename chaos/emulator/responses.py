@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.emulator.backend import CallContext, EbsBackend, Filters
+from chaos.emulator.backend import CallContext, EbsBackend, Filters, Pager
 from chaos.emulator.errors import ApiError
 from chaos.emulator.models import REGION_RE
 
@@ -146,7 +146,7 @@ def paginate(
     size = _int(params, "MaxResults", 1, 500, 10)
     start = 0
     if next_token:
-        start = bisect.bisect_right([id_of(it) for it in items], _decode_token(next_token))
+        start = bisect.bisect_right(items, _decode_token(next_token), key=id_of)
     page = items[start : start + size]
     more = start + size < total
     token = _encode_token(id_of(page[-1])) if more and page else ""
@@ -179,25 +179,27 @@ class EbsResponse:
             tags=_tags(call.params),
         )
 
-    def describe_disk_replica_pairs(self, call: ApiCall) -> dict[str, Any]:
-        f = self._filters(call, "PairIds")
+    def _describe(
+        self,
+        call: ApiCall,
+        ids_param: str,
+        records: Callable[[Filters, Pager[Any]], tuple[list[dict[str, Any]], dict[str, Any]]],
+        key: str,
+        id_field: str,
+    ) -> dict[str, Any]:
+        f = self._filters(call, ids_param)
+        # the backend pages under its lock and copies only the page it answers
+        page, meta = records(f, lambda items: paginate(call.params, items, lambda r: str(getattr(r, id_field))))
         site = call.params.get("Site") or "production"
-        pairs, meta = self.backend.describe_pairs(
-            f, lambda items: paginate(call.params, items, lambda p: p.ReplicaPairId)
-        )
-        for p in pairs:
-            p["Site"] = site  # the backend that served the record
-        return {"RequestId": call.ctx.request_id, **meta, "ReplicaPairs": pairs}
+        for rec in page:
+            rec["Site"] = site  # the backend that served the record
+        return {"RequestId": call.ctx.request_id, **meta, key: page}
+
+    def describe_disk_replica_pairs(self, call: ApiCall) -> dict[str, Any]:
+        return self._describe(call, "PairIds", self.backend.describe_pairs, "ReplicaPairs", "ReplicaPairId")
 
     def describe_disk_replica_groups(self, call: ApiCall) -> dict[str, Any]:
-        f = self._filters(call, "GroupIds")
-        site = call.params.get("Site") or "production"
-        groups, meta = self.backend.describe_groups(
-            f, lambda items: paginate(call.params, items, lambda g: g.ReplicaGroupId)
-        )
-        for g in groups:
-            g["Site"] = site
-        return {"RequestId": call.ctx.request_id, **meta, "ReplicaGroups": groups}
+        return self._describe(call, "GroupIds", self.backend.describe_groups, "ReplicaGroups", "ReplicaGroupId")
 
     # ----------------------------------------------------------- pairs
     def failover_disk_replica_pair(self, call: ApiCall) -> dict[str, Any]:
