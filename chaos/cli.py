@@ -4,17 +4,37 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 emulator_app = typer.Typer(no_args_is_help=True, help="The local Alibaba Cloud emulator (ebs + FC).")
 app.add_typer(emulator_app, name="emulator")
 err = Console(stderr=True)
+
+
+class _RunByDefault(TyperGroup):
+    """``gameday FILE...`` means ``gameday run FILE...``; ``gameday schema`` and ``gameday list`` stay commands."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # click's Context (vendored by typer)
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+gameday_app = typer.Typer(
+    cls=_RunByDefault,
+    no_args_is_help=True,
+    help="Game days: chaos scenarios run against the emulator (or a staging function), judged from the ledger. "
+    "`gameday FILE...` is `gameday run FILE...`.",
+)
+app.add_typer(gameday_app, name="gameday")
 
 
 @emulator_app.command("serve")
@@ -99,6 +119,91 @@ def demo(
     print(json.dumps(result, indent=2))
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+@gameday_app.command("run")
+def gameday_run(
+    scenarios: Annotated[list[Path], typer.Argument(help="scenario YAML files (e.g. chaos/scenarios/*.yaml)")],
+    seed: Annotated[int | None, typer.Option(help="override every scenario's seed")] = None,
+    report_dir: Annotated[
+        Path, typer.Option("--report-dir", help="reports go to DIR/<scenario>/report.{json,md,html}")
+    ] = Path("gameday-reports"),
+    endpoint: Annotated[
+        str | None, typer.Option(help="an external emulator (its URL); default: start one embedded")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(help="fc://<service>/<function>: drive a deployed function through aliyun-fc2 (staging)"),
+    ] = None,
+    fc_endpoint: Annotated[
+        str | None, typer.Option("--fc-endpoint", help="FC endpoint for --target; keys from ALIBABA_CLOUD_*")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every expectation, not only violations")] = False,
+) -> None:
+    """Run scenarios; exit 1 if any expectation is violated, 2 if a scenario cannot be run."""
+    import logging
+
+    from chaos.gameday.display import GamedayDisplay
+    from chaos.gameday.runner import FcTarget, RunError, RunOptions, run_file
+    from chaos.gameday.scenario import ScenarioError
+
+    # the SDK logs every error answer at ERROR; in a game day those are the injected faults
+    logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
+    out = Console(file=sys.stdout)
+    display = GamedayDisplay(out, verbose=verbose)
+    try:
+        fc_target = FcTarget.parse(target) if target else None
+    except RunError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    broken = False
+    for path in scenarios:
+        with display.running(path.stem) as progress:
+            try:
+                outcome = run_file(
+                    path,
+                    RunOptions(
+                        seed=seed,
+                        report_dir=report_dir,
+                        endpoint=endpoint,
+                        target=fc_target,
+                        fc_endpoint=fc_endpoint,
+                        progress=progress,
+                    ),
+                )
+            except (ScenarioError, RunError) as exc:
+                display.error(path.stem, str(exc))
+                broken = True
+                continue
+        display.finished(outcome)
+    display.verdicts()
+    if broken:
+        raise typer.Exit(2)
+    if not display.all_passed():
+        raise typer.Exit(1)
+
+
+@gameday_app.command("schema")
+def gameday_schema() -> None:
+    """Print the scenario file's JSON Schema."""
+    from chaos.gameday.scenario import json_schema
+
+    print(json.dumps(json_schema(), indent=2))
+
+
+@gameday_app.command("list")
+def gameday_list(
+    directory: Annotated[Path, typer.Argument(help="scenario directory")] = Path("chaos/scenarios"),
+) -> None:
+    """List the scenarios in a directory with their titles."""
+    from chaos.gameday.scenario import ScenarioError, load_scenario
+
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            title = load_scenario(path).title
+        except ScenarioError as exc:
+            title = f"[invalid] {str(exc).splitlines()[0]}"
+        print(f"{path}\t{title}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,125 @@
+"""FC handlers the runner registers in the emulator: the template's functions, observed.
+
+``failover`` calls the template's handler unchanged and keeps what it returned (or the result a
+``PendingWork`` carried) by FC request id: an async invocation's result otherwise goes nowhere the
+game day can read. ``webhook`` turns an FC invocation into the WSGI POST an HTTP trigger would make
+(body, content type, token header, FC context), so the webhook runs exactly as deployed and then
+async-invokes the failover function through aliyun-fc2 at FC_ENDPOINT.
+
+Both read their target from the environment FC hands them (``GAMEDAY_HANDLER``, ``GAMEDAY_CODE_URI``),
+so the registration works over the control plane too.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from chaos.template import ensure_importable
+
+_lock = threading.Lock()
+# request id -> one entry per attempt (FC re-runs an async invocation with the same request id)
+_results: dict[str, list[dict[str, Any]]] = {}
+
+
+def _target(default: str) -> Callable[..., Any]:
+    code_uri = os.environ.get("GAMEDAY_CODE_URI")
+    if code_uri:
+        ensure_importable(Path(code_uri))
+    module, _, attr = os.environ.get("GAMEDAY_HANDLER", default).partition(":")
+    fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return fn
+
+
+def _keep(request_id: str, entry: dict[str, Any]) -> None:
+    with _lock:
+        _results.setdefault(request_id, []).append(entry)
+
+
+def take(request_id: str) -> list[dict[str, Any]]:
+    """The attempts kept for ``request_id``, in the order they started (a timed-out attempt may finish
+    after its retry), and forgotten: a long-lived process must not accumulate them."""
+    with _lock:
+        entries = _results.pop(request_id, [])
+    return sorted(entries, key=lambda e: float(e["started"]))
+
+
+def forget() -> None:
+    with _lock:
+        _results.clear()
+
+
+def initialize(context: Any) -> None:
+    """The template's Initializer, found through GAMEDAY_CODE_URI like the handler."""
+    _target("index:handler")  # puts the code directory on sys.path
+    init = os.environ.get("GAMEDAY_INITIALIZER")
+    if init:
+        module, _, attr = init.partition(":")
+        getattr(importlib.import_module(module), attr)(context)
+
+
+def failover(event: bytes, context: Any) -> Any:
+    handler = _target("index:handler")
+    started = time.monotonic()
+    try:
+        out = handler(event, context)
+    except Exception as exc:
+        carried = getattr(exc, "result", None)
+        _keep(
+            context.request_id,
+            {
+                "result": carried if isinstance(carried, dict) else None,
+                "raised": True,
+                "error": repr(exc)[:500],
+                "started": started,
+            },
+        )
+        raise  # FC must see the failure: that is what makes it retry an async invocation
+    try:
+        result = json.loads(out) if isinstance(out, str | bytes) else out
+    except ValueError:
+        result = None
+    _keep(
+        context.request_id,
+        {"result": result if isinstance(result, dict) else None, "raised": False, "started": started},
+    )
+    return out
+
+
+def webhook(event: bytes, context: Any) -> Any:
+    """``event`` is ``{"body": <text>, "contentType": ..., "token": ... | null}``: one HTTP trigger request."""
+    handler = _target("webhook:handler")
+    envelope = json.loads(event)
+    body = str(envelope.get("body", "")).encode("utf-8")
+    if envelope.get("base64"):
+        body = base64.b64decode(body)
+    status: list[str] = []
+
+    def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        status.append(s)
+
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": str(envelope.get("contentType") or "application/x-www-form-urlencoded"),
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_X_WEBHOOK_TOKEN": str(envelope.get("token") or ""),
+        "wsgi.input": io.BytesIO(body),
+        "fc.context": context,
+    }
+    chunks = b"".join(handler(environ, start_response))
+    code = int(status[0].split()[0]) if status else 500
+    try:
+        answer: Any = json.loads(chunks)
+    except ValueError:
+        answer = chunks.decode("utf-8", "replace")
+    return json.dumps({"status": code, "body": answer})

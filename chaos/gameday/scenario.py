@@ -1,0 +1,351 @@
+"""The game-day scenario file: a YAML document validated by pydantic (``replica-failover gameday schema``).
+
+A scenario says, in Chaos Toolkit's terms, what the world looks like (``fleet``, ``emulator``,
+``function``), what starts the run (``trigger``), what goes wrong during it (``method``) and what must
+hold afterwards (``expect``, the steady-state hypothesis). Field names are camelCase in YAML, as in
+the emulator's own documents; unknown keys are errors, so a typo cannot silently test nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from chaos.emulator.faults import FaultRule
+from chaos.emulator.models import GROUP_ID_RE, PAIR_ID_RE, PAIR_STATUSES, REGION_RE, FleetSpec
+
+Channel = Literal["direct", "fc-sync", "fc-async", "webhook"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+def _region(value: str) -> str:
+    if not REGION_RE.match(value):
+        raise ValueError(f"{value!r} is not a region id (e.g. cn-hangzhou)")
+    return value
+
+
+def _status(value: str) -> str:
+    if value not in PAIR_STATUSES:
+        raise ValueError(f"unknown status {value!r}; one of {', '.join(PAIR_STATUSES)}")
+    return value
+
+
+Region = Annotated[str, AfterValidator(_region)]
+Status = Annotated[str, AfterValidator(_status)]
+
+# --------------------------------------------------------------------------- fleet
+
+
+class PairDef(_Model):
+    """One replica pair; ``source``/``destination`` are the replication direction."""
+
+    id: str = Field(description="pair-<id>")
+    source: Region = "cn-hangzhou"
+    destination: Region = "cn-shanghai"
+    status: Status = "normal"
+    group: str | None = Field(default=None, description="pg-<id> of a group listed under fleet.groups")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not PAIR_ID_RE.match(v):
+            raise ValueError("pair ids look like pair-<id>")
+        return v
+
+
+class GroupDef(_Model):
+    """A replica-pair-consistent group; members not listed under ``fleet.pairs`` get its route and status."""
+
+    id: str = Field(description="pg-<id>")
+    source: Region = "cn-hangzhou"
+    destination: Region = "cn-shanghai"
+    status: Status = "normal"
+    pairs: list[str] = Field(default_factory=list, max_length=17, description="member pair ids (at most 17)")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not GROUP_ID_RE.match(v):
+            raise ValueError("group ids look like pg-<id>")
+        return v
+
+
+class Fleet(_Model):
+    pairs: list[PairDef] = Field(default_factory=list)
+    groups: list[GroupDef] = Field(default_factory=list)
+    generate: FleetSpec | None = Field(
+        default=None, description="N generated pairs (the emulator's FleetSpec); its seed defaults to the run seed"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fleet:
+        ids = [p.id for p in self.pairs]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a pair id is listed twice")
+        groups = {g.id: g for g in self.groups}
+        if len(groups) != len(self.groups):
+            raise ValueError("a group id is listed twice")
+        for p in self.pairs:
+            if p.group is not None and p.group not in groups:
+                raise ValueError(f"{p.id}: group {p.group} is not listed under fleet.groups")
+        return self
+
+
+# ------------------------------------------------------------------------- function
+
+
+class FunctionConfig(_Model):
+    name: str = Field(default="failover", description="function in template.yml")
+    template: Path | None = Field(default=None, description="template.yml path (default: the repository's)")
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="overrides on top of template.yml's environment; EBS_ENDPOINT/FC_ENDPOINT are set by the runner",
+    )
+    timeout: float | None = Field(default=None, gt=0, le=600, description="FC timeout (s), default the template's")
+    max_async_retry_attempts: int | None = Field(default=None, ge=0, le=8)
+    webhook: str = Field(default="webhook", description="the HTTP-trigger function in template.yml")
+    webhook_secret: str = Field(default="gameday-webhook-secret", min_length=1)
+
+    @field_validator("env")
+    @classmethod
+    def _no_endpoints(cls, v: dict[str, str]) -> dict[str, str]:
+        for key in ("EBS_ENDPOINT", "FC_ENDPOINT"):
+            if key in v:
+                raise ValueError(f"{key} is set by the runner to the emulator; leave it out")
+        return v
+
+
+# -------------------------------------------------------------------------- trigger
+
+
+class EventDef(_Model):
+    """One trigger event: a file (``file: events/xyz.json``) or inline (``body`` JSON, or ``raw`` text)."""
+
+    name: str | None = None
+    file: Path | None = None
+    body: Any = None
+    raw: str | None = None
+    patch: dict[str, Any] = Field(default_factory=dict, description="shallow merge into a JSON object event")
+    channel: Channel | None = Field(default=None, description="default: trigger.channel")
+    copies: int = Field(default=1, ge=1, le=64, description="concurrent copies delivered at once")
+    repeat: int = Field(default=1, ge=1, le=20, description="sequential deliveries of the copies (re-notifications)")
+    token: str | None = Field(default=None, description="webhook only: token presented (default: the right one)")
+    content_type: str | None = Field(default=None, description="webhook only; default from the body")
+    expect_status: list[str] | None = Field(
+        default=None, description="allowed final status of these deliveries (default: expect.resultStatus)"
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EventDef:
+        given = [k for k, v in (("file", self.file), ("body", self.body), ("raw", self.raw)) if v is not None]
+        if len(given) != 1:
+            raise ValueError(f"an event needs exactly one of file, body, raw (got {', '.join(given) or 'none'})")
+        if self.patch and self.raw is not None:
+            raise ValueError("patch applies to JSON events, not raw text")
+        return self
+
+    def label(self, index: int) -> str:
+        return self.name or (self.file.name if self.file else f"event-{index}")
+
+    def payload(self, base: Path) -> bytes:
+        """The bytes delivered; files resolve against the scenario's directory, then the repository."""
+        if self.raw is not None:
+            return self.raw.encode("utf-8")
+        if self.body is not None:
+            doc: Any = self.body
+        else:
+            assert self.file is not None
+            path = _resolve(self.file, base)
+            text = path.read_text(encoding="utf-8")
+            if not self.patch:
+                return text.encode("utf-8")  # byte for byte: form bodies and odd JSON stay as written
+            doc = json.loads(text)
+        if self.patch:
+            if not isinstance(doc, dict):
+                raise ValueError(f"{self.label(0)}: patch needs a JSON object event")
+            doc = {**doc, **self.patch}
+        return json.dumps(doc).encode("utf-8")
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    for candidate in (path, base / path, REPO_ROOT / path):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"event file {path} not found (looked in {base} and {REPO_ROOT})")
+
+
+class Trigger(_Model):
+    channel: Channel = Field(
+        default="direct",
+        description="direct: in-process handler; fc-sync/fc-async: aliyun-fc2 against the emulator's FC API; "
+        "webhook: the HTTP-trigger function, which async-invokes the failover function",
+    )
+    events: list[EventDef] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- method
+
+
+class When(_Model):
+    """When an action runs: after N matching ebs requests, before an event step, or at a wall time."""
+
+    requests: int | None = Field(default=None, ge=1, description="after the Nth matching ebs request is answered")
+    action: str | None = Field(default=None, description="count only requests for this ebs action")
+    before_event: int | None = Field(default=None, ge=0, description="before trigger.events[i] is delivered")
+    at_seconds: float | None = Field(default=None, ge=0, le=60, description="wall seconds after the trigger starts")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> When:
+        given = [v for v in (self.requests, self.before_event, self.at_seconds) if v is not None]
+        if len(given) != 1:
+            raise ValueError("when needs exactly one of requests, beforeEvent, atSeconds")
+        if self.action is not None and self.requests is None:
+            raise ValueError("action only qualifies requests")
+        return self
+
+
+class Flip(_Model):
+    target: str
+    status: Status
+    complete_to: Status | None = None
+
+    @property
+    def kind(self) -> Literal["pair", "group"]:
+        return "group" if self.target.startswith("pg-") else "pair"
+
+
+class Action(_Model):
+    when: When
+    flip: Flip | None = Field(default=None, description="force a pair/group state (control plane, not an API effect)")
+    add_faults: list[FaultRule] | None = None
+    clear_faults: bool = False
+    advance_clock: float | None = Field(default=None, gt=0, le=86_400, description="emulator seconds")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> Action:
+        if not (self.flip or self.add_faults or self.clear_faults or self.advance_clock):
+            raise ValueError("an action needs flip, addFaults, clearFaults or advanceClock")
+        return self
+
+
+class Method(_Model):
+    faults: list[FaultRule] = Field(default_factory=list, description="installed before the trigger, in order")
+    ram_deny: list[str] = Field(
+        default_factory=list, description="ebs actions the function's role may not call (403 Forbidden.Action)"
+    )
+    actions: list[Action] = Field(default_factory=list)
+
+    @field_validator("ram_deny")
+    @classmethod
+    def _actions(cls, v: list[str]) -> list[str]:
+        from chaos.emulator.responses import REQUIRED
+
+        for item in v:
+            if item.removeprefix("ebs:") not in REQUIRED:
+                raise ValueError(f"{item!r} is not an ebs action")
+        return v
+
+
+# ---------------------------------------------------------------------- expectations
+
+
+class Expect(_Model):
+    """The steady-state hypothesis after the run; ``None`` switches a check off."""
+
+    eligible: Literal["auto", "none"] | list[str] = Field(
+        default="auto",
+        description="targets that must fail over: auto = computed from the fleet (route, state, groups, flips)",
+    )
+    all_eligible_failed_over: bool = True
+    exactly_one_effect_per_target: bool = True
+    no_ineligible_touched: bool = True
+    no_primary_calls: bool = True
+    max_duration_seconds: float | None = Field(default=10.0, gt=0)
+    max_api_calls: int | None = Field(default=None, ge=0)
+    max_write_calls: int | None = Field(default=None, ge=0)
+    max_retries: int | None = Field(default=None, ge=0)
+    min_faults_fired: int | None = Field(default=None, ge=0, description="the chaos actually happened")
+    result_status: list[str] | None = Field(
+        default_factory=lambda: ["completed"], description="allowed status of each invocation's final result"
+    )
+    result_ok: bool | None = None
+    result_reason_contains: str | None = None
+    target_outcomes: dict[str, list[str]] = Field(default_factory=dict, description="id -> allowed outcomes")
+    eligible_outcomes: list[str] | None = Field(
+        default=None, description="every eligible target appears in the final result with one of these outcomes"
+    )
+    failed_reason_contains: str | None = Field(
+        default=None, description="every target reported failed names this (e.g. the RAM action)"
+    )
+    min_fc_attempts: int | None = Field(default=None, ge=1, description="FC ran some invocation at least N times")
+    max_async_failures: int | None = Field(default=0, ge=0)
+
+
+class Scenario(_Model):
+    title: str
+    description: str = ""
+    negative: bool = Field(default=False, description="asserts what must not happen")
+    seed: int = 0
+    primary_region: Region = "cn-hangzhou"
+    dr_region: Region = "cn-shanghai"
+    emulator: dict[str, Any] = Field(default_factory=dict, description="EmulatorConfig patch (camelCase)")
+    fleet: Fleet = Field(default_factory=Fleet)
+    function: FunctionConfig = Field(default_factory=FunctionConfig)
+    trigger: Trigger
+    method: Method = Field(default_factory=Method)
+    expect: Expect = Field(default_factory=Expect)
+
+    @model_validator(mode="after")
+    def _references(self) -> Scenario:
+        if self.primary_region == self.dr_region:
+            raise ValueError("primaryRegion and drRegion must differ")
+        for action in self.method.actions:
+            n = action.when.before_event
+            if n is not None and n >= len(self.trigger.events):
+                raise ValueError(f"beforeEvent {n} but there are {len(self.trigger.events)} events")
+        return self
+
+    def channels(self) -> set[Channel]:
+        return {e.channel or self.trigger.channel for e in self.trigger.events}
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be read or does not validate; the message is for humans."""
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{path}: not YAML: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: a scenario is a YAML mapping")
+    try:
+        return Scenario.model_validate(doc)
+    except ValidationError as exc:
+        raise ScenarioError(f"{path}: invalid scenario\n{format_errors(exc)}") from None
+
+
+def format_errors(exc: ValidationError) -> str:
+    lines = []
+    for e in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def json_schema() -> dict[str, Any]:
+    return Scenario.model_json_schema(by_alias=True)
