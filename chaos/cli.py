@@ -149,7 +149,8 @@ def gameday_run(
 
     # the SDK logs every error answer at ERROR; in a game day those are the injected faults
     logging.getLogger("aliyunsdkcore").setLevel(logging.CRITICAL)
-    out = Console(file=sys.stdout)
+    # piped or in CI there is no terminal width to read: rich would assume 80 and truncate the verdicts
+    out = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 150)
     display = GamedayDisplay(out, verbose=verbose)
     try:
         fc_target = FcTarget.parse(target) if target else None
