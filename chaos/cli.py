@@ -121,6 +121,39 @@ def demo(
         raise typer.Exit(1)
 
 
+@app.command("bench")
+def bench(
+    pairs: Annotated[int, typer.Option(min=1, max=10_000, help="replica pairs to fail over (N)")] = 1000,
+    latency_ms: Annotated[float, typer.Option(min=0, help="emulator latency per call (L)")] = 50.0,
+    rate_limit: Annotated[float, typer.Option(min=0, help="API rate limit, requests/s (Q); 0: none")] = 100.0,
+    fault_rate: Annotated[float, typer.Option(min=0, max=0.9, help="share of failover calls answering 504")] = 0.0,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="FAILOVER_CONCURRENCY (C)")] = 16,
+    seed: Annotated[int, typer.Option(help="fleet and fault seed")] = 1,
+    baseline: Annotated[bool, typer.Option(help="also time the naive sequential SDK loop")] = True,
+    cold_start_runs: Annotated[int, typer.Option(min=0, help="fresh interpreters per import (0: skip)")] = 11,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Time the function against the emulator (separate processes) next to the bound and a naive SDK loop."""
+    from chaos.bench import BenchConfig, render, run_bench
+
+    cfg = BenchConfig(
+        pairs=pairs,
+        latency_ms=latency_ms,
+        rate_limit=rate_limit,
+        fault_rate=fault_rate,
+        concurrency=concurrency,
+        seed=seed,
+        baseline=baseline,
+        cold_start_runs=cold_start_runs,
+    )
+    try:
+        report = run_bench(cfg)
+    except (RuntimeError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    print(json.dumps(report, indent=2) if as_json else render(report))
+
+
 @gameday_app.command("run")
 def gameday_run(
     scenarios: Annotated[list[Path], typer.Argument(help="scenario YAML files (e.g. chaos/scenarios/*.yaml)")],

@@ -124,9 +124,13 @@ _Token = Annotated[str | None, BeforeValidator(_token), BeforeValidator(_nullabl
 _IdText = Annotated[StrictStr, Field(max_length=80)]
 
 
+# defer_build: pydantic builds a model's validator on its first use, not at import. An invocation
+# parses one or two of these five shapes, so the others never cost anything on the cold-start path.
 class _Lenient(BaseModel):
     # Upstream adds fields over time (customLabels, ...): ignore unknown keys rather than reject.
-    model_config = ConfigDict(extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=False)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, alias_generator=to_camel, populate_by_name=False, defer_build=True
+    )
 
 
 class ThresholdAlert(_Lenient):
@@ -167,7 +171,7 @@ class SystemEvent(_Lenient):
 class CloudEventEnvelope(BaseModel):
     """EventBridge CloudEvents 1.0 envelope (Alibaba extension attributes included)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     specversion: Literal["1.0"]
     id: _Name = Field(...)
@@ -183,7 +187,7 @@ class CloudEventEnvelope(BaseModel):
 class MnsNotification(BaseModel):
     """FC MNS topic trigger, NotifyContentFormat=JSON. ``Message`` is the published body."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False)
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=False, defer_build=True)
 
     topic_owner: _Name = Field(None, alias="TopicOwner")
     topic_name: _Name = Field(None, alias="TopicName")
@@ -199,7 +203,9 @@ class MnsNotification(BaseModel):
 class ManualEvent(BaseModel):
     """Operator-issued request. Strict: a typo such as ``pairIDs`` must fail, not widen the blast radius."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=False, defer_build=True
+    )
 
     action: Literal["plan", "failover"]
     primary_region: StrictStr | None = Field(None, max_length=64)
@@ -214,9 +220,7 @@ class ManualEvent(BaseModel):
 # public entry point
 
 
-def parse_event(
-    raw: bytes | str | Mapping[str, Any], settings: Settings, *, account_id: str | None
-) -> Incident:
+def parse_event(raw: bytes | str | Mapping[str, Any], settings: Settings, *, account_id: str | None) -> Incident:
     """Parse one invocation payload. ``account_id`` is the function's account (``context.account_id``).
 
     Returns an Incident whose ``disposition`` says what to do; raises EventError for rejected input.
@@ -413,9 +417,7 @@ def _dispatch(
 ) -> Incident:
     shape = _shape(payload)
     if envelope is not None and shape not in ("threshold", "system-event"):
-        raise EventError(
-            UNKNOWN_SHAPE, f"{envelope.source} payload must wrap a CloudMonitor alarm or system event"
-        )
+        raise EventError(UNKNOWN_SHAPE, f"{envelope.source} payload must wrap a CloudMonitor alarm or system event")
     if shape == "threshold":
         return _from_threshold(_validate(ThresholdAlert, payload), settings, expected_account, envelope)
     if shape == "system-event":
@@ -449,9 +451,7 @@ def _dispatch(
             observed_at=_epoch(note.publish_time),
         )
         return _dispatch(inner, settings, expected_account, envelope=env, layers=layers + 1)
-    raise EventError(
-        UNKNOWN_SHAPE, "not a CloudMonitor alarm, system event, EventBridge, MNS or manual event"
-    )
+    raise EventError(UNKNOWN_SHAPE, "not a CloudMonitor alarm, system event, EventBridge, MNS or manual event")
 
 
 def _inner(data: object, settings: Settings, layers: int, what: str) -> dict[str, Any]:
@@ -648,9 +648,7 @@ def _check_accounts(expected: str | None, found: Iterable[str | None]) -> str | 
         raise EventError(ACCOUNT_MISMATCH, f"event names several accounts: {', '.join(named)}")
     event_account = named[0] if named else None
     if expected and event_account and event_account != expected:
-        raise EventError(
-            ACCOUNT_MISMATCH, f"event belongs to account {event_account}, the function runs in {expected}"
-        )
+        raise EventError(ACCOUNT_MISMATCH, f"event belongs to account {event_account}, the function runs in {expected}")
     return event_account or expected
 
 
@@ -731,9 +729,7 @@ def _source(envelope: _Envelope | None, kind: Source) -> Source:
 def _from_threshold(
     alert: ThresholdAlert, settings: Settings, expected: str | None, envelope: _Envelope | None
 ) -> Incident:
-    account = _check_accounts(
-        expected, [_account(alert.user_id, "userId"), *(envelope.accounts if envelope else ())]
-    )
+    account = _check_accounts(expected, [_account(alert.user_id, "userId"), *(envelope.accounts if envelope else ())])
     dims = _dimensions(alert.dimensions)
     dim_regions = tuple(
         sorted({value for key, value in dims if key.lower() in _REGION_DIM_KEYS and is_region_id(value)})
@@ -816,9 +812,7 @@ def _content_text(content: Mapping[str, Any] | None, field: str) -> str | None:
     return text or None
 
 
-def _from_system(
-    event: SystemEvent, settings: Settings, expected: str | None, envelope: _Envelope | None
-) -> Incident:
+def _from_system(event: SystemEvent, settings: Settings, expected: str | None, envelope: _Envelope | None) -> Incident:
     arn = _arn(event.resource_id, "resourceId")
     env_arn = _arn(envelope.arn, "subject") if envelope else None
     account = _check_accounts(

@@ -11,20 +11,23 @@ import os
 import time
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, load_settings
-from replica_failover.credentials import resolve_credentials
-from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.errors import EventError, FailoverError
 from replica_failover.events import parse_event
-from replica_failover.execute import Backoff, Deadline, Executor
 from replica_failover.incident import Incident
 from replica_failover.log import JsonLogger
-from replica_failover.plan import build_plan
 from replica_failover.result import Result, Status, TargetResult, summarize
+
+if TYPE_CHECKING:
+    # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
+    # adapter): handle() imports them after the event says "act", so a no-op, rejected or
+    # resolved-alarm invocation - and the import of this module - never pays for them.
+    from replica_failover.ebs import EbsApi
+    from replica_failover.execute import Backoff, Executor
 
 DEFAULT_TIMEOUT = 60.0
 SETTINGS_PREFIXES = ("FAILOVER_", "EBS_", "ALIBABA_CLOUD_REGION", "FC_REGION")
@@ -66,7 +69,7 @@ def handle(
     env = os.environ if env is None else env
     settings = settings_for(env, getattr(context, "region", None))
     timeout = _timeout(context)
-    deadline = Deadline(t0 + max(0.5, timeout - settings.deadline_margin_seconds))
+    deadline_at = t0 + max(0.5, timeout - settings.deadline_margin_seconds)
     request_id = getattr(context, "request_id", None)
     log = JsonLogger(settings.log_level, log_stream, requestId=request_id)
 
@@ -125,6 +128,12 @@ def handle(
         return finish("noop", incident.reason, incident)
 
     # 2. resolve what replicates from the unhealthy region into ours, from the DR site's backend
+    from replica_failover.credentials import resolve_credentials
+    from replica_failover.ebs import ApiFailure, EbsApi
+    from replica_failover.execute import Deadline, Executor
+    from replica_failover.plan import build_plan
+
+    deadline = Deadline(deadline_at)
     api = EbsApi(
         resolve_credentials(context, env),
         endpoint=settings.ebs_endpoint,
@@ -142,19 +151,7 @@ def handle(
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
     plan = build_plan(incident, settings, pairs, groups)
-    planned = [
-        TargetResult(
-            kind=i.kind,
-            id=i.id,
-            name=i.name,
-            outcome="pending" if i.decision == "failover" else i.decision,
-            reason=i.reason,
-            status_before=i.status,
-            client_token=i.client_token,
-            members=list(i.members),
-        )
-        for i in plan.items
-    ]
+    del pairs, groups  # the raw pages are the largest thing held at 10,000 pairs; the plan has what it needs
     log.info(
         "plan",
         **plan.summary(),
@@ -162,10 +159,23 @@ def handle(
         consideredPairs=plan.considered_pairs,
         consideredGroups=plan.considered_groups,
     )
-    if incident.disposition == "plan":
-        return finish("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
-    if plan.refused:
-        return finish("refused", plan.refused, incident, targets=planned, api=api, refused=plan.refused, ok=False)
+    if incident.disposition == "plan" or plan.refused:
+        planned = [
+            TargetResult(
+                kind=i.kind,
+                id=i.id,
+                name=i.name,
+                outcome="pending" if i.decision == "failover" else i.decision,
+                reason=i.reason,
+                status_before=i.status,
+                client_token=i.client_token,
+                members=list(i.members),
+            )
+            for i in plan.items
+        ]
+        if incident.disposition == "plan":  # a dry run shows everything, cap or not
+            return finish("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
+        return finish("refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False)
 
     # 4. Execution
     targets = executor.run(plan)

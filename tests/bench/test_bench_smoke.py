@@ -1,0 +1,31 @@
+"""``replica-failover bench`` works end to end at a tiny N (no speed assertions: CI machines vary)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from chaos.cli import app
+
+
+@pytest.mark.slow
+def test_bench_json_has_the_figures_and_one_effect_per_target() -> None:
+    args = ["bench", "--pairs", "12", "--latency-ms", "5", "--rate-limit", "200", "--fault-rate", "0.3",
+            "--cold-start-runs", "1", "--json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["config"]["pairs"] == 12 and report["config"]["concurrency"] == 16
+    assert {"seconds", "byRate", "byConcurrency", "describePages"} <= set(report["bound"])
+    for side in ("function", "baseline"):
+        fig = report[side]
+        for key in ("timeToAllFailoveredSeconds", "ratioToBound", "apiCallsPerTarget", "retries", "throttles",
+                    "effectsPerTarget", "peakRssMb", "missedTargets"):  # fmt: skip
+            assert key in fig, (side, key)
+        assert fig["missedTargets"] == 0
+        assert fig["effectsPerTarget"] == {"min": 1, "max": 1}
+    assert report["function"]["status"] == "completed"
+    cold = report["coldStart"]
+    assert cold["runs"] == 1 and cold["handlerImportMs"] > 0 and cold["sdkImportMs"] > 0
