@@ -66,6 +66,10 @@ class Emulator:
         self.auth = Authenticator(self.config)
         self.fc = FcEmulator(self.config, self.clock, region)
         self._jitter = random.Random(self._config.seed)
+        # ebs requests being processed (incl. held by latency/hang faults): game days wait for zero
+        # before counting effects, so a write that lands after the client gave up is still counted
+        self._inflight = 0
+        self._quiet = threading.Condition()
         from chaos.emulator.control import ControlPlane  # control imports this module's types
 
         self.control = ControlPlane(self)
@@ -119,7 +123,22 @@ class Emulator:
         return response(environ, start_response)
 
     # --------------------------------------------------------------- ebs
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no ebs request is being processed (or ``timeout``); True when quiet."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._inflight == 0, timeout=timeout)
+
     def ebs(self, request: Request) -> Response:
+        with self._quiet:
+            self._inflight += 1
+        try:
+            return self._ebs(request)
+        finally:
+            with self._quiet:
+                self._inflight -= 1
+                self._quiet.notify_all()
+
+    def _ebs(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = new_request_id()
         entry: dict[str, Any] = {

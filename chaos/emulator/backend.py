@@ -158,6 +158,8 @@ class EbsBackend:
 
     # ------------------------------------------------------------- seeding
     def seed_pairs(self, records: Iterable[PairRecord]) -> list[str]:
+        """Seeded states hold, transient ones too (a fleet is a fixture); to make a seeded ``failovering``
+        complete, flip it through the control plane, which schedules the transition."""
         with self.lock:
             records = list(records)
             for rec in records:

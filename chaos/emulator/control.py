@@ -77,6 +77,7 @@ URLS = Map(
         Rule("/_emulator/functions", endpoint="functions", methods=["GET", "POST"]),
         Rule("/_emulator/fc/invocations", endpoint="fc_invocations", methods=["GET"]),
         Rule("/_emulator/fc/wait", endpoint="fc_wait", methods=["POST"]),
+        Rule("/_emulator/quiesce", endpoint="quiesce", methods=["POST"]),
     ]
 )
 
@@ -246,6 +247,10 @@ class ControlPlane:
 
     def on_fc_invocations(self, request: Request) -> dict[str, Any]:
         return {"invocations": self.em.fc.invocations(), "asyncFailures": self.em.fc.async_failures()}
+
+    def on_quiesce(self, request: Request) -> dict[str, Any]:
+        body: WaitBody = _parse(WaitBody, self._json(request, {}))
+        return {"quiet": self.em.wait_quiet(body.timeout)}
 
     def on_fc_wait(self, request: Request) -> dict[str, Any]:
         body: WaitBody = _parse(WaitBody, self._json(request, {}))

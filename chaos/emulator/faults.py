@@ -82,7 +82,8 @@ class FaultEngine:
 
     def set(self, rules: list[FaultRule], now: float, default_seed: int) -> None:
         with self._lock:
-            self._armed = []
+            # numbering restarts, so unseeded rules get the same ids and seeds every time they are set
+            self._armed, self._next_id = [], 0
             self._add(rules, now, default_seed)
 
     def add(self, rules: list[FaultRule], now: float, default_seed: int) -> None:
@@ -99,7 +100,10 @@ class FaultEngine:
     def remove(self, rule_id: str | None = None) -> int:
         with self._lock:
             before = len(self._armed)
-            self._armed = [] if rule_id is None else [a for a in self._armed if a.rule.id != rule_id]
+            if rule_id is None:
+                self._armed, self._next_id = [], 0
+            else:
+                self._armed = [a for a in self._armed if a.rule.id != rule_id]
             return before - len(self._armed)
 
     def rules(self) -> list[dict[str, object]]:

@@ -57,6 +57,8 @@ class EmulatorControl(Protocol):
     def fc_invocations(self) -> list[dict[str, Any]]: ...
     def fc_async_failures(self) -> list[dict[str, Any]]: ...
     def fc_wait_idle(self, timeout: float) -> bool: ...
+
+    def wait_quiet(self, timeout: float) -> bool: ...
     def on_request(self, trigger: RequestTrigger) -> None: ...
     def close(self) -> None: ...
 
@@ -137,6 +139,9 @@ class LocalControl:
 
     def fc_wait_idle(self, timeout: float) -> bool:
         return self.em.fc.wait_idle(timeout)
+
+    def wait_quiet(self, timeout: float) -> bool:
+        return self.em.wait_quiet(timeout)
 
     def on_request(self, trigger: RequestTrigger) -> None:
         with self._lock:
@@ -268,6 +273,9 @@ class HttpControl:
 
     def fc_wait_idle(self, timeout: float) -> bool:
         return bool(self._call("POST", "fc/wait", {"timeout": timeout})["idle"])
+
+    def wait_quiet(self, timeout: float) -> bool:
+        return bool(self._call("POST", "quiesce", {"timeout": timeout})["quiet"])
 
     def on_request(self, trigger: RequestTrigger) -> None:
         def watch() -> None:

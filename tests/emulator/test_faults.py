@@ -341,3 +341,28 @@ def test_malformed_requests_never_crash(emulator: Emulator, endpoint: str, param
     r = requests.request(method, f"http://{endpoint}/", params=params, timeout=5)
     assert r.status_code != 500 and r.json()["Code"]
     assert not any("emulatorBug" in q for q in emulator.ledger.snapshot()["requests"])
+
+
+def test_unseeded_rules_replay_identically_after_reset(emulator: Emulator) -> None:
+    def decisions() -> list[bool]:
+        set_faults(emulator, FaultRule(action="X", probability=0.5))
+        return [
+            emulator.faults.decide(action="X", region=None, site=None, target=None, access_key_id=None, now=0.0)
+            is not None
+            for _ in range(32)
+        ]
+
+    first = decisions()
+    emulator.reset()
+    assert decisions() == first
+
+
+def test_a_seeded_transient_state_holds_until_flipped(emulator: Emulator) -> None:
+    emulator.backend.seed_pairs(
+        [PairRecord(ReplicaPairId="pair-t", SourceRegion=PRIMARY, DestinationRegion=DR, Status="failovering")]
+    )
+    emulator.advance(3600)
+    assert emulator.backend.pairs["pair-t"].Status == "failovering"  # a fixture: it stays as seeded
+    emulator.backend.flip("pair", "pair-t", "failovering")  # the control plane schedules the completion
+    emulator.advance(emulator.config().transition_delays["failovering"])
+    assert emulator.backend.pairs["pair-t"].Status == "failovered"

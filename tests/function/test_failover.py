@@ -140,16 +140,43 @@ def test_504_before_and_after_apply(emulator: Emulator, invoke: Invoke, strict: 
     assert result["status"] == "completed"
     t = by_id(result)
     assert t["pair-0"]["attempts"] == 3 and t["pair-0"]["errors"] == ["RequestTimeout"] * 2
-    assert t["pair-1"]["attempts"] == 3 and t["pair-1"]["outcome"] == "failedOver"
-    assert t["pg-1"]["attempts"] == 2
+    # after an ambiguous answer the function looks first: an applied write is not sent again
+    assert t["pair-1"]["attempts"] == 1 and t["pair-1"]["outcome"] == "failedOver"
+    assert t["pair-1"]["statusAfter"] == "failovering" and t["pair-1"]["errors"] == ["RequestTimeout"]
+    assert t["pg-1"]["attempts"] == 1 and t["pg-1"]["outcome"] == "failedOver"
     assert effects_per_target(emulator) == Counter({**dict.fromkeys(PRIMARY_PAIRS, 1), "pg-1": 1})
     # every retry of a target carried the same ClientToken
     tokens: dict[str, set[str]] = {}
     for w in writes(emulator):
         tokens.setdefault(w["target"], set()).add(w["clientToken"])
     assert all(len(v) == 1 for v in tokens.values())
-    replayed = [w for w in writes(emulator) if w.get("replayed")]
-    assert {w["target"] for w in replayed} == {"pair-1", "pg-1"}
+    # the looks were describes by id, on the DR site
+    looks = [
+        r for r in emulator.ledger.snapshot()["requests"] if r["params"].get("PairIds") or r["params"].get("GroupIds")
+    ]
+    assert looks and all(r["site"] == "backup" and r["regionId"] == DR for r in looks)
+    assert {i for r in looks for i in (r["params"].get("PairIds") or r["params"].get("GroupIds")).split(",")} >= {
+        "pair-0",
+        "pair-1",
+        "pg-1",
+    }
+
+
+def test_retry_after_a_lost_ack_replays_the_token(emulator: Emulator, invoke: Invoke) -> None:
+    """When the look cannot see the write yet (still in flight), the retry carries the same token and is replayed."""
+    seed_basic(emulator)
+    set_faults(
+        emulator,
+        # the first call is held past the read timeout, then applied: the look sees "normal", the retry
+        # meets the in-flight token (LastTokenProcessing), and a later retry is replayed
+        FaultRule(action="FailoverDiskReplicaPair", target="pair-1", count=1, hang_ms=1500),
+    )
+    result = invoke(ALERT, FAILOVER_READ_TIMEOUT_SECONDS="1")
+    t = by_id(result)["pair-1"]
+    assert t["outcome"] == "failedOver" and t["errors"][0] == "SDK.HttpError"
+    assert effects_per_target(emulator)["pair-1"] == 1
+    pair1 = [w for w in writes(emulator) if w["target"] == "pair-1"]
+    assert len({w["clientToken"] for w in pair1}) == 1
 
 
 def test_invalid_status_transient_then_permanent(emulator: Emulator, invoke: Invoke) -> None:

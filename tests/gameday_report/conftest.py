@@ -1,9 +1,11 @@
 """A realistic game-day journal: the real function against the emulator, with a lost acknowledgement.
 
-pair-0 gets a 504 before apply (retried, one effect), pair-1 a 504 *after* apply (the effect happened,
-the retry is a ClientToken replay), pg-1 fails over as a group (its member pairs see the effect via
-the group), pair-other is flipped ``invalid`` by the control plane and is not eligible. A second
-notification of the same incident follows; then the emulator clock completes the transitions.
+pair-0 gets a 504 before apply (retried, one effect). pair-1 gets a 504 *after* apply: the effect
+happened, the function looks before retrying and sends no second write. pair-2's first call is held
+past the read timeout before it reaches the backend: the retry applies, the late original is a replay.
+pg-1 fails over as a group (its member pairs see the effect via the group). pair-other is flipped
+``invalid`` by the control plane and is not eligible. A second notification of the same incident
+follows; then the emulator clock completes the transitions.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ def _invoke(emulator: Emulator, endpoint: str, event: dict[str, Any]) -> dict[st
         result = handle(
             json.dumps(event),
             fc_context(emulator),
-            env=base_env(endpoint),
+            env=base_env(endpoint, FAILOVER_READ_TIMEOUT_SECONDS="1"),
             log_stream=io.StringIO(),
             backoff=Backoff(base=0.02, cap=0.2),
         )
@@ -69,6 +71,7 @@ def gameday(emulator: Emulator, endpoint: str) -> GameDay:
                 phase="after",
                 error=FaultError(status=504, code="RequestTimeout"),
             ),
+            FaultRule(id="held-past-timeout", action="FailoverDiskReplicaPair", target="pair-2", count=1, hang_ms=1300),
             FaultRule(
                 id="gateway-504",
                 action="FailoverDiskReplicaPair",
@@ -102,6 +105,7 @@ def gameday(emulator: Emulator, endpoint: str) -> GameDay:
     emulator.advance(1.0)  # completes failovering -> failovered (recorded at their due times)
     duration = time.time() - started
 
+    assert emulator.wait_quiet(10)  # pair-2's held write lands after the client gave up: wait for it
     ledger = emulator.ledger.snapshot()
     final_status: dict[tuple[str, str], str] = {
         ("pair", p.ReplicaPairId): p.Status for p in emulator.backend.pairs.values()
@@ -113,8 +117,9 @@ def gameday(emulator: Emulator, endpoint: str) -> GameDay:
     effects = {tl.id: tl.effects for tl in timelines if tl.effects}
     journal = RunJournal(
         scenario="lost-ack-504",
-        title="A 504 after apply is answered by a ClientToken replay",
-        description="pair-1 loses its acknowledgement; pair-0 sees a gateway 504 before apply.",
+        title="A lost acknowledgement, a 504 before apply and a write held past the read timeout",
+        description="pair-1 loses its acknowledgement; pair-0 sees a gateway 504 before apply; pair-2's first "
+        "write lands after the client gave up and its retry is a ClientToken replay.",
         seed=emulator.config().seed,
         started_wall=started,
         duration_s=duration,

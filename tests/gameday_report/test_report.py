@@ -81,7 +81,7 @@ def test_write_reports_round_trip(gameday: GameDay, tmp_path: Path) -> None:
 
 def test_markdown_tables(gameday: GameDay) -> None:
     md = render_markdown(gameday.journal)
-    assert md.startswith("# Game day: A 504 after apply is answered by a ClientToken replay — PASS")
+    assert md.startswith("# Game day: A lost acknowledgement, a 504 before apply and a write held past the read")
     for heading in ("## Expectations", "## Figures", "## Invocations", "## Faults fired", "## Targets"):
         assert heading in md
     assert "| OK | Expectation | Expected | Measured | Message |" in md
@@ -90,7 +90,7 @@ def test_markdown_tables(gameday: GameDay) -> None:
     row = next(line for line in md.splitlines() if line.startswith("| pair-1 |"))
     # columns: id, kind, eligible, outcome, final status, calls, faults, replays, effects, problems
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[1:5] == ["pair", "yes", "alreadyFailedOver", "failovered"] and cells[6:9] == ["1", "1", "1"]
+    assert cells[1:5] == ["pair", "yes", "alreadyFailedOver", "failovered"] and cells[5:9] == ["1", "1", "0", "1"]
     assert "| 0 | direct | manual-failover |" in md
     assert "Showing" not in md
     small = render_markdown(gameday.journal, max_rows=2)

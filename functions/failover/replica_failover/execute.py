@@ -314,6 +314,67 @@ class Backoff:
     cap: float = 5.0
 
 
+class StatusBoard:
+    """Answers "what is this target's status now?" for many workers with as few describes as possible.
+
+    After an ambiguous write (504, reset, read timeout) the function looks before it retries: if the
+    write was applied the target is done and no retry is sent. In a 504 storm many workers ask at
+    once, so askers are coalesced: the first becomes the leader, waits ``window`` for others to join,
+    then describes up to 100 ids of its kind in one call, and every asker in that batch gets the answer.
+    """
+
+    BATCH = 100  # the API's limit for PairIds/GroupIds
+
+    def __init__(self, fetch: Callable[[str, list[str]], dict[str, str]], *, window: float = 0.02) -> None:
+        self._fetch = fetch  # (kind, ids) -> {id: status}; ids missing from it no longer exist
+        self._window = window
+        self._cond = threading.Condition()
+        self._wanted: dict[str, set[str]] = {"pair": set(), "group": set()}
+        self._answers: dict[tuple[str, str], tuple[int, str | None]] = {}
+        self._leading: set[str] = set()
+        self._round = 0
+        self.describes = 0
+
+    def status(self, kind: str, rid: str, deadline: Deadline) -> str | None:
+        key = (kind, rid)
+        with self._cond:
+            self._wanted[kind].add(rid)
+            asked_in = self._round  # only an answer from a later round reflects the state after our write
+            while True:
+                answer = self._answers.get(key)
+                if answer is not None and answer[0] > asked_in:
+                    return answer[1]
+                if kind not in self._leading:
+                    self._leading.add(kind)
+                    break
+                if deadline.remaining() <= 0:
+                    raise TimeoutError(f"no status for {kind} {rid} before the deadline")
+                self._cond.wait(timeout=min(1.0, deadline.remaining()))
+        ids: list[str] = []
+        try:
+            time.sleep(max(0.0, min(self._window, deadline.remaining())))  # let concurrent askers join
+            with self._cond:
+                others = sorted(self._wanted[kind] - {rid})[: self.BATCH - 1]
+                ids = [rid, *others]
+                self._wanted[kind].difference_update(ids)
+                self._round += 1
+                this_round = self._round
+            found = self._fetch(kind, ids)
+            self.describes += 1
+            with self._cond:
+                for i in ids:
+                    self._answers[(kind, i)] = (this_round, found.get(i))
+            return found.get(rid)
+        except BaseException:
+            with self._cond:  # unanswered askers must still be answered by a later leader
+                self._wanted[kind].update(ids)
+            raise
+        finally:
+            with self._cond:
+                self._leading.discard(kind)
+                self._cond.notify_all()
+
+
 class Executor:
     def __init__(
         self,
@@ -332,9 +393,12 @@ class Executor:
         self.backoff = backoff or Backoff()
         self.budget = RetryBudget(settings.retry_budget)
         self.rate = rate or AdaptiveRate()
+        self.board = StatusBoard(self._fetch_statuses)
+        self._region = ""  # the DR region the targets live in, set before the first status lookup
 
     # ------------------------------------------------------------------ API
     def run(self, plan: Plan) -> list[TargetResult]:
+        self._region = plan.dr_region
         results: dict[str, TargetResult] = {}
         todo = plan.to_failover
         for item in plan.items:
@@ -484,14 +548,17 @@ class Executor:
     def _on_failure(self, item: PlanItem, f: ApiFailure, ambiguous: bool) -> tuple[Outcome, str, str | None]:
         """The error policy, one branch per documented code. Returns a final outcome or raises _Retryable."""
         code = f.code
-        if code in ("LastTokenProcessing", "OperationDenied.InvalidStatus"):
-            # the token is still in flight somewhere, or the state moved: look before trying again
+        # an ambiguous answer (504, 500, reset, read timeout) may hide an applied write; LastTokenProcessing
+        # means our token is still in flight; InvalidStatus means the state moved. Look before retrying:
+        # an applied write needs no retry at all, which halves the writes of a 504 storm.
+        ambiguous_now = f.transient and not f.throttled
+        if ambiguous_now or code == "OperationDenied.InvalidStatus":
             status = self._status(item)
             if status is None:
                 return "skipped", "the target no longer exists", None
             if status in ALREADY:
-                # our own earlier (ambiguous or in-flight) call did it, or a concurrent invocation did
-                mine = ambiguous or code == "LastTokenProcessing"
+                # our own (ambiguous or in-flight) call did it, or a concurrent invocation did
+                mine = ambiguous or ambiguous_now
                 return ("failedOver" if mine else "alreadyFailedOver"), f"{code}; target is now {status}", status
             if status in GONE:
                 return "skipped", f"{code}; target is {status}", status
@@ -521,17 +588,22 @@ class Executor:
         return "failed", f"{code}: {f.message}", None
 
     def _status(self, item: PlanItem) -> str | None:
+        """The target's status now (None: gone), from a batched describe shared with other workers."""
         try:
-            if item.kind == "pair":
-                found = self.retry_call(lambda: self.api.describe_pairs(item.region, pair_ids=[item.id]), item.id)
-            else:
-                found = self.retry_call(lambda: self.api.describe_groups(item.region, group_ids=[item.id]), item.id)
+            return self.board.status(item.kind, item.id, self.deadline)
         except ApiFailure as f:
             raise _Retryable(f) from None
-        for rec in found:
-            if rec.get("ReplicaPairId" if item.kind == "pair" else "ReplicaGroupId") == item.id:
-                return str(rec.get("Status"))
-        return None
+        except TimeoutError:
+            raise _Final("pending", "the invocation deadline arrived while checking the target's state") from None
+
+    def _fetch_statuses(self, kind: str, ids: list[str]) -> dict[str, str]:
+        region = self._region
+        if kind == "pair":
+            recs = self.retry_call(partial(self.api.describe_pairs, region, pair_ids=ids), "status")
+        else:
+            recs = self.retry_call(partial(self.api.describe_groups, region, group_ids=ids), "status")
+        field = "ReplicaPairId" if kind == "pair" else "ReplicaGroupId"
+        return {str(r.get(field)): str(r.get("Status")) for r in recs}
 
     def _verify(self, plan: Plan, results: list[TargetResult]) -> None:
         """Poll until every target that was failed over reads ``failovered``, or the deadline."""

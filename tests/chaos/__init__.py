@@ -1,0 +1,1 @@
+"""Property-based chaos tests (issue §5)."""
