@@ -103,7 +103,13 @@ def invoke(
     return 0, json.loads(out) if isinstance(out, str | bytes) else out
 
 
-def _invoke_http(handler: Any, body: bytes, context: FcContext) -> tuple[int, Any]:
+def post_to_http_function(
+    handler: Any, body: bytes, context: Any, *, token: str, content_type: str = "application/x-www-form-urlencoded"
+) -> tuple[int, Any]:
+    """One POST to an HTTP-trigger handler (FC's ``handler(environ, start_response)``): (status, body).
+
+    The body is decoded as JSON when it is JSON; the webhook answers JSON, an error page may not.
+    """
     status: list[str] = []
 
     def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
@@ -113,9 +119,9 @@ def _invoke_http(handler: Any, body: bytes, context: FcContext) -> tuple[int, An
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/",
         "QUERY_STRING": "",
-        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+        "CONTENT_TYPE": content_type,
         "CONTENT_LENGTH": str(len(body)),
-        "HTTP_X_WEBHOOK_TOKEN": os.environ.get("WEBHOOK_SECRET", ""),
+        "HTTP_X_WEBHOOK_TOKEN": token,
         "wsgi.input": io.BytesIO(body),
         "fc.context": context,
     }
@@ -124,5 +130,10 @@ def _invoke_http(handler: Any, body: bytes, context: FcContext) -> tuple[int, An
     try:
         payload: Any = json.loads(chunks)
     except ValueError:
-        payload = chunks.decode(errors="replace")
+        payload = chunks.decode("utf-8", "replace")
+    return code, payload
+
+
+def _invoke_http(handler: Any, body: bytes, context: FcContext) -> tuple[int, Any]:
+    code, payload = post_to_http_function(handler, body, context, token=os.environ.get("WEBHOOK_SECRET", ""))
     return (0 if code < 400 else 1), {"status": code, "body": payload}

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import importlib
-import io
 import json
 import os
 import threading
@@ -23,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chaos.invoke import post_to_http_function
 from chaos.template import ensure_importable
 
 _lock = threading.Lock()
@@ -101,25 +101,11 @@ def webhook(event: bytes, context: Any) -> Any:
     body = str(envelope.get("body", "")).encode("utf-8")
     if envelope.get("base64"):
         body = base64.b64decode(body)
-    status: list[str] = []
-
-    def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        status.append(s)
-
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/",
-        "QUERY_STRING": "",
-        "CONTENT_TYPE": str(envelope.get("contentType") or "application/x-www-form-urlencoded"),
-        "CONTENT_LENGTH": str(len(body)),
-        "HTTP_X_WEBHOOK_TOKEN": str(envelope.get("token") or ""),
-        "wsgi.input": io.BytesIO(body),
-        "fc.context": context,
-    }
-    chunks = b"".join(handler(environ, start_response))
-    code = int(status[0].split()[0]) if status else 500
-    try:
-        answer: Any = json.loads(chunks)
-    except ValueError:
-        answer = chunks.decode("utf-8", "replace")
+    code, answer = post_to_http_function(
+        handler,
+        body,
+        context,
+        token=str(envelope.get("token") or ""),
+        content_type=str(envelope.get("contentType") or "application/x-www-form-urlencoded"),
+    )
     return json.dumps({"status": code, "body": answer})
