@@ -20,9 +20,18 @@ from chaos.gameday.scenario import Expect
 TargetKey = tuple[str, str]  # (kind, id)
 
 # states a target may fail over from: replicating, stopped or a failed earlier failover (ebs docs)
-FAILOVER_FROM = frozenset(
-    {"normal", "syncing", "manual_syncing", "stopping", "stopped", "stop_failed", "failover_failed"}
+# The API's "failover is allowed from" table (shared reference §3) minus the states that already are
+# a failover. Written from the docs, not imported from the function: an oracle must not share the code it judges.
+FAILOVER_FROM_STATUSES: tuple[str, ...] = (
+    "normal",
+    "syncing",
+    "manual_syncing",
+    "stopping",
+    "stopped",
+    "stop_failed",
+    "failover_failed",
 )
+FAILOVER_FROM = frozenset(FAILOVER_FROM_STATUSES)
 DONE = frozenset({"failovering", "failovered"})
 GONE = frozenset({"invalid", "deleted", "deleting"})
 MAX_NAMED = 8  # offenders named in a message; the measured value carries them all

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from chaos.emulator.config import DEFAULT_ACCOUNT_ID
 from chaos.emulator.faults import FaultError, FaultRule
 from chaos.emulator.models import GroupRecord, PairRecord
+from chaos.gameday.expectations import FAILOVER_FROM_STATUSES
 
 __all__ = [
     "ACCOUNT",
@@ -69,17 +70,8 @@ ROUTES: tuple[Route, ...] = (
 )
 FAILOVER_ROUTE: Route = ROUTES[0]
 
-# The API's "FailoverDiskReplicaPair/Group is allowed from" table (shared reference §3), minus the
-# two states that already *are* a failover. Pairs and groups share it in the documented tables.
-ELIGIBLE_STATUSES: tuple[str, ...] = (
-    "normal",
-    "syncing",
-    "manual_syncing",
-    "stopping",
-    "stopped",
-    "stop_failed",
-    "failover_failed",
-)
+# The same oracle table the game-day expectations judge by (pairs and groups share it in the docs).
+ELIGIBLE_STATUSES: tuple[str, ...] = FAILOVER_FROM_STATUSES
 # Not to be failed over: not replicating yet, going away, mid-reversal, or already failed over.
 # The first seven are the ones the issue names; the rest complete the status list.
 INELIGIBLE_STATUSES: tuple[str, ...] = (

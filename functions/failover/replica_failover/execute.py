@@ -393,12 +393,10 @@ class Executor:
         self.backoff = backoff or Backoff()
         self.budget = RetryBudget(settings.retry_budget)
         self.rate = rate or AdaptiveRate()
-        self.board = StatusBoard(self._fetch_statuses)
-        self._region = ""  # the DR region the targets live in, set before the first status lookup
+        self.board = StatusBoard(partial(self._fetch_statuses, settings.dr_region))
 
     # ------------------------------------------------------------------ API
     def run(self, plan: Plan) -> list[TargetResult]:
-        self._region = plan.dr_region
         results: dict[str, TargetResult] = {}
         todo = plan.to_failover
         for item in plan.items:
@@ -596,8 +594,7 @@ class Executor:
         except TimeoutError:
             raise _Final("pending", "the invocation deadline arrived while checking the target's state") from None
 
-    def _fetch_statuses(self, kind: str, ids: list[str]) -> dict[str, str]:
-        region = self._region
+    def _fetch_statuses(self, region: str, kind: str, ids: list[str]) -> dict[str, str]:
         if kind == "pair":
             recs = self.retry_call(partial(self.api.describe_pairs, region, pair_ids=ids), "status")
         else:
