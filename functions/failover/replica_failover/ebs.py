@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,7 +70,10 @@ class CallStats:
 
 
 class EbsApi:
-    """ebs calls against one endpoint. Thread-safe: one AcsClient per thread (it holds a Session)."""
+    """ebs calls against one endpoint. Thread-safe: each call borrows an idle AcsClient (it holds a
+    Session and its connection) and returns it, so there are as many clients as calls ever in flight
+    at once - FAILOVER_CONCURRENCY - however many threads take turns; a client per thread cost
+    about half a MB each for the executor's waiting threads."""
 
     def __init__(
         self, credentials: Credentials, *, endpoint: str | None, connect_timeout: float, read_timeout: float
@@ -78,32 +82,41 @@ class EbsApi:
         self._endpoint = endpoint
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._local = threading.local()
+        self._idle: dict[str, list[Any]] = {}
+        self._lock = threading.Lock()
         self.stats = CallStats()
 
     # --------------------------------------------------------------- plumbing
-    def _client(self, region: str) -> Any:
-        clients: dict[str, Any] | None = getattr(self._local, "clients", None)
-        if clients is None:
-            clients = self._local.clients = {}
-        if region not in clients:
-            from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
-            from aliyunsdkcore.client import AcsClient
+    @contextmanager
+    def _client(self, region: str) -> Iterator[Any]:
+        with self._lock:
+            idle = self._idle.setdefault(region, [])
+            client = idle.pop() if idle else None
+        if client is None:
+            client = self._new_client(region)
+        try:
+            yield client
+        finally:
+            with self._lock:
+                idle.append(client)
 
-            c = self._credentials
-            cred = (
-                StsTokenCredential(c.access_key_id, c.access_key_secret, c.security_token)
-                if c.security_token
-                else AccessKeyCredential(c.access_key_id, c.access_key_secret)
-            )
-            clients[region] = AcsClient(
-                region_id=region,
-                credential=cred,
-                auto_retry=False,
-                timeout=self._read_timeout,
-                connect_timeout=self._connect_timeout,
-            )
-        return clients[region]
+    def _new_client(self, region: str) -> Any:
+        from aliyunsdkcore.auth.credentials import AccessKeyCredential, StsTokenCredential
+        from aliyunsdkcore.client import AcsClient
+
+        c = self._credentials
+        cred = (
+            StsTokenCredential(c.access_key_id, c.access_key_secret, c.security_token)
+            if c.security_token
+            else AccessKeyCredential(c.access_key_id, c.access_key_secret)
+        )
+        return AcsClient(
+            region_id=region,
+            credential=cred,
+            auto_retry=False,
+            timeout=self._read_timeout,
+            connect_timeout=self._connect_timeout,
+        )
 
     def _target(self, region: str) -> tuple[str, str]:
         """(host[:port], protocol). The override is the emulator; otherwise the regional endpoint."""
@@ -126,7 +139,8 @@ class EbsApi:
         for key, value in params.items():
             request.add_query_param(key, value)
         try:
-            raw = self._client(region).do_action_with_exception(request)
+            with self._client(region) as client:
+                raw = client.do_action_with_exception(request)
         except ServerException as exc:
             self.stats.count(write, exc.get_error_code())
             raise ApiFailure(

@@ -19,14 +19,16 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 from tenacity.stop import stop_base
+from tenacity.wait import wait_base
 
 from replica_failover.config import Settings
 from replica_failover.ebs import ApiFailure, EbsApi
@@ -40,6 +42,10 @@ PERMISSION_CODES = frozenset(
 )
 CONFIG_CODES = frozenset({"OperationDenied.OperateNotAllowedForPrimary", "OperationDenied.OperateNotAllowedForStandby"})
 GONE = frozenset({"invalid", "deleted", "deleting"})
+# Worker threads per API call in flight (FAILOVER_CONCURRENCY): the extra threads are the ones waiting
+# for a look or backing off; they cost a stack each and no API capacity.
+WORKERS_PER_SLOT = 4
+MAX_WORKERS = 256
 
 
 @dataclass
@@ -276,6 +282,41 @@ class AdaptiveRate:
         return max(self._floor, count / max(span, 0.05))
 
 
+class SendSlots:
+    """At most ``n`` API calls in flight; a waiting retry or look goes before a first attempt.
+
+    Why the priority: the executor runs more threads than slots, so under the API's rate limit a
+    queue forms. A target on its third attempt, queued behind fresh targets each time, would finish
+    seconds after the rest; the run's time is its last target's, so those go first.
+    """
+
+    def __init__(self, n: int) -> None:
+        self._cond = threading.Condition()
+        self._free = n
+        self._urgent = 0  # urgent callers waiting
+
+    @contextmanager
+    def slot(self, *, urgent: bool) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent += 1
+                try:
+                    while self._free <= 0:
+                        self._cond.wait()
+                finally:
+                    self._urgent -= 1
+            else:
+                while self._free <= 0 or self._urgent > 0:
+                    self._cond.wait()
+            self._free -= 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._free += 1
+                self._cond.notify_all()
+
+
 class stop_at_deadline(stop_base):
     """Stop when the next backoff would end past the invocation deadline."""
 
@@ -297,9 +338,26 @@ class stop_when_budget_spent(stop_base):
 
 
 class _Retryable(Exception):
-    def __init__(self, failure: ApiFailure) -> None:
+    def __init__(self, failure: ApiFailure, *, looked: float = 0.0) -> None:
         super().__init__(str(failure))
         self.failure = failure
+        self.looked = looked  # seconds this attempt spent looking at the target after the failure
+
+
+class wait_less_looking(wait_base):
+    """The backoff, less the time the failed attempt already spent looking at the target.
+
+    A look waits for a batch and a describe round trip (a few hundred ms under load): the attempts
+    are already that far apart, and sleeping the full backoff on top only stretches the run's tail.
+    """
+
+    def __init__(self, inner: wait_base) -> None:
+        self.inner = inner
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        looked = exc.looked if isinstance(exc, _Retryable) else 0.0
+        return max(0.0, self.inner(retry_state) - looked)
 
 
 class _Final(Exception):
@@ -310,8 +368,15 @@ class _Final(Exception):
 
 @dataclass
 class Backoff:
-    base: float = 0.2
-    cap: float = 5.0
+    """Full-jitter exponential backoff between attempts on one target: ``uniform(0, min(cap, base * 2**n))``.
+
+    Short on purpose: every second here is a second of read-only disks. What protects the API from
+    our retries is the shared retry budget and the adaptive send rate, not long sleeps; a longer cap
+    only stretched the run's tail (a target with six 504s in a row waited ~6 s at a 5 s cap).
+    """
+
+    base: float = 0.1
+    cap: float = 1.0
 
 
 class StatusBoard:
@@ -319,13 +384,20 @@ class StatusBoard:
 
     After an ambiguous write (504, reset, read timeout) the function looks before it retries: if the
     write was applied the target is done and no retry is sent. In a 504 storm many workers ask at
-    once, so askers are coalesced: the first becomes the leader, waits ``window`` for others to join,
-    then describes up to 100 ids of its kind in one call, and every asker in that batch gets the answer.
+    once, so askers are coalesced: the first becomes the leader and waits for others to join, then
+    describes up to 100 ids of its kind in one call, and every asker in that batch gets the answer.
+
+    How long the leader waits: up to ``window``, but not a moment longer than useful. Workers report
+    :meth:`enter`/:meth:`leave` around each target and :meth:`resting` around a backoff, so the leader
+    knows how many could still join soon; once every other working thread is asking or resting (the
+    end of a run, or a lone straggler) or the batch is full, it goes at once. While the run is paced
+    by the API's rate limit the wait costs nothing: the other workers keep the send slots busy (the
+    executor runs more threads than API calls in flight).
     """
 
     BATCH = 100  # the API's limit for PairIds/GroupIds
 
-    def __init__(self, fetch: Callable[[str, list[str]], dict[str, str]], *, window: float = 0.02) -> None:
+    def __init__(self, fetch: Callable[[str, list[str]], dict[str, str]], *, window: float = 0.5) -> None:
         self._fetch = fetch  # (kind, ids) -> {id: status}; ids missing from it no longer exist
         self._window = window
         self._cond = threading.Condition()
@@ -333,10 +405,43 @@ class StatusBoard:
         self._answers: dict[tuple[str, str], tuple[int, str | None]] = {}
         self._leading: set[str] = set()
         self._round = 0
+        self._active = 0  # threads working on a target
+        self._asking = 0  # of those, threads inside status()
+        self._resting = 0  # of those, threads in a retry backoff: they will not ask within the window
         self.describes = 0
+
+    def enter(self) -> None:
+        with self._cond:
+            self._active += 1
+
+    def leave(self) -> None:
+        with self._cond:
+            self._active -= 1
+            self._cond.notify_all()  # one fewer who could join: a waiting leader may go now
+
+    @contextmanager
+    def resting(self) -> Iterator[None]:
+        with self._cond:
+            self._resting += 1
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._resting -= 1
 
     def status(self, kind: str, rid: str, deadline: Deadline) -> str | None:
         key = (kind, rid)
+        with self._cond:
+            self._asking += 1
+            self._cond.notify_all()
+        try:
+            return self._status(kind, rid, key, deadline)
+        finally:
+            with self._cond:
+                self._asking -= 1
+
+    def _status(self, kind: str, rid: str, key: tuple[str, str], deadline: Deadline) -> str | None:
         with self._cond:
             self._wanted[kind].add(rid)
             asked_in = self._round  # only an answer from a later round reflects the state after our write
@@ -352,8 +457,13 @@ class StatusBoard:
                 self._cond.wait(timeout=min(1.0, deadline.remaining()))
         ids: list[str] = []
         try:
-            time.sleep(max(0.0, min(self._window, deadline.remaining())))  # let concurrent askers join
-            with self._cond:
+            with self._cond:  # let concurrent askers join, while any could
+                until = time.monotonic() + max(0.0, min(self._window, deadline.remaining()))
+                while len(self._wanted[kind]) < self.BATCH and self._asking + self._resting < self._active:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(timeout=left)
                 others = sorted(self._wanted[kind] - {rid})[: self.BATCH - 1]
                 ids = [rid, *others]
                 self._wanted[kind].difference_update(ids)
@@ -394,6 +504,9 @@ class Executor:
         self.budget = RetryBudget(settings.retry_budget)
         self.rate = rate or AdaptiveRate()
         self.board = StatusBoard(partial(self._fetch_statuses, settings.dr_region))
+        # FAILOVER_CONCURRENCY bounds the API calls in flight, not the threads: a worker waiting to look
+        # (StatusBoard) or backing off holds no slot, so others keep sending and the looks batch up
+        self._slots = SendSlots(settings.concurrency)
 
     # ------------------------------------------------------------------ API
     def run(self, plan: Plan) -> list[TargetResult]:
@@ -412,7 +525,10 @@ class Executor:
                     members=list(item.members),
                 )
         if todo:
-            workers = max(1, min(self.settings.concurrency, len(todo)))
+            # FAILOVER_CONCURRENCY=1 stays strictly one target at a time, in plan order (reproducible)
+            slots = self.settings.concurrency
+            per_slot = WORKERS_PER_SLOT if slots > 1 else 1
+            workers = max(1, min(per_slot * slots, MAX_WORKERS, len(todo)))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="failover") as pool:
                 for item, res in zip(todo, pool.map(self._failover_one, todo), strict=True):
                     results[_key(item)] = res
@@ -429,17 +545,18 @@ class Executor:
         def attempt() -> Any:
             # reads share the account's flow control with the writes, so they are paced too; a read
             # whose slot would fall past the deadline goes unpaced (the retry policy owns the deadline)
-            ticket = self.rate.begin(self.deadline)
-            throttled = False
-            try:
-                return fn()
-            except ApiFailure as f:
-                throttled = f.throttled
-                if f.transient:
-                    raise _Retryable(f) from None
-                raise
-            finally:
-                self.rate.done(ticket, throttled=throttled)
+            with self._slots.slot(urgent=True):  # reads here are looks and verifies others wait on
+                ticket = self.rate.begin(self.deadline)
+                throttled = False
+                try:
+                    return fn()
+                except ApiFailure as f:
+                    throttled = f.throttled
+                    if f.transient:
+                        raise _Retryable(f) from None
+                    raise
+                finally:
+                    self.rate.done(ticket, throttled=throttled)
 
         try:
             return self._retrying(what).__call__(attempt)
@@ -459,12 +576,16 @@ class Executor:
             stop=stop_after_attempt(self.settings.max_attempts)
             | stop_at_deadline(self.deadline)
             | stop_when_budget_spent(self.budget),
-            wait=wait_random_exponential(multiplier=self.backoff.base, max=self.backoff.cap),
+            wait=wait_less_looking(wait_random_exponential(multiplier=self.backoff.base, max=self.backoff.cap)),
             retry=retry_if_exception_type(_Retryable),
-            sleep=lambda s: time.sleep(max(0.0, min(s, self.deadline.remaining()))),
+            sleep=self._rest,
             before_sleep=before_sleep,
             reraise=True,
         )
+
+    def _rest(self, seconds: float) -> None:
+        with self.board.resting():
+            time.sleep(max(0.0, min(seconds, self.deadline.remaining())))
 
     def _failover_one(self, item: PlanItem) -> TargetResult:
         started, t0 = time.time(), time.monotonic()
@@ -475,31 +596,35 @@ class Executor:
 
         def attempt() -> tuple[Outcome, str, str | None]:
             nonlocal attempts, ambiguous
-            ticket = None if self.deadline.expired() else self.rate.begin(self.deadline)
-            if ticket is None:
-                raise _Final("pending", "the invocation deadline arrived before the call could be made")
-            attempts += 1
-            assert item.client_token is not None
-            try:
-                if item.kind == "pair":
-                    rid = self.api.failover_pair(item.region, item.id, item.client_token)
-                else:
-                    rid = self.api.failover_group(item.region, item.id, item.client_token)
-            except ApiFailure as f:
-                self.rate.done(ticket, throttled=f.throttled)
-                errors.append(f.code)
-                if f.request_id:
-                    request_ids.append(f.request_id)
+            failure: ApiFailure | None = None
+            # released before any look, so a waiting look holds no send slot; a retry goes first in line
+            with self._slots.slot(urgent=attempts > 0):
+                ticket = None if self.deadline.expired() else self.rate.begin(self.deadline)
+                if ticket is None:
+                    raise _Final("pending", "the invocation deadline arrived before the call could be made")
+                attempts += 1
+                assert item.client_token is not None
+                try:
+                    if item.kind == "pair":
+                        rid = self.api.failover_pair(item.region, item.id, item.client_token)
+                    else:
+                        rid = self.api.failover_group(item.region, item.id, item.client_token)
+                except ApiFailure as f:
+                    failure = f
+                except BaseException:
+                    self.rate.done(ticket, throttled=False)  # no answer we understood: not a throttle
+                    raise
+                self.rate.done(ticket, throttled=failure is not None and failure.throttled)
+            if failure is not None:
+                errors.append(failure.code)
+                if failure.request_id:
+                    request_ids.append(failure.request_id)
                 # decide with what we knew before this answer; a transient (non-throttle) failure leaves it
                 # open whether the write was applied, which matters to the next reconciliation
                 was_ambiguous = ambiguous
-                if f.transient and not f.throttled:
+                if failure.transient and not failure.throttled:
                     ambiguous = True
-                return self._on_failure(item, f, was_ambiguous)
-            except BaseException:
-                self.rate.done(ticket, throttled=False)  # no answer we understood: not a throttle
-                raise
-            self.rate.done(ticket, throttled=False)
+                return self._on_failure(item, failure, was_ambiguous)
             request_ids.append(rid)
             return (
                 "failedOver",
@@ -508,6 +633,7 @@ class Executor:
             )
 
         outcome: Outcome
+        self.board.enter()
         try:
             outcome, reason, status_after = self._retrying(f"{item.kind}:{item.id}")(attempt)
         except _Final as fin:
@@ -524,6 +650,8 @@ class Executor:
                 )
             )
             outcome, reason, status_after = "pending", f"{why}; last error {f.code}: {f.message}", None
+        finally:
+            self.board.leave()
         res = TargetResult(
             kind=item.kind,
             id=item.id,
@@ -551,6 +679,7 @@ class Executor:
         # an applied write needs no retry at all, which halves the writes of a 504 storm.
         ambiguous_now = f.transient and not f.throttled
         if ambiguous_now or code == "OperationDenied.InvalidStatus":
+            looking = time.monotonic()
             status = self._status(item)
             if status is None:
                 return "skipped", "the target no longer exists", None
@@ -560,7 +689,7 @@ class Executor:
                 return ("failedOver" if mine else "alreadyFailedOver"), f"{code}; target is now {status}", status
             if status in GONE:
                 return "skipped", f"{code}; target is {status}", status
-            raise _Retryable(f)
+            raise _Retryable(f, looked=time.monotonic() - looking)
         if f.transient:
             raise _Retryable(f)
         if code == "NoSuchResource":

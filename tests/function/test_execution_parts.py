@@ -1,0 +1,231 @@
+"""The executor's small parts on their own: send slots, the status board's batching, the backoff, the client pool.
+
+Threads here are joined with a bounded timeout: a part that waits when it should not fails the
+test (the join times out) instead of hanging it. Nothing waits on a wall-clock sleep for state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+import pytest
+from replica_failover.ebs import ApiFailure, EbsApi
+from replica_failover.execute import Deadline, SendSlots, StatusBoard, _Retryable, wait_less_looking
+from tenacity import RetryCallState, Retrying
+from tenacity.wait import wait_fixed
+
+from chaos.emulator.app import Emulator
+from chaos.emulator.faults import FaultError, FaultRule
+from chaos.emulator.models import FleetSpec
+from tests.conftest import DR, PRIMARY
+from tests.function.conftest import Invoke
+
+JOIN = 10.0  # generous: only reached when the part under test waits when it should not
+LONG_WINDOW = 600.0  # a board that waited out its window would fail the join
+
+
+def _run(fn: Any) -> threading.Thread:
+    t = threading.Thread(target=fn, daemon=True)
+    t.start()
+    return t
+
+
+# ------------------------------------------------------------------------------ SendSlots
+class _SignallingCondition(threading.Condition):
+    """A Condition that tells the test each time a thread starts waiting on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = threading.Semaphore(0)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.release()
+        return super().wait(timeout)
+
+
+def test_a_waiting_retry_gets_the_next_slot_before_a_waiting_first_attempt() -> None:
+    slots = SendSlots(1)
+    cond = _SignallingCondition()
+    slots._cond = cond
+    order: list[str] = []
+
+    def caller(name: str, urgent: bool) -> None:
+        with slots.slot(urgent=urgent):
+            order.append(name)
+
+    with slots.slot(urgent=False):  # the only slot is taken: both callers below must queue
+        first = _run(lambda: caller("first-attempt", False))
+        assert cond.waits.acquire(timeout=JOIN)
+        retry = _run(lambda: caller("retry", True))
+        assert cond.waits.acquire(timeout=JOIN)
+    first.join(JOIN)
+    retry.join(JOIN)
+    assert order == ["retry", "first-attempt"]
+
+
+def test_slots_bound_the_calls_in_flight() -> None:
+    slots = SendSlots(3)
+    inside, peak = 0, 0
+    lock = threading.Lock()
+    go = threading.Barrier(12)
+
+    def caller(i: int) -> None:
+        nonlocal inside, peak
+        go.wait(timeout=JOIN)
+        with slots.slot(urgent=i % 2 == 0):
+            with lock:
+                inside += 1
+                peak = max(peak, inside)
+            threading.Event().wait(0.002)  # hold the slot briefly so callers overlap
+            with lock:
+                inside -= 1
+
+    threads = [_run(lambda i=i: caller(i)) for i in range(12)]
+    for t in threads:
+        t.join(JOIN)
+    assert not any(t.is_alive() for t in threads)
+    assert peak <= 3
+
+
+# ------------------------------------------------------------------------------ StatusBoard
+class _Fetcher:
+    def __init__(self, statuses: dict[str, str]) -> None:
+        self.statuses = statuses
+        self.calls: list[list[str]] = []
+
+    def __call__(self, kind: str, ids: list[str]) -> dict[str, str]:
+        self.calls.append(list(ids))
+        return {i: self.statuses[i] for i in ids if i in self.statuses}
+
+
+def test_a_lone_asker_does_not_wait_out_the_window() -> None:
+    fetch = _Fetcher({"rp-1": "failovered"})
+    board = StatusBoard(fetch, window=LONG_WINDOW)
+    got: list[str | None] = []
+    board.enter()
+    t = _run(lambda: got.append(board.status("pair", "rp-1", Deadline.after(LONG_WINDOW))))
+    t.join(JOIN)
+    assert not t.is_alive(), "the only working thread waited for askers who could not come"
+    assert got == ["failovered"] and fetch.calls == [["rp-1"]]
+
+
+def test_askers_are_answered_by_one_describe_once_everyone_working_has_asked() -> None:
+    fetch = _Fetcher({f"rp-{i}": "normal" for i in range(5)} | {"rp-0": "failovered"})
+    board = StatusBoard(fetch, window=LONG_WINDOW)
+    answers: dict[str, str | None] = {}
+    for _ in range(5):
+        board.enter()
+
+    def ask(rid: str) -> None:
+        answers[rid] = board.status("pair", rid, Deadline.after(LONG_WINDOW))
+
+    threads = [_run(lambda i=i: ask(f"rp-{i}")) for i in range(5)]
+    for t in threads:
+        t.join(JOIN)
+    assert not any(t.is_alive() for t in threads)
+    assert answers == {"rp-0": "failovered", "rp-1": "normal", "rp-2": "normal", "rp-3": "normal", "rp-4": "normal"}
+    assert len(fetch.calls) == 1 and sorted(fetch.calls[0]) == [f"rp-{i}" for i in range(5)]
+
+
+def test_a_resting_worker_is_not_waited_for_and_a_leaving_one_releases_the_leader() -> None:
+    fetch = _Fetcher({"rp-1": "normal"})
+    board = StatusBoard(fetch, window=LONG_WINDOW)
+    for _ in range(3):
+        board.enter()
+    resting = board.resting()
+    resting.__enter__()  # worker 2 is in a backoff: it will not ask within the window
+    got: list[str | None] = []
+    t = _run(lambda: got.append(board.status("pair", "rp-1", Deadline.after(LONG_WINDOW))))
+    # worker 3 is still sending, so the leader waits for it; it finishes its target without asking
+    board.leave()
+    t.join(JOIN)
+    resting.__exit__(None, None, None)
+    assert not t.is_alive() and got == ["normal"]
+
+
+def test_a_full_batch_goes_at_once() -> None:
+    ids = [f"rp-{i:03d}" for i in range(StatusBoard.BATCH + 5)]
+    fetch = _Fetcher(dict.fromkeys(ids, "normal"))
+    fetched = threading.Event()
+    inner = fetch.__call__
+
+    def signalling(kind: str, batch: list[str]) -> dict[str, str]:
+        fetched.set()
+        return inner(kind, batch)
+
+    board = StatusBoard(signalling, window=LONG_WINDOW)
+    for _ in range(len(ids) + 1):  # one more working thread than askers: only the batch limit can release
+        board.enter()
+    def work(rid: str) -> None:  # a worker: looks, then finishes its target
+        board.status("pair", rid, Deadline.after(LONG_WINDOW))
+        board.leave()
+
+    threads = [_run(lambda rid=rid: work(rid)) for rid in ids]
+    assert fetched.wait(JOIN), "a full batch waited for the window"
+    board.leave()  # the extra thread leaves, so the remaining askers' batch can go too
+    for t in threads:
+        t.join(JOIN)
+    assert not any(t.is_alive() for t in threads)
+    assert len(fetch.calls[0]) == StatusBoard.BATCH
+    assert sorted(i for call in fetch.calls for i in call) == ids
+
+
+# ------------------------------------------------------------------------------ backoff
+def _state_after(exc: BaseException) -> RetryCallState:
+    rs = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    rs.set_exception((type(exc), exc, None))
+    return rs
+
+
+@pytest.mark.parametrize(("looked", "expected"), [(0.0, 0.5), (0.2, 0.3), (0.5, 0.0), (2.0, 0.0)])
+def test_the_backoff_is_shortened_by_the_time_spent_looking(looked: float, expected: float) -> None:
+    wait = wait_less_looking(wait_fixed(0.5))
+    failure = _Retryable(ApiFailure("RequestTimeout", "timed out", 504), looked=looked)
+    assert wait(_state_after(failure)) == pytest.approx(expected)
+    assert wait(_state_after(ValueError("not a retryable failure"))) == pytest.approx(0.5)
+
+
+# ------------------------------------------------------------------------------ client pool, end to end
+def test_sdk_clients_match_calls_in_flight_not_threads(
+    emulator: Emulator, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 threads per slot wait for looks; the SDK clients (a Session each) stay at FAILOVER_CONCURRENCY."""
+    emulator.backend.generate(FleetSpec(pairs=80, routes=[(PRIMARY, DR)], seed=5))
+    emulator.faults.set(
+        [
+            FaultRule(
+                action="FailoverDiskReplicaPair",
+                probability=0.4,
+                phase="before",
+                seed=3,
+                error=FaultError(status=504, code="RequestTimeout"),
+            )
+        ],
+        emulator.clock.now(),
+        emulator.config().seed,
+    )
+    created: Counter[str] = Counter()
+    real_new = EbsApi._new_client
+
+    def counting(self: EbsApi, region: str) -> Any:
+        created[region] += 1
+        return real_new(self, region)
+
+    monkeypatch.setattr(EbsApi, "_new_client", counting)
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-pool"},
+        FAILOVER_CONCURRENCY="3",
+        FAILOVER_MAX_ATTEMPTS="20",
+    )
+    assert result["status"] == "completed", result["reason"]
+    assert result["summary"]["failedOver"] == 80
+    assert set(created) == {DR} and 1 <= created[DR] <= 3
+    effects = Counter(e["targetId"] for e in emulator.ledger.snapshot()["effects"])
+    assert len(effects) == 80 and set(effects.values()) == {1}
+    # every 504 was looked at, in fewer describes than 504s: the looks were batched
+    requests = emulator.ledger.snapshot()["requests"]
+    faults = sum(1 for r in requests if r.get("fault"))
+    looks = [r for r in requests if r.get("action") == "DescribeDiskReplicaPairs" and r["params"].get("PairIds")]
+    assert faults > 10 and 0 < len(looks) < faults
