@@ -131,6 +131,10 @@ def bench(
     seed: Annotated[int, typer.Option(help="fleet and fault seed")] = 1,
     baseline: Annotated[bool, typer.Option(help="also time the naive sequential SDK loop")] = True,
     cold_start_runs: Annotated[int, typer.Option(min=0, help="fresh interpreters per import (0: skip)")] = 11,
+    cold_start_python: Annotated[
+        Path | None,
+        typer.Option(help="measure cold start on this interpreter (with functions/failover/requirements.txt)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Time the function against the emulator (separate processes) next to the bound and a naive SDK loop."""
@@ -145,6 +149,7 @@ def bench(
         seed=seed,
         baseline=baseline,
         cold_start_runs=cold_start_runs,
+        cold_start_python=str(cold_start_python) if cold_start_python else None,
     )
     try:
         report = run_bench(cfg)

@@ -446,7 +446,8 @@ class StatusBoard:
             self._wanted[kind].add(rid)
             asked_in = self._round  # only an answer from a later round reflects the state after our write
             while True:
-                answer = self._answers.get(key)
+                # one worker per target, so an answer is read once: popped, the map stays as small as the batch
+                answer = self._answers.pop(key, None)
                 if answer is not None and answer[0] > asked_in:
                     return answer[1]
                 if kind not in self._leading:
@@ -472,7 +473,7 @@ class StatusBoard:
             found = self._fetch(kind, ids)
             self.describes += 1
             with self._cond:
-                for i in ids:
+                for i in others:
                     self._answers[(kind, i)] = (this_round, found.get(i))
             return found.get(rid)
         except BaseException:
