@@ -316,7 +316,7 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 def test_dockerfile() -> None:
     steps = dockerfile_instructions()
     keywords = [k for k, _ in steps]
-    assert steps[0] == ("FROM", "python:3.12-slim")
+    assert steps[0] == ("FROM", "python:3.13-slim")
     copies = [(i, rest) for i, (k, rest) in enumerate(steps) if k == "COPY"]
     runs = [(i, rest) for i, (k, rest) in enumerate(steps) if k == "RUN"]
     req_copy = next(i for i, rest in copies if rest.split()[0] == "requirements.txt")
