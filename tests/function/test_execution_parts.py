@@ -36,9 +36,9 @@ def _run(fn: Any) -> threading.Thread:
 class _SignallingCondition(threading.Condition):
     """A Condition that tells the test each time a thread starts waiting on it."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.waits = threading.Semaphore(0)
+    def __init__(self, lock: Any, waits: threading.Semaphore) -> None:
+        super().__init__(lock)
+        self.waits = waits
 
     def wait(self, timeout: float | None = None) -> bool:
         self.waits.release()
@@ -47,8 +47,10 @@ class _SignallingCondition(threading.Condition):
 
 def test_a_waiting_retry_gets_the_next_slot_before_a_waiting_first_attempt() -> None:
     slots = SendSlots(1)
-    cond = _SignallingCondition()
-    slots._cond = cond
+    waits = threading.Semaphore(0)
+    # observe the queues, do not change them: same lock, a signal each time a caller starts waiting
+    slots._urgent_turn = _SignallingCondition(slots._lock, waits)
+    slots._normal_turn = _SignallingCondition(slots._lock, waits)
     order: list[str] = []
 
     def caller(name: str, urgent: bool) -> None:
@@ -57,9 +59,9 @@ def test_a_waiting_retry_gets_the_next_slot_before_a_waiting_first_attempt() -> 
 
     with slots.slot(urgent=False):  # the only slot is taken: both callers below must queue
         first = _run(lambda: caller("first-attempt", False))
-        assert cond.waits.acquire(timeout=JOIN)
+        assert waits.acquire(timeout=JOIN)
         retry = _run(lambda: caller("retry", True))
-        assert cond.waits.acquire(timeout=JOIN)
+        assert waits.acquire(timeout=JOIN)
     first.join(JOIN)
     retry.join(JOIN)
     assert order == ["retry", "first-attempt"]

@@ -291,30 +291,41 @@ class SendSlots:
     """
 
     def __init__(self, n: int) -> None:
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        # two queues on one lock, and a release wakes one waiter of the right kind: waking every
+        # waiting thread on every call cost more CPU than the calls (4 threads per slot)
+        self._urgent_turn = threading.Condition(self._lock)
+        self._normal_turn = threading.Condition(self._lock)
         self._free = n
         self._urgent = 0  # urgent callers waiting
 
     @contextmanager
     def slot(self, *, urgent: bool) -> Iterator[None]:
-        with self._cond:
-            if urgent:
-                self._urgent += 1
-                try:
-                    while self._free <= 0:
-                        self._cond.wait()
-                finally:
-                    self._urgent -= 1
-            else:
-                while self._free <= 0 or self._urgent > 0:
-                    self._cond.wait()
-            self._free -= 1
+        with self._lock:
+            try:
+                if urgent:
+                    self._urgent += 1
+                    try:
+                        while self._free <= 0:
+                            self._urgent_turn.wait()
+                    finally:
+                        self._urgent -= 1
+                else:
+                    while self._free <= 0 or self._urgent > 0:
+                        self._normal_turn.wait()
+                self._free -= 1
+            finally:
+                self._pass_on()  # a slot still free (or a wake-up this thread no longer needs) goes on
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._free += 1
-                self._cond.notify_all()
+                self._pass_on()
+
+    def _pass_on(self) -> None:
+        if self._free > 0:
+            (self._urgent_turn if self._urgent > 0 else self._normal_turn).notify()
 
 
 class stop_at_deadline(stop_base):
@@ -400,7 +411,11 @@ class StatusBoard:
     def __init__(self, fetch: Callable[[str, list[str]], dict[str, str]], *, window: float = 0.5) -> None:
         self._fetch = fetch  # (kind, ids) -> {id: status}; ids missing from it no longer exist
         self._window = window
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        # askers wait for answers, a leader waits for askers: separate queues, so the many waiting
+        # askers are not woken each time a worker starts or finishes a target
+        self._answered = threading.Condition(self._lock)
+        self._joined = threading.Condition(self._lock)
         self._wanted: dict[str, set[str]] = {"pair": set(), "group": set()}
         self._answers: dict[tuple[str, str], tuple[int, str | None]] = {}
         self._leading: set[str] = set()
@@ -411,38 +426,38 @@ class StatusBoard:
         self.describes = 0
 
     def enter(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active += 1
 
     def leave(self) -> None:
-        with self._cond:
+        with self._lock:
             self._active -= 1
-            self._cond.notify_all()  # one fewer who could join: a waiting leader may go now
+            self._joined.notify_all()  # one fewer who could join: a waiting leader may go now
 
     @contextmanager
     def resting(self) -> Iterator[None]:
-        with self._cond:
+        with self._lock:
             self._resting += 1
-            self._cond.notify_all()
+            self._joined.notify_all()
         try:
             yield
         finally:
-            with self._cond:
+            with self._lock:
                 self._resting -= 1
 
     def status(self, kind: str, rid: str, deadline: Deadline) -> str | None:
         key = (kind, rid)
-        with self._cond:
+        with self._lock:
             self._asking += 1
-            self._cond.notify_all()
+            self._joined.notify_all()
         try:
             return self._status(kind, rid, key, deadline)
         finally:
-            with self._cond:
+            with self._lock:
                 self._asking -= 1
 
     def _status(self, kind: str, rid: str, key: tuple[str, str], deadline: Deadline) -> str | None:
-        with self._cond:
+        with self._lock:
             self._wanted[kind].add(rid)
             asked_in = self._round  # only an answer from a later round reflects the state after our write
             while True:
@@ -455,16 +470,16 @@ class StatusBoard:
                     break
                 if deadline.remaining() <= 0:
                     raise TimeoutError(f"no status for {kind} {rid} before the deadline")
-                self._cond.wait(timeout=min(1.0, deadline.remaining()))
+                self._answered.wait(timeout=min(1.0, deadline.remaining()))
         ids: list[str] = []
         try:
-            with self._cond:  # let concurrent askers join, while any could
+            with self._lock:  # let concurrent askers join, while any could
                 until = time.monotonic() + max(0.0, min(self._window, deadline.remaining()))
                 while len(self._wanted[kind]) < self.BATCH and self._asking + self._resting < self._active:
                     left = until - time.monotonic()
                     if left <= 0:
                         break
-                    self._cond.wait(timeout=left)
+                    self._joined.wait(timeout=left)
                 others = sorted(self._wanted[kind] - {rid})[: self.BATCH - 1]
                 ids = [rid, *others]
                 self._wanted[kind].difference_update(ids)
@@ -472,18 +487,18 @@ class StatusBoard:
                 this_round = self._round
             found = self._fetch(kind, ids)
             self.describes += 1
-            with self._cond:
+            with self._lock:
                 for i in others:
                     self._answers[(kind, i)] = (this_round, found.get(i))
             return found.get(rid)
         except BaseException:
-            with self._cond:  # unanswered askers must still be answered by a later leader
+            with self._lock:  # unanswered askers must still be answered by a later leader
                 self._wanted[kind].update(ids)
             raise
         finally:
-            with self._cond:
+            with self._lock:
                 self._leading.discard(kind)
-                self._cond.notify_all()
+                self._answered.notify_all()
 
 
 class Executor:
