@@ -133,7 +133,11 @@ def bench(
     cold_start_runs: Annotated[int, typer.Option(min=0, help="fresh interpreters per import (0: skip)")] = 11,
     cold_start_python: Annotated[
         Path | None,
-        typer.Option(help="measure cold start on this interpreter (with functions/failover/requirements.txt)"),
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help="measure cold start on this interpreter (with functions/failover/requirements.txt)",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:

@@ -29,3 +29,21 @@ def test_bench_json_has_the_figures_and_one_effect_per_target() -> None:
     assert report["function"]["status"] == "completed"
     cold = report["coldStart"]
     assert cold["runs"] == 1 and cold["handlerImportMs"] > 0 and cold["sdkImportMs"] > 0
+    assert cold["firstAnswerMs"] > 0 and len(cold["firstAnswerSamplesMs"]) == 1
+
+
+def test_cold_start_on_a_named_interpreter() -> None:
+    """--cold-start-python: the probes run on that interpreter, and the first answer is a real no-op."""
+    import platform
+    import sys
+
+    from chaos.bench import cold_start
+
+    cold = cold_start(1, sys.executable)
+    assert cold is not None and cold["python"] == platform.python_version()
+    assert cold["firstAnswerMs"] >= cold["handlerImportMs"] * 0.5  # the import is inside the first answer
+
+
+def test_a_missing_cold_start_interpreter_is_a_usage_error() -> None:
+    result = CliRunner().invoke(app, ["bench", "--pairs", "1", "--cold-start-python", "/nonexistent/python"])
+    assert result.exit_code == 2 and "--cold-start-python" in result.output and "exist" in result.output
