@@ -231,3 +231,12 @@ def test_sdk_clients_match_calls_in_flight_not_threads(
     faults = sum(1 for r in requests if r.get("fault"))
     looks = [r for r in requests if r.get("action") == "DescribeDiskReplicaPairs" and r["params"].get("PairIds")]
     assert faults > 10 and 0 < len(looks) < faults
+
+
+def test_an_api_failure_leaves_a_with_block_as_itself() -> None:
+    """The executor's waits are context managers; an ApiFailure must pass through them unchanged."""
+    board = StatusBoard(_Fetcher({}), window=0.0)
+    failure = ApiFailure("ServiceUnavailable", "temporary failure", 503)
+    with pytest.raises(ApiFailure) as info, board.resting(), SendSlots(1).slot(urgent=True):
+        raise failure
+    assert info.value is failure and info.value.__traceback__ is not None

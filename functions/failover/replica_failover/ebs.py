@@ -35,7 +35,9 @@ TRANSIENT_CODES = frozenset(
 TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 
 
-@dataclass(frozen=True)
+# Not frozen: Python assigns __traceback__ on exceptions it re-raises (contextlib's @contextmanager
+# does on the way out of a with block), and a frozen dataclass turned that into FrozenInstanceError.
+@dataclass(eq=False)
 class ApiFailure(Exception):
     code: str
     message: str

@@ -421,8 +421,9 @@ class StatusBoard:
         self._leading: set[str] = set()
         self._round = 0
         self._active = 0  # threads working on a target
-        self._asking = 0  # of those, threads inside status()
-        self._resting = 0  # of those, threads in a retry backoff: they will not ask within the window
+        # of those, threads that will not join a batch soon: inside status(), or in a retry backoff.
+        # A set of thread ids, because a leader whose describe backs off is both and counts once.
+        self._idle: set[int] = set()
         self.describes = 0
 
     def enter(self) -> None:
@@ -436,27 +437,25 @@ class StatusBoard:
 
     @contextmanager
     def resting(self) -> Iterator[None]:
+        """This thread will not join a batch soon (a retry backoff, or asking already)."""
+        me = threading.get_ident()
         with self._lock:
-            self._resting += 1
+            outer = me not in self._idle
+            self._idle.add(me)
             self._joined.notify_all()
         try:
             yield
         finally:
-            with self._lock:
-                self._resting -= 1
+            if outer:
+                with self._lock:
+                    self._idle.discard(me)
 
     def status(self, kind: str, rid: str, deadline: Deadline) -> str | None:
-        key = (kind, rid)
-        with self._lock:
-            self._asking += 1
-            self._joined.notify_all()
-        try:
-            return self._status(kind, rid, key, deadline)
-        finally:
-            with self._lock:
-                self._asking -= 1
+        with self.resting():
+            return self._status(kind, rid, deadline)
 
-    def _status(self, kind: str, rid: str, key: tuple[str, str], deadline: Deadline) -> str | None:
+    def _status(self, kind: str, rid: str, deadline: Deadline) -> str | None:
+        key = (kind, rid)
         with self._lock:
             self._wanted[kind].add(rid)
             asked_in = self._round  # only an answer from a later round reflects the state after our write
@@ -475,7 +474,7 @@ class StatusBoard:
         try:
             with self._lock:  # let concurrent askers join, while any could
                 until = time.monotonic() + max(0.0, min(self._window, deadline.remaining()))
-                while len(self._wanted[kind]) < self.BATCH and self._asking + self._resting < self._active:
+                while len(self._wanted[kind]) < self.BATCH and len(self._idle) < self._active:
                     left = until - time.monotonic()
                     if left <= 0:
                         break
