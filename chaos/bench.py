@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -520,11 +520,20 @@ def cold_start(runs: int, python: str | None = None) -> dict[str, Any] | None:
 
 
 # ------------------------------------------------------------------------------ driver
-def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+def camel_config(cfg: BenchConfig) -> dict[str, Any]:
+    """The config with the report's key style (camelCase, like every figure)."""
+    from pydantic.alias_generators import to_camel
+
+    return {to_camel(k): v for k, v in asdict(cfg).items()}
+
+
+def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The report; ``progress`` is told each phase as it starts (the whole run takes minutes at N = 1,000)."""
     if cfg.pairs < 1 or cfg.pairs > 10_000:
         raise ValueError("--pairs must be within 1..10000 (FAILOVER_MAX_TARGETS allows at most 10,000)")
+    say = progress or (lambda _phase: None)
     report: dict[str, Any] = {
-        "config": asdict(cfg),
+        "config": camel_config(cfg),
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
@@ -535,12 +544,18 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "bound": bound_seconds(cfg),
         "demandedRate": round(cfg.concurrency / (cfg.latency_ms / 1000), 1) if cfg.latency_ms > 0 else None,
     }
+    say("starting the emulator")
     with emulator_process() as emu:
+        say(f"function: failing over {cfg.pairs} pairs")
         report["function"] = run_once(emu, cfg, "function")
+        if cfg.baseline:
+            say(f"naive loop: failing over {cfg.pairs} pairs one at a time")
         report["baseline"] = run_once(emu, cfg, "naive") if cfg.baseline else None
     fn, base = report["function"], report["baseline"]
     if base and fn["timeToAllFailoveredSeconds"] and base["timeToAllFailoveredSeconds"]:
         report["speedupOverBaseline"] = round(base["timeToAllFailoveredSeconds"] / fn["timeToAllFailoveredSeconds"], 2)
+    if cfg.cold_start_runs > 0:
+        say(f"cold start: {cfg.cold_start_runs} fresh interpreters per probe")
     report["coldStart"] = cold_start(cfg.cold_start_runs, cfg.cold_start_python)
     return report
 
@@ -555,10 +570,10 @@ def _cpu_model() -> str:
 
 def render(report: dict[str, Any]) -> str:
     cfg, b, fn = report["config"], report["bound"], report["function"]
-    rate = f"{cfg['rate_limit']:g} req/s" if cfg["rate_limit"] > 0 else "no limit"
+    rate = f"{cfg['rateLimit']:g} req/s" if cfg["rateLimit"] > 0 else "no limit"
     lines = [
-        f"replica-failover bench: {cfg['pairs']} pairs, latency {cfg['latency_ms']:g} ms, rate limit {rate}, "
-        f"504s {cfg['fault_rate']:.0%} (half after apply), concurrency {cfg['concurrency']}",
+        f"replica-failover bench: {cfg['pairs']} pairs, latency {cfg['latencyMs']:g} ms, rate limit {rate}, "
+        f"504s {cfg['faultRate']:.0%} (half after apply), concurrency {cfg['concurrency']}",
         f"machine: {report['machine']['cpus']} CPUs ({report['machine']['processor']}), "
         f"Python {report['machine']['python']}; {report['layout']}",
         f"bound: max(N/Q {b['byRate']} s, ceil(N/C)*L {b['byConcurrency']} s) + {b['describePages']} pages * L "

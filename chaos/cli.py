@@ -1,19 +1,27 @@
-"""``replica-failover``: the project's command line."""
+"""replica-failover: the project's command line."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="replica-failover: EBS replica-pair failover on Function Compute, its local emulator, game days and bench.",
+)
 emulator_app = typer.Typer(no_args_is_help=True, help="The local Alibaba Cloud emulator (ebs + FC).")
 app.add_typer(emulator_app, name="emulator")
 err = Console(stderr=True)
@@ -36,6 +44,25 @@ gameday_app = typer.Typer(
 )
 app.add_typer(gameday_app, name="gameday")
 
+# `invoke` exits with one code per class of outcome; the codes live with invoke (chaos/invoke.py)
+EXIT_USAGE = 2
+EXIT_NOT_READY = 1  # `emulator wait`: the emulator did not answer in time
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One plain line on stderr (no rich wrapping, no traceback), then exit."""
+    typer.echo(f"replica-failover: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 @emulator_app.command("serve")
 def serve(
@@ -44,7 +71,7 @@ def serve(
     seed: Annotated[Path | None, typer.Option(exists=True, dir_okay=False, help="YAML/JSON seed file")] = None,
     region: Annotated[str, typer.Option(help="the emulator's own region (FC, HostId)")] = "cn-shanghai",
 ) -> None:
-    """Serve the ebs API, the FC invoke API and /_emulator/ until interrupted."""
+    """Serve the ebs API, the FC invoke API and /_emulator/ until interrupted (Ctrl-C, SIGTERM, `kill %1`)."""
     from chaos.emulator.app import Emulator
     from chaos.emulator.seedfile import SeedFile
     from chaos.emulator.server import start
@@ -56,6 +83,12 @@ def serve(
         except Exception as exc:  # a bad seed file must say what is wrong, not print a traceback
             err.print(f"[red]seed file {seed}: {exc}[/red]")
             raise typer.Exit(2) from None
+    if not is_loopback(host):
+        typer.echo(
+            f"replica-failover: warning: binding the emulator to {host}: anyone who can reach this port can "
+            "use its documented keys and its unauthenticated /_emulator/ control plane; keep it on 127.0.0.1",
+            err=True,
+        )
     handle = start(emulator, host, port)
     print(json.dumps({"endpoint": handle.url, "control": f"{handle.url}/_emulator/", "region": region}), flush=True)
     stop = threading.Event()
@@ -68,42 +101,74 @@ def serve(
         handle.stop()
 
 
+@emulator_app.command("wait")
+def wait(
+    endpoint: Annotated[str, typer.Option(help="the emulator's URL")] = "http://127.0.0.1:8765",
+    timeout: Annotated[float, typer.Option(min=0.1, max=600, help="give up after this many seconds")] = 10.0,
+) -> None:
+    """Wait until an emulator answers (after `emulator serve ... &`); exit 1 if it does not within --timeout."""
+    import requests
+
+    url = endpoint if "://" in endpoint else f"http://{endpoint}"
+    if not url.startswith(("http://", "https://")):
+        fail(f"--endpoint must be an http:// URL, got {endpoint!r}")
+    probe = f"{url.rstrip('/')}/_emulator/clock"  # the cheapest control-plane read
+    started = time.monotonic()
+    deadline = started + timeout
+    last = "no answer yet"
+    while True:
+        try:
+            resp = requests.get(probe, timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            if resp.status_code == 200 and "now" in resp.json():
+                waited = round(time.monotonic() - started, 3)
+                print(json.dumps({"ready": True, "endpoint": url, "waitedSeconds": waited}))
+                return
+            last = f"HTTP {resp.status_code} from {probe}"
+        except (requests.RequestException, ValueError) as exc:
+            last = type(exc).__name__
+        if time.monotonic() >= deadline:
+            fail(f"no emulator answered at {url} within {timeout:g} s ({last})", EXIT_NOT_READY)
+        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))  # a bounded poll of another process
+
+
 @app.command("invoke")
 def invoke_cmd(
-    event: Annotated[Path, typer.Option("--event", "-e", help="event file ('-' for stdin)", allow_dash=True)],
+    event: Annotated[str, typer.Option("--event", "-e", help="event file ('-' for stdin)")],
     endpoint: Annotated[str | None, typer.Option(help="emulator URL (sets EBS_ENDPOINT and FC_ENDPOINT)")] = None,
-    function: Annotated[str, typer.Option(help="function name in template.yml")] = "failover",
+    function: Annotated[str, typer.Option(help="function in template.yml: NAME or SERVICE/NAME")] = "failover",
     timeout: Annotated[float | None, typer.Option(help="override the template's Timeout (s)")] = None,
-    template: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = Path("template.yml"),
+    template: Annotated[Path, typer.Option(dir_okay=False, help="the Funcraft template")] = Path("template.yml"),
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE override, repeatable")] = None,
 ) -> None:
-    """Run a template.yml function in-process with an FC-like context: `fun local invoke` without Docker."""
-    import sys
+    """Run a template.yml function in-process with an FC-like context: fun local invoke without Docker.
 
+    The result goes to stdout, the function's log lines to stderr. Exit codes: 0 completed/noop/planned,
+    1 the function raised, 2 usage or unreadable file, 3 pending (FC would retry), 4 rejected event,
+    5 failed/refused/partial.
+    """
     from chaos.invoke import invoke
     from chaos.template import TemplateError, read_template
 
     try:
         functions = read_template(template)
     except TemplateError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc).splitlines()[0])
     if function not in functions:
-        err.print(f"[red]no function {function!r} in {template}; have {sorted(functions)}[/red]")
-        raise typer.Exit(2)
+        fail(f"no function {function!r} in {template}; have {', '.join(sorted(functions))}")
     overrides = {}
     for item in env or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            err.print(f"[red]--env takes KEY=VALUE, got {item!r}[/red]")
-            raise typer.Exit(2)
+            fail(f"--env takes KEY=VALUE, got {item!r}")
         overrides[key] = value
-    raw = sys.stdin.buffer.read() if str(event) == "-" else event.read_bytes()
+    try:
+        raw = sys.stdin.buffer.read() if event == "-" else Path(event).read_bytes()
+    except OSError as exc:
+        fail(f"cannot read the event file {event!r}: {exc.strerror or exc}")
     try:
         code, output = invoke(functions[function], raw, endpoint=endpoint, timeout=timeout, env_overrides=overrides)
     except Exception as exc:  # a configuration error names its variable: show it, not a traceback
-        err.print(f"[red]{type(exc).__name__}: {exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(f"{type(exc).__name__}: {exc}")
     print(json.dumps(output, indent=2))
     raise typer.Exit(code)
 
@@ -141,7 +206,10 @@ def bench(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Time the function against the emulator (separate processes) next to the bound and a naive SDK loop."""
+    """Time the function against the emulator (separate processes) next to the bound and a naive SDK loop.
+
+    On a terminal a spinner names the phase running (a run takes minutes); piped, the output is only the report.
+    """
     from chaos.bench import BenchConfig, render, run_bench
 
     cfg = BenchConfig(
@@ -156,11 +224,32 @@ def bench(
         cold_start_python=str(cold_start_python) if cold_start_python else None,
     )
     try:
-        report = run_bench(cfg)
+        with bench_progress(progress_console()) as progress:
+            report = run_bench(cfg, progress=progress)
     except (RuntimeError, ValueError) as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
+        fail(str(exc))
     print(json.dumps(report, indent=2) if as_json else render(report))
+
+
+def progress_console() -> Console | None:
+    """Where bench progress goes: stderr, and only when stdout is a terminal (piped output stays plain)."""
+    return Console(stderr=True) if sys.stdout.isatty() else None
+
+
+@contextmanager
+def bench_progress(console: Console | None) -> Iterator[Callable[[str], None]]:
+    """A callback that shows the current phase on ``console`` (a rich spinner); no console: a no-op."""
+    if console is None:
+        yield lambda _phase: None
+        return
+    started = time.monotonic()
+    with console.status("bench: starting") as status:
+
+        def show(phase: str) -> None:
+            console.log(f"bench: {phase}")  # each phase stays on screen, timed, as the spinner moves on
+            status.update(f"bench: {phase} ({time.monotonic() - started:.0f} s so far)")
+
+        yield show
 
 
 @gameday_app.command("run")

@@ -5,6 +5,10 @@ The handler is loaded from the function's CodeUri by its Handler, the environmen
 credentials from ALIBABA_CLOUD_* or, against the emulator, its documented keys; function timeout
 from the template or ``--timeout``). Event functions print the result JSON; HTTP functions (the
 webhook) get a WSGI POST of the event body.
+
+The result goes to stdout, once. The function's JSON log lines go to stderr, with the final
+``result`` line cut down to a summary (the full result is already on stdout). The exit code says
+which class of outcome it was: see :data:`EXIT_CODES`.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ import io
 import json
 import os
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import IO, Any
 
 from chaos.emulator.config import (
     DEFAULT_ACCOUNT_ID,
@@ -28,6 +33,74 @@ from chaos.emulator.config import (
 )
 from chaos.emulator.fc import FcContext, make_context
 from chaos.template import FunctionDef, load_handler
+
+# Exit codes of `replica-failover invoke`, one per class of outcome (README: "Exit codes").
+EXIT_DONE = 0  # completed, noop, planned; an HTTP function answered < 400
+EXIT_ERROR = 1  # the function raised something other than PendingWork; an HTTP function answered 5xx
+EXIT_USAGE = 2  # bad command line, unreadable event or template file, unknown function
+EXIT_PENDING = 3  # work left that a retry can finish (PendingWork): FC would retry
+EXIT_REJECTED = 4  # the event was rejected (malformed, foreign account, hostile); an HTTP function answered 4xx
+EXIT_FAILED = 5  # failed, refused, partial: a permanent failure a human has to look at
+EXIT_CODES: dict[str, int] = {
+    "completed": EXIT_DONE,
+    "noop": EXIT_DONE,
+    "planned": EXIT_DONE,
+    "pending": EXIT_PENDING,
+    "rejected": EXIT_REJECTED,
+    "failed": EXIT_FAILED,
+    "refused": EXIT_FAILED,
+    "partial": EXIT_FAILED,
+}
+
+
+def exit_code_for(result: Mapping[str, Any]) -> int:
+    """The exit code for a function result (an unknown status counts as a failure if not ``ok``)."""
+    code = EXIT_CODES.get(str(result.get("status")))
+    if code is not None:
+        return code
+    return EXIT_DONE if result.get("ok") else EXIT_FAILED
+
+
+class SummarizingLogStream(io.TextIOBase):
+    """A text stream for the function's JSON log lines that passes them on whole, except that the
+    ``result`` line's full result is replaced by its status, reason, counts and failure."""
+
+    def __init__(self, target: IO[str]) -> None:
+        super().__init__()
+        self._target = target
+        self._pending = ""
+        self._lock = threading.Lock()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            self._pending += text
+            *lines, self._pending = self._pending.split("\n")
+            for line in lines:
+                self._target.write(summarize_log_line(line) + "\n")
+        return len(text)
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._target.write(summarize_log_line(self._pending) + "\n")
+                self._pending = ""
+        self._target.flush()
+
+
+def summarize_log_line(line: str) -> str:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict) or record.get("event") != "result" or not isinstance(record.get("result"), dict):
+        return line
+    full = record.pop("result")
+    record["result"] = {k: full.get(k) for k in ("ok", "status", "reason", "summary", "failure")}
+    record["resultOn"] = "stdout"
+    return json.dumps(record, separators=(",", ":"))
 
 
 @contextmanager
@@ -80,27 +153,36 @@ def invoke(
     endpoint: str | None = None,
     timeout: float | None = None,
     env_overrides: Mapping[str, str] | None = None,
+    log_stream: IO[str] | None = None,
 ) -> tuple[int, Any]:
-    """Returns (exit code, printable output): 0 result returned, 3 work pending (FC would retry), 1 error."""
+    """Returns (exit code, printable output); the codes are the EXIT_* constants above.
+
+    The function's log lines go to ``log_stream`` (default: stderr), the result line summarized.
+    """
     env = {**fn.environment, **(env_overrides or {})}
     if endpoint:
         url = endpoint if "://" in endpoint else f"http://{endpoint}"
         env["EBS_ENDPOINT"] = url
         env.setdefault("FC_ENDPOINT", url)
     # the function logs JSON lines to stdout (FC ships them to SLS); here stdout is for the result
-    with patched_environ(env), contextlib.redirect_stdout(sys.stderr):
-        context = build_context(fn, {**os.environ, **env}, timeout=timeout, emulator=bool(endpoint))
-        handler = load_handler(fn)
-        if fn.http:
-            return _invoke_http(handler, event, context)
-        try:
-            out = handler(event, context)
-        except Exception as exc:
-            result = getattr(exc, "result", None)
-            if isinstance(result, dict):  # PendingWork: the result says what is left
-                return 3, result
-            return 1, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-    return 0, json.loads(out) if isinstance(out, str | bytes) else out
+    logs = SummarizingLogStream(log_stream or sys.stderr)
+    try:
+        with patched_environ(env), contextlib.redirect_stdout(logs):
+            context = build_context(fn, {**os.environ, **env}, timeout=timeout, emulator=bool(endpoint))
+            handler = load_handler(fn)
+            if fn.http:
+                return _invoke_http(handler, event, context)
+            try:
+                out = handler(event, context)
+            except Exception as exc:
+                result = getattr(exc, "result", None)
+                if isinstance(result, dict):  # PendingWork: the result says what is left
+                    return exit_code_for(result), result
+                return EXIT_ERROR, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+    finally:
+        logs.flush()
+    result = json.loads(out) if isinstance(out, str | bytes) else out
+    return (exit_code_for(result) if isinstance(result, dict) else EXIT_DONE), result
 
 
 def post_to_http_function(
@@ -136,4 +218,5 @@ def post_to_http_function(
 
 def _invoke_http(handler: Any, body: bytes, context: FcContext) -> tuple[int, Any]:
     code, payload = post_to_http_function(handler, body, context, token=os.environ.get("WEBHOOK_SECRET", ""))
-    return (0 if code < 400 else 1), {"status": code, "body": payload}
+    exit_code = EXIT_DONE if code < 400 else EXIT_REJECTED if code < 500 else EXIT_ERROR
+    return exit_code, {"status": code, "body": payload}

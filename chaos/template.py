@@ -62,7 +62,12 @@ class TemplateError(ValueError):
 
 
 def read_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, FunctionDef]:
-    """Functions by name (and by ``service/name``)."""
+    """Functions by ``service/name``, and by bare name when only one service has a function of that name.
+
+    The template has one service per function (FC 2.0 roles are per service), so the bare names
+    (``failover``, ``webhook``) stay unambiguous; a name two services share is only reachable as
+    ``service/name``.
+    """
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -71,6 +76,7 @@ def read_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, FunctionDef]:
     if not isinstance(resources, dict):
         raise TemplateError(f"{path}: no Resources")
     out: dict[str, FunctionDef] = {}
+    bare: dict[str, list[FunctionDef]] = {}
     for service, sdef in resources.items():
         if not isinstance(sdef, dict) or sdef.get("Type") != SERVICE_TYPE:
             continue
@@ -96,8 +102,9 @@ def read_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, FunctionDef]:
                 on_failure=(asyncc.get("Destination") or {}).get("OnFailure"),
                 http=any(isinstance(e, dict) and e.get("Type") == "HTTP" for e in events.values()),
             )
-            out[name] = fn
             out[f"{service}/{name}"] = fn
+            bare.setdefault(name, []).append(fn)
+    out.update({name: fns[0] for name, fns in bare.items() if len(fns) == 1})
     if not out:
         raise TemplateError(f"{path}: no functions")
     return out

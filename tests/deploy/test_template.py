@@ -27,15 +27,11 @@ from tests.deploy import FUNCTION_DIR, REPO_ROOT
 TEMPLATE = REPO_ROOT / "template.yml"
 FUN = REPO_ROOT / "node_modules" / ".bin" / "fun"
 EVENTS = REPO_ROOT / "events"
-SERVICE = "replica-failover"
+SERVICE = "replica-failover"  # the failover function's service
+WEBHOOK_SERVICE = "replica-failover-webhook"  # the internet-facing webhook's own service (own RAM role)
+SERVICE_OF = {"failover": SERVICE, "webhook": WEBHOOK_SERVICE}
 ACCOUNT = "1234567890123456"
 
-EBS_ACTIONS = {
-    "ebs:DescribeDiskReplicaPairs",
-    "ebs:DescribeDiskReplicaGroups",
-    "ebs:FailoverDiskReplicaPair",
-    "ebs:FailoverDiskReplicaGroup",
-}
 # Every variable replica_failover/config.py reads (EBS_ENDPOINT is emulator-only, so not in production).
 KNOWN_FAILOVER_ENV = {
     "FAILOVER_PRIMARY_REGIONS", "FAILOVER_DR_REGION", "FAILOVER_MIN_LEVEL", "FAILOVER_MODE",
@@ -84,14 +80,14 @@ def load_template() -> dict[str, Any]:
     return data
 
 
-def service(tpl: dict[str, Any]) -> dict[str, Any]:
-    svc = tpl["Resources"][SERVICE]
+def service(tpl: dict[str, Any], name: str = SERVICE) -> dict[str, Any]:
+    svc = tpl["Resources"][name]
     assert isinstance(svc, dict)
     return svc
 
 
 def function(tpl: dict[str, Any], name: str) -> dict[str, Any]:
-    fn = service(tpl)[name]
+    fn = service(tpl, SERVICE_OF[name])[name]
     assert fn["Type"] == "Aliyun::Serverless::Function"
     props = fn["Properties"]
     assert isinstance(props, dict)
@@ -106,8 +102,8 @@ def command_of(props: dict[str, Any]) -> list[str]:
     return argv
 
 
-def statements(tpl: dict[str, Any]) -> list[dict[str, Any]]:
-    policies = service(tpl)["Properties"]["Policies"]
+def statements(tpl: dict[str, Any], name: str = SERVICE) -> list[dict[str, Any]]:
+    policies = service(tpl, name)["Properties"]["Policies"]
     policies = policies if isinstance(policies, list) else [policies]
     out: list[dict[str, Any]] = []
     for policy in policies:
@@ -155,7 +151,7 @@ def _string_caport(tpl: dict[str, Any]) -> None:
 
 
 def _drop_image(tpl: dict[str, Any]) -> None:
-    del tpl["Resources"][SERVICE]["webhook"]["Properties"]["CustomContainerConfig"]["Image"]
+    del tpl["Resources"][WEBHOOK_SERVICE]["webhook"]["Properties"]["CustomContainerConfig"]["Image"]
 
 
 def _unknown_key(tpl: dict[str, Any]) -> None:
@@ -192,32 +188,35 @@ def test_fun_validate_rejects_broken_templates(tmp_path: Path, mutate: Mutation,
 # what the schema does not check
 
 
-def test_top_level_and_single_service() -> None:
+def test_top_level_and_one_service_per_role() -> None:
+    """FC 2.0 roles are per service: the webhook and the failover function each get their own."""
     tpl = load_template()
     assert tpl["ROSTemplateFormatVersion"] == "2015-09-01"
     assert tpl["Transform"] == "Aliyun::Serverless-2018-04-03"
     services = [k for k, v in tpl["Resources"].items() if v["Type"] == "Aliyun::Serverless::Service"]
-    assert services == [SERVICE]
-    props = service(tpl)["Properties"]
-    assert props["Description"]
-    assert props["InternetAccess"] is True
-    assert props["LogConfig"]["Project"] and props["LogConfig"]["Logstore"]
-    assert props["LogConfig"]["EnableRequestMetrics"] is True
-    assert "Role" not in props  # Policies are ignored by fun when a Role is given
+    assert services == [SERVICE, WEBHOOK_SERVICE]
+    for name, fn in SERVICE_OF.items():  # one function per service, so one role per function
+        functions = [k for k, v in service(tpl, fn).items() if isinstance(v, dict) and "Type" in v]
+        assert functions == [name]
+    for name in services:
+        props = service(tpl, name)["Properties"]
+        assert props["Description"]
+        assert props["InternetAccess"] is True
+        assert props["LogConfig"]["Project"] and props["LogConfig"]["Logstore"]
+        assert props["LogConfig"]["EnableRequestMetrics"] is True
+        assert "Role" not in props  # Policies are ignored by fun when a Role is given
 
 
-def test_ram_policy_is_least_privilege() -> None:
-    stmts = statements(load_template())
-    actions = [action for s in stmts for action in as_list(s["Action"])]
-    assert sorted(actions) == sorted([*EBS_ACTIONS, "fc:InvokeFunction"])  # exact, no duplicates
-    assert not any("*" in action for action in actions), "wildcard action (e.g. ebs:*)"
-    for stmt in stmts:
-        assert stmt["Effect"] == "Allow"
-        if "fc:InvokeFunction" in as_list(stmt["Action"]):
-            assert as_list(stmt["Action"]) == ["fc:InvokeFunction"]
-            for resource in as_list(stmt["Resource"]):
-                assert re.fullmatch(r"acs:fc:[^:]*:[^:]*:services/replica-failover(\.\*)?/functions/failover",
-                                    resource), resource  # fmt: skip
+def test_webhook_role_may_only_invoke_the_failover_function() -> None:
+    stmts = statements(load_template(), WEBHOOK_SERVICE)
+    assert len(stmts) == 1
+    (stmt,) = stmts
+    assert stmt["Effect"] == "Allow" and as_list(stmt["Action"]) == ["fc:InvokeFunction"]
+    resources = as_list(stmt["Resource"])
+    assert resources, "no resource"
+    for resource in resources:
+        assert re.fullmatch(r"acs:fc:cn-shanghai:\*:services/replica-failover(\.\*)?/functions/failover", resource), resource
+    assert "Condition" not in stmt
 
 
 def test_failover_function() -> None:
@@ -257,6 +256,8 @@ def test_failover_async_config_and_mns_trigger() -> None:
     props = function(tpl, "failover")
     async_cfg = props["AsyncConfiguration"]
     assert re.fullmatch(r"acs:mns:::/queues/[A-Za-z0-9-]+/messages", async_cfg["Destination"]["OnFailure"])
+    # permanent failures are returned (no FC retry) and reach the operator through OnSuccess
+    assert re.fullmatch(r"acs:mns:::/topics/[A-Za-z0-9-]+/messages", async_cfg["Destination"]["OnSuccess"])
     assert async_cfg["MaxAsyncEventAgeInSeconds"] == 3600
     assert async_cfg["MaxAsyncRetryAttempts"] == 2
     events = service(tpl)["failover"]["Events"]
@@ -283,7 +284,7 @@ def test_webhook_function() -> None:
     assert env["WEBHOOK_SECRET"] == "", "never commit the webhook secret; set it at deploy"
     assert env["FAILOVER_SERVICE"] == SERVICE
     assert env["FAILOVER_FUNCTION"] == "failover"
-    events = service(tpl)["webhook"]["Events"]
+    events = service(tpl, WEBHOOK_SERVICE)["webhook"]["Events"]
     assert len(events) == 1
     http = next(iter(events.values()))
     assert http["Type"] == "HTTP"

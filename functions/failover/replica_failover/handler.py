@@ -2,7 +2,10 @@
 
 The handler raises :class:`PendingWork` only when a retry of the whole invocation can help (work
 left for lack of time, budget or because the API kept failing transiently), so FC's async retry
-and on-failure destination take over. Every permanent outcome, good or bad, returns normally.
+and on-failure destination take over. Every permanent outcome, good or bad, returns normally: a
+retry cannot fix a RAM denial or a refused blast radius. A bad one (rejected, refused, failed,
+partial) carries ``ok: false`` and ``failure: {kind, cause, reason, ...}`` and is logged at ERROR;
+FC hands every returned async result to the on-success destination, where an operator reads it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from replica_failover.errors import EventError, FailoverError
 from replica_failover.events import parse_event
 from replica_failover.incident import Incident
 from replica_failover.log import JsonLogger
-from replica_failover.result import Result, Status, TargetResult, summarize
+from replica_failover.result import Result, Status, TargetResult, failure_for, summarize
 
 if TYPE_CHECKING:
     # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
@@ -83,8 +86,10 @@ def handle(
         executor: Executor | None = None,
         refused: str | None = None,
         ok: bool | None = None,
+        codes: list[str] | None = None,
     ) -> dict[str, Any]:
         targets = targets or []
+        failure = failure_for(status, reason, codes=codes, targets=targets)
         result = Result(
             ok=ok if ok is not None else status in ("completed", "noop", "planned"),
             status=status,
@@ -95,6 +100,7 @@ def handle(
             targets=targets,
             summary=summarize(targets),
             refused=refused,
+            failure=failure,
             api_calls=api.stats.calls if api else 0,
             write_calls=api.stats.writes if api else 0,
             retries=executor.budget.used if executor else 0,
@@ -103,7 +109,8 @@ def handle(
             duration_ms=round((time.monotonic() - t0) * 1000, 1),
             deadline_seconds=timeout,
         ).dump()
-        log.log("INFO" if result["ok"] else "WARNING", "result", result=result)
+        level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
+        log.log(level, "result", result=result)
         if status == "pending":
             raise PendingWork(result)
         return result
@@ -147,7 +154,14 @@ def handle(
         pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
-        return finish(status, f"could not list replica pairs/groups in {dr}: {f}", incident, api=api, executor=executor)
+        return finish(
+            status,
+            f"could not list replica pairs/groups in {dr}: {f}",
+            incident,
+            api=api,
+            executor=executor,
+            codes=[f.code],
+        )
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
     plan = build_plan(incident, settings, pairs, groups)

@@ -10,6 +10,11 @@ from pydantic.alias_generators import to_camel
 Outcome = Literal["failedOver", "alreadyFailedOver", "skipped", "failed", "pending"]
 Status = Literal["completed", "partial", "pending", "planned", "noop", "refused", "rejected", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("failedOver", "alreadyFailedOver", "skipped", "failed", "pending")
+# The permanent failures: returned (FC does not retry a returned result) and marked by ``failure``.
+FailureKind = Literal["rejected", "refused", "failed", "partial"]
+FAILURE_KINDS: tuple[FailureKind, ...] = ("rejected", "refused", "failed", "partial")
+# What a human has to fix: the event, the blast-radius cap, the RAM role, the region setup, or the API.
+FailureCause = Literal["event", "blast-radius", "permission", "configuration", "api"]
 
 
 class _Model(BaseModel):
@@ -34,6 +39,39 @@ class TargetResult(_Model):
     members: list[str] = Field(default_factory=list)
 
 
+class Failure(_Model):
+    """Why a returned result needs a human. Present exactly when the outcome is permanent and bad."""
+
+    kind: FailureKind
+    cause: FailureCause
+    reason: str
+    error_codes: list[str] = Field(default_factory=list)  # distinct API codes behind it, sorted
+    target_ids: list[str] = Field(default_factory=list)  # the targets that failed for good
+
+
+def failure_for(
+    status: str, reason: str, *, codes: list[str] | None = None, targets: list[TargetResult] | None = None
+) -> Failure | None:
+    """The ``failure`` field of a result with this status (None when nothing permanent went wrong)."""
+    kind = next((k for k in FAILURE_KINDS if k == status), None)
+    if kind is None:
+        return None
+    failed = [t for t in targets or [] if t.outcome == "failed"]
+    found = sorted({*(codes or []), *(c for t in failed for c in t.errors)})
+    cause: FailureCause
+    if status == "rejected":
+        cause = "event"
+    elif status == "refused":
+        cause = "blast-radius"
+    elif any(c.startswith(("Forbidden", "NoPermission")) for c in found):
+        cause = "permission"
+    elif any(c.startswith("OperationDenied.OperateNotAllowedFor") for c in found):
+        cause = "configuration"
+    else:
+        cause = "api"
+    return Failure(kind=kind, cause=cause, reason=reason, error_codes=found, target_ids=[t.id for t in failed])
+
+
 class Result(_Model):
     ok: bool
     status: Status
@@ -44,6 +82,7 @@ class Result(_Model):
     targets: list[TargetResult] = Field(default_factory=list)
     summary: dict[str, int] = Field(default_factory=dict)
     refused: str | None = None
+    failure: Failure | None = None  # set for rejected/refused/failed/partial: a human must act
     api_calls: int = 0
     write_calls: int = 0
     retries: int = 0
