@@ -1,0 +1,203 @@
+"""template.yml's RAM policies, derived from what the code really does.
+
+The failover function runs as the template deploys it (``chaos.invoke``: its code dir, handler and
+environment) against the emulator, whose role key is narrowed to exactly the policy's ebs actions, so
+a missing action fails the run (403 Forbidden.Action). The ebs actions the emulator's ledger saw must
+equal the policy's (no missing, no extra), every call's resource ARN must be allowed by a statement,
+and a static scan of the function code finds no action the run did not exercise. Dropping any one
+action must turn the run into a machine-readable permanent failure (exit 5, ``failure.cause ==
+"permission"``). The remaining statements are what FC needs to deliver the async destinations.
+"""
+
+from __future__ import annotations
+
+import ast
+import fnmatch
+import io
+import json
+from typing import Any
+
+import pytest
+import yaml
+
+from chaos.emulator.app import Emulator
+from chaos.emulator.config import Credential
+from chaos.emulator.models import PairRecord
+from chaos.invoke import EXIT_DONE, EXIT_FAILED, invoke
+from chaos.template import FunctionDef, read_template
+from tests.conftest import DR, PRIMARY, seed_basic
+from tests.deploy import FUNCTION_DIR, REPO_ROOT
+
+TEMPLATE = REPO_ROOT / "template.yml"
+FAILOVER_EVENT = (REPO_ROOT / "events" / "manual-failover.json").read_bytes()
+MNS_DESTINATION_LIMIT = 64 * 1024  # FC async destinations on MNS carry at most 64 KB
+ENV = {"FAILOVER_VERIFY": "false"}  # verification polls on the wall clock; the ledger is the proof here
+
+Statement = dict[str, Any]
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def statements(service: str) -> list[Statement]:
+    tpl = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))
+    policies = tpl["Resources"][service]["Properties"]["Policies"]
+    out: list[Statement] = []
+    for policy in policies if isinstance(policies, list) else [policies]:
+        assert isinstance(policy, dict), f"named policy {policy!r}: attach an inline document, not a system policy"
+        out.extend(policy["Statement"])
+    for stmt in out:
+        assert stmt["Effect"] == "Allow" and "Condition" not in stmt
+        for action in as_list(stmt["Action"]):
+            assert "*" not in action, f"wildcard action {action}"
+        for resource in as_list(stmt["Resource"]):
+            assert resource != "*", f"{stmt['Action']} on Resource '*'"
+    return out
+
+
+def allows(stmts: list[Statement], action: str, resource: str) -> bool:
+    """RAM's matching for Allow statements: `*` and `?` wildcards in the Resource."""
+    return any(
+        action in as_list(s["Action"]) and any(fnmatch.fnmatchcase(resource, r) for r in as_list(s["Resource"]))
+        for s in stmts
+    )
+
+
+def policy_actions(stmts: list[Statement], prefix: str) -> set[str]:
+    return {a for s in stmts for a in as_list(s["Action"]) if a.startswith(prefix)}
+
+
+def failover_function() -> FunctionDef:
+    return read_template(TEMPLATE)["replica-failover/failover"]
+
+
+def restrict_role(emulator: Emulator, actions: set[str]) -> None:
+    """The FC role key (what the function gets as context.credentials) may call only ``actions``."""
+    config = emulator.config()
+    role = config.function_role_access_key_id
+    creds = [
+        c.model_copy(update={"allowed_actions": sorted(actions)}) if c.access_key_id == role else c
+        for c in config.credentials
+    ]
+    emulator.update_config({"credentials": [Credential.model_dump(c, by_alias=True) for c in creds]})
+
+
+def run_failover(endpoint: str) -> tuple[int, dict[str, Any]]:
+    code, result = invoke(
+        failover_function(), FAILOVER_EVENT, endpoint=f"http://{endpoint}", env_overrides=ENV, log_stream=io.StringIO()
+    )
+    assert isinstance(result, dict)
+    return code, result
+
+
+def ebs_arn(request: dict[str, Any], account: str) -> str:
+    kind = "diskreplicagroup" if "Group" in str(request["action"]) else "diskreplicapair"
+    return f"acs:ebs:{request['regionId']}:{account}:{kind}/{request.get('target') or '*'}"
+
+
+def called_in_code() -> set[str]:
+    """ebs actions named as the first argument of EbsApi.call/_pages anywhere in the function code."""
+    found: set[str] = set()
+    for path in (FUNCTION_DIR / "replica_failover").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("call", "_pages")
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
+                found.add(f"ebs:{node.args[0].value}")
+    return found
+
+
+def test_failover_role_is_exactly_what_the_function_calls(emulator: Emulator, endpoint: str) -> None:
+    stmts = statements("replica-failover")
+    granted = policy_actions(stmts, "ebs:")
+    seed_basic(emulator)  # loose pairs and a group replicating cn-hangzhou -> cn-shanghai
+    restrict_role(emulator, granted)
+    code, result = run_failover(endpoint)
+    assert (code, result["status"], result["failure"]) == (EXIT_DONE, "completed", None), result
+    assert {t["kind"] for t in result["targets"] if t["outcome"] == "failedOver"} == {"pair", "group"}
+
+    requests = emulator.ledger.snapshot()["requests"]
+    called = {f"ebs:{r['action']}" for r in requests}
+    assert called == granted, f"missing from the policy: {called - granted}; never used: {granted - called}"
+    assert called_in_code() == granted, "the code can send an action this run did not exercise"
+    account = emulator.config().account_id
+    dr = failover_function().environment["FAILOVER_DR_REGION"]
+    for r in requests:
+        assert r["status"] == 200, r
+        assert r["regionId"] == dr
+        assert allows(stmts, f"ebs:{r['action']}", ebs_arn(r, account)), ebs_arn(r, account)
+    # and nothing outside the DR region is allowed: the same calls against the primary region are not
+    assert not any(allows(stmts, a, f"acs:ebs:{PRIMARY}:{account}:diskreplicapair/pair-0") for a in granted)
+
+
+def test_the_other_failover_statements_are_the_async_destinations() -> None:
+    """FC delivers the async destinations with the service role: one statement per destination, scoped to it."""
+    stmts = statements("replica-failover")
+    fn = yaml.safe_load(TEMPLATE.read_text(encoding="utf-8"))["Resources"]["replica-failover"]["failover"]
+    destinations = fn["Properties"]["AsyncConfiguration"]["Destination"]
+    dr = failover_function().environment["FAILOVER_DR_REGION"]
+    needed: set[tuple[str, str]] = set()
+    for arn in destinations.values():
+        assert arn.startswith("acs:mns:::/"), arn  # fun fills region and account at deploy
+        action = "mns:SendMessage" if "/queues/" in arn else "mns:PublishMessage"
+        needed.add((action, arn.replace(":::", f":{dr}:*:", 1)))
+    others = {
+        (a, r) for s in stmts for a in as_list(s["Action"]) if not a.startswith("ebs:") for r in as_list(s["Resource"])
+    }
+    assert others == needed
+
+
+@pytest.mark.parametrize(
+    "dropped",
+    ["ebs:DescribeDiskReplicaGroups", "ebs:DescribeDiskReplicaPairs", "ebs:FailoverDiskReplicaPair",
+     "ebs:FailoverDiskReplicaGroup"],
+)  # fmt: skip
+def test_each_granted_action_is_needed_and_its_denial_is_a_permanent_failure(
+    emulator: Emulator, endpoint: str, dropped: str
+) -> None:
+    seed_basic(emulator)
+    granted = policy_actions(statements("replica-failover"), "ebs:")
+    assert dropped in granted
+    restrict_role(emulator, granted - {dropped})
+    code, result = run_failover(endpoint)
+    assert code == EXIT_FAILED and result["ok"] is False, result
+    failure = result["failure"]
+    assert failure["kind"] == result["status"] in ("failed", "partial")
+    assert failure["cause"] == "permission" and "Forbidden.Action" in failure["errorCodes"]
+    denied = [r for r in emulator.ledger.snapshot()["requests"] if r.get("code") == "Forbidden.Action"]
+    assert denied and {f"ebs:{r['action']}" for r in denied} == {dropped}
+
+
+def test_webhook_role_reaches_only_the_failover_function() -> None:
+    stmts = statements("replica-failover-webhook")
+    assert policy_actions(stmts, "") == {"fc:InvokeFunction"}
+    functions = read_template(TEMPLATE)
+    webhook = functions["replica-failover-webhook/webhook"]
+    target = functions[f"{webhook.environment['FAILOVER_SERVICE']}/{webhook.environment['FAILOVER_FUNCTION']}"]
+    assert target is functions["replica-failover/failover"]
+    arn = "acs:fc:cn-shanghai:1234567890123456:services/{}/functions/{}"
+    assert allows(stmts, "fc:InvokeFunction", arn.format(target.service, target.name))
+    assert allows(stmts, "fc:InvokeFunction", arn.format(f"{target.service}.LATEST", target.name))
+    assert not allows(stmts, "fc:InvokeFunction", arn.format(webhook.service, webhook.name))
+    assert not allows(stmts, "fc:InvokeFunction", arn.format(target.service, "other"))
+    assert not policy_actions(statements("replica-failover"), "fc:"), "the failover function invokes nothing"
+
+
+def test_a_permanent_failure_at_the_target_cap_fits_the_mns_destination(emulator: Emulator, endpoint: str) -> None:
+    """The on-success destination (MNS, 64 KB) must carry the worst returned result: every target failed."""
+    cap = int(failover_function().environment["FAILOVER_MAX_TARGETS"])
+    emulator.backend.seed_pairs(
+        PairRecord(ReplicaPairId=f"pair-cn-{i:012d}", SourceRegion=PRIMARY, DestinationRegion=DR) for i in range(cap)
+    )
+    restrict_role(emulator, policy_actions(statements("replica-failover"), "ebs:") - {"ebs:FailoverDiskReplicaPair"})
+    code, result = run_failover(endpoint)
+    assert code == EXIT_FAILED and result["summary"]["failed"] == cap
+    payload = len(json.dumps(result).encode()) + len(FAILOVER_EVENT)
+    # the destination message wraps the result and the request payload in a small envelope
+    assert payload + 4096 < MNS_DESTINATION_LIMIT, f"{payload} bytes at {cap} targets"
