@@ -585,10 +585,11 @@ def _native_system_event(
     resource_id = data.get("resourceId")
     if not (isinstance(resource_id, str) and resource_id.startswith("acs:")) and subject and subject.startswith("acs:"):
         resource_id = subject  # a bare instance id carries no region or account; the ARN does
+    level = data.get("level")
     synthesised = {
         "product": data.get("product") or product.upper(),
         "name": name,
-        "level": data.get("level", data.get("eventLevel")),
+        "level": data.get("eventLevel") if level is None else level,
         "resourceId": resource_id,
         "regionId": data.get("regionId"),
         "userId": data.get("userId"),
