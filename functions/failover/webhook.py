@@ -2,11 +2,28 @@
 
 CloudMonitor POSTs the callback (form-encoded, 5 s timeout, retried), and cannot sign FC requests,
 so the trigger is anonymous and a shared secret in the callback URL (``?token=``) or the
-``X-Webhook-Token`` header authenticates it, compared in constant time. The webhook answers at
-once and hands the normalised event (the callback as a JSON object) to the failover function by
-an *async* invocation through aliyun-fc2 with the context's STS credentials, so FC's async retry
-policy and on-failure destination apply. A missing or wrong secret gets 401 and invokes nothing;
-an unset secret rejects everything (fail closed).
+``X-Webhook-Token`` header authenticates it, compared in constant time. An unset secret rejects
+everything (fail closed).
+
+Only threshold-alert callbacks pass, recognised by the same model and rules the failover function
+uses (``replica_failover.events.parse_alert_callback``): manual events, system events, EventBridge
+and MNS payloads are refused here, so a leaked URL cannot be used to request a manual failover. An
+accepted callback is handed to the failover function by an *async* invocation signed with the
+context's STS credentials, so FC's async retry policy and on-failure destination apply. The
+invocation is one HTTP request with no retries, bounded to about 3.5 s in total (1.5 s to connect,
+then 2 s for FC's answer), well inside CloudMonitor's 5 s; CloudMonitor's own retries cover a miss.
+
+Answers (JSON bodies; ``reasonCode`` is one of replica_failover.errors.EVENT_REASON_CODES):
+
+- 202 ``{"accepted": true, "invocationRequestId": ...}``: FC accepted the async invocation.
+- 400 ``{"error", "reasonCode"}``: a non-numeric Content-Length; a body that is empty, not UTF-8,
+  malformed JSON or form, repeats a JSON key or form field, is nested deeper than 16 levels, is not
+  a JSON object, or is not a threshold-alert callback (no ``alertState``, a manual/system/EventBridge/
+  MNS event, or a field that fails validation). Nothing is invoked.
+- 401: missing or wrong token, or no WEBHOOK_SECRET configured. Nothing is invoked.
+- 405: not a POST. 413: a body over 64 KiB (declared or actual). Nothing is invoked.
+- 500: no FC context (not running under FC). Nothing is invoked.
+- 502: FC refused, timed out or answered anything but 2xx; CloudMonitor retries the callback.
 
 Environment: WEBHOOK_SECRET, FAILOVER_SERVICE [replica-failover], FAILOVER_FUNCTION [failover],
 FC_ENDPOINT [https://<account>.<region>-internal.fc.aliyuncs.com].
@@ -14,16 +31,25 @@ FC_ENDPOINT [https://<account>.<region>-internal.fc.aliyuncs.com].
 
 from __future__ import annotations
 
+import email.utils
 import hmac
+import http.client
 import json
 import os
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
+from replica_failover.errors import EventError
 from replica_failover.log import JsonLogger
 
-MAX_BODY = 64 * 1024  # a callback is ~1 KB; anything near this is not CloudMonitor
+MAX_BODY: Final = 64 * 1024  # a callback is ~1 KB; anything near this is not CloudMonitor
+CONNECT_TIMEOUT: Final = 1.5  # seconds to reach FC (TCP and TLS)
+INVOKE_BUDGET: Final = 3.5  # seconds for the whole invocation, connect included
+MAX_REPLY: Final = 16 * 1024  # FC's async answer is empty; an error body is a small JSON object
+FC_API_VERSION: Final = "2016-08-15"
 StartResponse = Callable[..., Any]
 
 
@@ -41,38 +67,122 @@ def _presented_secret(environ: Mapping[str, Any]) -> str:
     return (query.get("token") or [""])[0]
 
 
-def _normalise(body: bytes, content_type: str) -> dict[str, Any]:
-    """The callback as a JSON object: form bodies are decoded, JSON bodies must be an object."""
-    text = body.decode("utf-8")
-    if "json" in content_type or text.lstrip().startswith("{"):
-        doc = json.loads(text)
-        if not isinstance(doc, dict):
-            raise ValueError("the JSON body is not an object")
-        return doc
-    pairs = urllib.parse.parse_qsl(text, keep_blank_values=True, strict_parsing=True, max_num_fields=200)
-    doc = dict(pairs)
-    if len(doc) != len(pairs):
-        raise ValueError("a form field is repeated")
-    if "alertState" not in doc:
-        raise ValueError("not a CloudMonitor alert callback (no alertState)")
-    return doc
+# --------------------------------------------------------------------------------------------------
+# invocation
 
 
-def _fc_client(context: Any, env: Mapping[str, str]) -> Any:
-    import fc2  # imported here: only the webhook path needs it
+class InvokeFailed(Exception):
+    """FC did not accept the async invocation; ``str()`` says why without any credential."""
 
+
+@dataclass(frozen=True)
+class FcTarget:
+    endpoint: str
+    service: str
+    function: str
+    access_key_id: str
+    access_key_secret: str
+    security_token: str
+
+
+def _target(context: Any, env: Mapping[str, str]) -> FcTarget:
     creds = context.credentials
     endpoint = env.get("FC_ENDPOINT") or f"https://{context.account_id}.{context.region}-internal.fc.aliyuncs.com"
-    kwargs: dict[str, Any] = {}
-    if getattr(creds, "security_token", None):
-        kwargs["securityToken"] = creds.security_token
-    return fc2.Client(
-        endpoint=endpoint,
-        accessKeyID=creds.access_key_id,
-        accessKeySecret=creds.access_key_secret,
-        Timeout=3,
-        **kwargs,
+    if not endpoint.startswith(("http://", "https://")):
+        endpoint = "https://" + endpoint
+    return FcTarget(
+        endpoint=endpoint.rstrip("/"),
+        service=env.get("FAILOVER_SERVICE", "replica-failover"),
+        function=env.get("FAILOVER_FUNCTION", "failover"),
+        access_key_id=creds.access_key_id or "",
+        access_key_secret=creds.access_key_secret or "",
+        security_token=getattr(creds, "security_token", None) or "",
     )
+
+
+def _signed_headers(target: FcTarget, path: str, payload: bytes) -> dict[str, str]:
+    """The headers aliyun-fc2's invoke_function sends, signed by aliyun-fc2's own signer."""
+    from fc2 import __version__ as fc2_version  # imported here: only the webhook path needs it
+    from fc2.auth import Auth
+
+    headers = {
+        "host": urllib.parse.urlsplit(target.endpoint).netloc,
+        "date": email.utils.formatdate(usegmt=True),
+        "content-type": "application/json",
+        "content-length": str(len(payload)),
+        "user-agent": f"aliyun-fc-sdk-v{fc2_version}.python-replica-failover-webhook",
+        "x-fc-invocation-type": "Async",
+    }
+    if target.security_token:
+        headers["x-fc-security-token"] = target.security_token
+    auth = Auth(target.access_key_id, target.access_key_secret, target.security_token)
+    headers["authorization"] = auth.sign_request("POST", path, headers)
+    return headers
+
+
+def invoke_async(target: FcTarget, payload: bytes, *, budget: float = INVOKE_BUDGET) -> str:
+    """One signed InvokeFunction (Async) request; returns FC's request id, raises InvokeFailed.
+
+    aliyun-fc2's own client mounts urllib3 ``Retry(total=5, backoff_factor=1)`` on every request, so an
+    unreachable FC costs ~30 s before it gives up, six times past CloudMonitor's 5 s callback timeout.
+    This sends the same request once with the stdlib, each socket operation bounded by what is left
+    of ``budget``.
+    """
+    if not (target.access_key_id and target.access_key_secret):
+        raise InvokeFailed("no credentials in the FC context")
+    path = f"/{FC_API_VERSION}/services/{target.service}/functions/{target.function}/invocations"
+    headers = _signed_headers(target, path, payload)
+    parts = urllib.parse.urlsplit(target.endpoint)
+    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    deadline = time.monotonic() + budget
+    conn = connection_type(parts.hostname or "", parts.port, timeout=min(CONNECT_TIMEOUT, budget))
+    try:
+        conn.connect()
+        left = deadline - time.monotonic()
+        if left <= 0 or conn.sock is None:
+            raise InvokeFailed(f"connecting to FC used the whole {budget:.1f} s budget")
+        conn.sock.settimeout(left)
+        conn.request("POST", path, body=payload, headers=headers)
+        resp = conn.getresponse()
+        body = resp.read(MAX_REPLY)
+        request_id = resp.getheader("X-Fc-Request-Id", "") or ""
+        status = resp.status
+    except TimeoutError:
+        raise InvokeFailed(f"FC did not answer within {budget:.1f} s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise InvokeFailed(f"FC unreachable: {type(exc).__name__}: {str(exc)[:160]}") from None
+    finally:
+        conn.close()
+    if 200 <= status < 300:
+        return request_id
+    raise InvokeFailed(f"FC answered HTTP {status}{_fc_error_code(body)} (request {request_id or 'unknown'})")
+
+
+def _fc_error_code(body: bytes) -> str:
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    code = doc.get("ErrorCode") if isinstance(doc, dict) else None
+    return f" {str(code)[:64]}" if code else ""
+
+
+# --------------------------------------------------------------------------------------------------
+# handler
+
+
+def _read_body(environ: Mapping[str, Any]) -> bytes | tuple[str, dict[str, Any]]:
+    """The request body, or the (status, answer) that refuses it."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return "400 Bad Request", {"error": "Content-Length is not a number", "reasonCode": "malformed-json"}
+    if length < 0:
+        return "400 Bad Request", {"error": "Content-Length is negative", "reasonCode": "malformed-json"}
+    if length > MAX_BODY:
+        return "413 Payload Too Large", {"error": f"body over {MAX_BODY} bytes", "reasonCode": "too-large"}
+    body = environ["wsgi.input"].read(length) if length else b""
+    return bytes(body)
 
 
 def handler(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -87,32 +197,31 @@ def handler(environ: dict[str, Any], start_response: StartResponse) -> Iterable[
     if not secret or not hmac.compare_digest(presented.encode(), secret.encode()):
         log.warning("webhook-unauthorized", configured=bool(secret), presented=bool(presented))
         return _reply(start_response, "401 Unauthorized", {"error": "missing or wrong token"})
+    body = _read_body(environ)
+    if isinstance(body, tuple):
+        log.warning("webhook-bad-body", error=body[1]["error"])
+        return _reply(start_response, *body)
+
+    from replica_failover.events import parse_alert_callback  # after auth: unauthenticated calls stay cheap
+
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = -1
-    if length < 0 or length > MAX_BODY:
-        return _reply(start_response, "413 Payload Too Large", {"error": f"body over {MAX_BODY} bytes"})
-    body = environ["wsgi.input"].read(length) if length else b""
-    try:
-        event = _normalise(body, str(environ.get("CONTENT_TYPE", "")))
-    except (ValueError, UnicodeDecodeError) as exc:
-        log.warning("webhook-bad-body", error=str(exc)[:200])
-        return _reply(start_response, "400 Bad Request", {"error": f"unreadable callback: {exc}"[:300]})
+        event = parse_alert_callback(body, str(environ.get("CONTENT_TYPE", "")), limit=MAX_BODY)
+    except EventError as exc:
+        log.warning("webhook-refused", reasonCode=exc.reason_code, error=exc.message[:200])
+        return _reply(start_response, "400 Bad Request", {"error": exc.message[:300], "reasonCode": exc.reason_code})
     if context is None:
         return _reply(start_response, "500 Internal Server Error", {"error": "no FC context"})
-    service = env.get("FAILOVER_SERVICE", "replica-failover")
-    function = env.get("FAILOVER_FUNCTION", "failover")
+    target = _target(context, env)
+    started = time.monotonic()
     try:
-        resp = _fc_client(context, env).invoke_function(
-            service,
-            function,
-            payload=json.dumps(event).encode(),
-            headers={"x-fc-invocation-type": "Async"},
-        )
-    except Exception as exc:  # FC unreachable or refusing: 502 makes CloudMonitor retry the callback
-        log.error("webhook-invoke-failed", error=str(exc)[:300])
+        request_id = invoke_async(target, json.dumps(event).encode())
+    except InvokeFailed as exc:  # 502 makes CloudMonitor retry the callback
+        log.error("webhook-invoke-failed", error=str(exc)[:300], elapsedMs=round((time.monotonic() - started) * 1000))
         return _reply(start_response, "502 Bad Gateway", {"error": "could not hand the alarm to the failover function"})
-    request_id = resp.headers.get("X-Fc-Request-Id", "")
-    log.info("webhook-accepted", invocationRequestId=request_id, alertState=event.get("alertState"))
+    log.info(
+        "webhook-accepted",
+        invocationRequestId=request_id,
+        alertState=event.get("alertState"),
+        elapsedMs=round((time.monotonic() - started) * 1000),
+    )
     return _reply(start_response, "202 Accepted", {"accepted": True, "invocationRequestId": request_id})

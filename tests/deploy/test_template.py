@@ -420,6 +420,7 @@ EVENT_FILES = sorted(p.name for p in EVENTS.iterdir())
 EXPECTED_EVENTS = {
     "threshold-alert.json", "threshold-alert.form.txt", "system-event.json", "eventbridge.json",
     "mns-topic.json", "manual-plan.json", "manual-failover.json", "alert-ok.json",
+    "eventbridge-ecs-native.json", "eventbridge-alert-webhook.json",
 }  # fmt: skip
 
 

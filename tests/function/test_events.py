@@ -14,7 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from replica_failover.config import Settings
 from replica_failover.errors import EVENT_REASON_CODES, EventError
-from replica_failover.events import parse_event
+from replica_failover.events import parse_alert_callback, parse_event
 from replica_failover.incident import Incident
 
 SAMPLES = Path(__file__).parent / "samples"
@@ -688,3 +688,195 @@ def test_incident_key_differs_across_rules_and_regions(rule: Any) -> None:
     other_region = parse(threshold(regionId="cn-shenzhen", dimensions='{"region": "cn-shenzhen"}'))
     keys = {base.incident_key, other_rule.incident_key, other_region.incident_key}
     assert len(keys) == 3
+
+
+# ------------------------------------------------------------------------------------------------
+# native EventBridge events (events/ samples) and cms:CloudMonitor:AlertWebHook
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+EVENTS_ACCOUNT = "1234567890123456"
+
+
+def event_file(name: str) -> bytes:
+    return (EVENTS / name).read_bytes()
+
+
+def native(**data_changes: Any) -> dict[str, Any]:
+    envelope: dict[str, Any] = json.loads(event_file("eventbridge-ecs-native.json"))
+    for key, value in data_changes.items():
+        if value is None:
+            envelope["data"].pop(key, None)
+        else:
+            envelope["data"][key] = value
+    return envelope
+
+
+def test_native_ecs_event_sample() -> None:
+    inc = parse(event_file("eventbridge-ecs-native.json"), DEFAULT, EVENTS_ACCOUNT)
+    assert inc.source == "eventbridge" and inc.kind == "system-event"
+    assert inc.disposition == "act" and inc.firing and inc.level == "CRITICAL"
+    assert inc.primary_region == "cn-hangzhou" and inc.region_origin == "field"
+    assert inc.alarm == "Instance:SystemFailure.Reboot:Executing"
+    assert inc.account_id == EVENTS_ACCOUNT
+    assert inc.notification_id == "5d2c9a41-6e0b-4f3a-9c8d-7b1e2f3a4c5d"
+    assert inc.observed_at == pytest.approx(1795440615.0)  # envelope time 2026-11-23T21:30:15+08:00
+    # the same ECS event delivered by CloudMonitor (same eventId) is the same incident
+    assert inc.incident_key == parse(event_file("system-event.json")).incident_key
+    assert inc.incident_key == parse(event_file("eventbridge.json")).incident_key
+
+
+def test_native_event_level_field_variants() -> None:
+    assert parse(native(level=None, eventLevel="CRITICAL")).disposition == "act"
+    assert parse(native(level="critical")).level == "CRITICAL"
+    warn = parse(native(level="WARN"))
+    assert warn.disposition == "noop" and "WARN is below FAILOVER_MIN_LEVEL CRITICAL" in warn.reason
+    assert parse(native(level="WARN"), make(min_level="WARN")).disposition == "act"
+    # no level anywhere: nothing is guessed, so nothing is done
+    unknown = parse(native(level=None))
+    assert unknown.disposition == "noop" and not unknown.firing and "(missing)" in unknown.reason
+
+
+def test_native_event_status_and_content_variants() -> None:
+    avoided = parse(native(eventStatus="Avoided"))
+    assert avoided.disposition == "noop" and not avoided.firing and "Avoided" in avoided.reason
+    assert avoided.alarm == "Instance:SystemFailure.Reboot:Avoided"
+    no_status = parse(native(eventStatus=None))
+    assert no_status.alarm == "Instance:SystemFailure.Reboot" and no_status.disposition == "act"
+    # the content nested under data.content, the level beside it
+    envelope = native()
+    data = envelope["data"]
+    envelope["data"] = {"level": "CRITICAL", "content": {k: v for k, v in data.items() if k != "level"}}
+    nested = parse(envelope)
+    assert nested.disposition == "act" and nested.incident_key == parse(native()).incident_key
+    # data as a JSON string
+    as_string = native()
+    as_string["data"] = json.dumps(as_string["data"])
+    assert parse(as_string) == parse(native())
+
+
+def test_native_event_region_sources() -> None:
+    # a bare instance id as resourceId and no regionId: the envelope's subject ARN names the region
+    inc = parse(native(regionId=None, resourceId="i-bp1d4c7e2f9a0b3c5d6e"))
+    assert inc.primary_region == "cn-hangzhou" and inc.region_origin == "arn"
+    no_arn = native(regionId=None, resourceId=None)
+    del no_arn["subject"]
+    bus = parse(no_arn)
+    assert bus.primary_region == "cn-hangzhou" and bus.region_origin == "envelope"
+    other = parse(native(regionId="cn-beijing"))
+    assert other.disposition == "noop" and "not a watched primary region" in other.reason
+    dr = native()
+    dr["data"]["regionId"] = "cn-shanghai"
+    assert "DR region" in parse(dr).reason
+
+
+def test_native_event_account_and_field_checks() -> None:
+    rejected(event_file("eventbridge-ecs-native.json"), "account-mismatch", account="9999999999999999")
+    rejected(native(resourceId="acs:ecs:cn-hangzhou:2222222222222222:instance/i-1"), "account-mismatch")
+    rejected(native(regionId="cn-hangzhou;x"), "invalid-field")
+    rejected(native(level=["CRITICAL"]), "invalid-field")
+    rejected(native(eventId=["e-1"]), "invalid-field")
+    rejected(native(eventStatus="Exec\nuting"), "invalid-field")
+
+
+@pytest.mark.parametrize("event_type", ["ecs:ActionTrail:ApiCall", "ecs:Config:ConfigurationItemChangeNotification"])
+def test_audit_event_types_are_refused(event_type: str) -> None:
+    envelope = native()
+    envelope["type"] = event_type
+    err = rejected(envelope, "unknown-shape")
+    assert "audit record" in str(err)
+
+
+def test_native_event_that_is_not_an_alarm_inside() -> None:
+    envelope = native()
+    envelope["data"] = json.loads(event_file("manual-failover.json"))
+    rejected(envelope, "unknown-shape")  # manual events never travel inside an envelope
+    envelope["data"] = 7
+    rejected(envelope, "unknown-shape")
+
+
+def test_alert_webhook_event_sample() -> None:
+    inc = parse(event_file("eventbridge-alert-webhook.json"), DEFAULT, EVENTS_ACCOUNT)
+    assert inc.source == "eventbridge" and inc.kind == "threshold"
+    assert inc.disposition == "act" and inc.level == "CRITICAL"
+    # dimensions name the region; the bus region (cn-shanghai, the DR region) is only a last resort
+    assert inc.primary_region == "cn-hangzhou" and inc.region_origin == "dimensions"
+    assert inc.notification_id == "8e4f2a17-3b5c-4d6e-9f01-a2b3c4d5e6f7"
+    assert inc.incident_key == parse(event_file("threshold-alert.json")).incident_key
+    assert inc.incident_key == parse(event_file("threshold-alert.form.txt")).incident_key
+
+
+def test_alert_webhook_event_data_forms() -> None:
+    envelope = json.loads(event_file("eventbridge-alert-webhook.json"))
+    envelope["data"] = event_file("threshold-alert.form.txt").decode()
+    assert parse(envelope).disposition == "act"
+    envelope["data"] = json.loads(event_file("alert-ok.json"))
+    ok = parse(envelope)
+    assert ok.disposition == "noop" and not ok.firing
+    envelope["data"] = {"hello": "world"}
+    err = rejected(envelope, "unknown-shape")
+    assert "cms:CloudMonitor:AlertWebHook" in str(err)
+    envelope["data"] = {k: v for k, v in json.loads(event_file("threshold-alert.json")).items() if k != "alertState"}
+    rejected(envelope, "invalid-field")
+    rejected(event_file("eventbridge-alert-webhook.json"), "account-mismatch", account="1111111111111111")
+
+
+# ------------------------------------------------------------------------------------------------
+# repeated keys and depth, whatever the Python version
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"alertState": "OK", "alertName": "x", "alertState": "ALERT"}',
+        b'{"specversion": "1.0", "id": "i", "source": "s", "type": "t", "data": {"product": "ECS", "name": "n",'
+        b' "level": "CRITICAL", "level": "INFO"}}',
+        json.dumps({"alertState": "ALERT", "dimensions": '{"region": "a", "region": "b"}'}).encode(),
+        json.dumps({"Message": '{"alertState": "OK", "alertState": "ALERT"}', "MessageId": "m"}).encode(),
+    ],
+    ids=["top level", "inside EventBridge data", "inside dimensions", "inside an MNS message"],
+)
+def test_repeated_json_keys_are_rejected(raw: bytes) -> None:
+    err = rejected(raw, "invalid-field")
+    assert "appears more than once" in str(err)
+
+
+def test_depth_is_measured_before_json_recurses() -> None:
+    rejected(b"[" * 30_000 + b"]" * 30_000, "too-deep")
+    rejected(b'{"a":' * 30_000 + b"1" + b"}" * 30_000, "too-deep", make(max_event_bytes=1 << 20))
+    # brackets inside strings, escaped quotes included, are text, not nesting
+    name = '\\"' + "[" * 40 + "{" * 40
+    inc = parse(('{"alertState": "ALERT", "alertName": "' + name + '", "regionId": "cn-hangzhou"}').encode())
+    assert inc.kind == "threshold" and inc.alarm == '"' + "[" * 40 + "{" * 40
+
+
+# ------------------------------------------------------------------------------------------------
+# the webhook's intake agrees with the function's parser
+
+
+def test_alert_callback_accepts_the_threshold_samples_only() -> None:
+    form_type = "application/x-www-form-urlencoded"
+    as_form = parse_alert_callback(event_file("threshold-alert.form.txt"), form_type, limit=65536)
+    as_json = parse_alert_callback(event_file("threshold-alert.json"), "application/json", limit=65536)
+    assert as_form == as_json == json.loads(event_file("threshold-alert.json"))
+    for name in ("system-event.json", "eventbridge.json", "eventbridge-ecs-native.json",
+                 "eventbridge-alert-webhook.json", "mns-topic.json", "manual-plan.json", "manual-failover.json"):
+        with pytest.raises(EventError) as info:
+            parse_alert_callback(event_file(name), "application/json", limit=65536)
+        assert info.value.reason_code == "unknown-shape", name
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from([*THRESHOLD_KEYS, *EXTRA_KEYS]), field_values, max_size=12))
+def test_what_the_webhook_accepts_the_function_parses_as_an_alarm(value: dict[str, Any]) -> None:
+    raw = json.dumps(value).encode()
+    try:
+        accepted = parse_alert_callback(raw, "application/json", limit=65536)
+    except EventError as exc:
+        assert exc.reason_code in EVENT_REASON_CODES
+        return
+    try:
+        inc = parse_event(json.dumps(accepted), DEFAULT, account_id=None)
+    except EventError as exc:  # only the account check needs the function's context
+        assert exc.reason_code == "account-mismatch", exc
+        return
+    assert inc.kind == "threshold" and inc.source == "threshold"

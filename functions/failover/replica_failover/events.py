@@ -4,13 +4,18 @@ Accepted shapes (see docs in the reference notes, section 2):
 
 a. CloudMonitor threshold-alert callback, form-encoded or JSON (``alertState``, ``triggerLevel``, ...).
 b. CloudMonitor system event (``product``, ``name``, ``level``, ``resourceId`` ARN, ``content.eventId``).
-c. EventBridge CloudEvents 1.0 envelope around a or b (``data`` as an object or a JSON string).
+c. EventBridge CloudEvents 1.0 envelope around a or b (``data`` as an object or a JSON string), including
+   ``cms:CloudMonitor:AlertWebHook`` events (``data`` is a threshold-alert callback) and native service
+   events such as ``ecs:Instance:SystemFailure.Reboot`` whose ``data`` is the event content rather than
+   a whole system event: those are read as a system event named after their ``type``.
 d. MNS topic-trigger notification (JSON format) around a or b; the message may be base64. STREAM
    format delivers the bare message body, which is handled as a/b directly (base64 included).
 e. Manual ``{"action": "plan"|"failover", "primaryRegion": ..., ...}``.
 
-Everything that is not one of those, or is malformed, oversized, too deep or carries identifiers
-that do not look like identifiers, raises :class:`~replica_failover.errors.EventError`. Nothing here
+Everything that is not one of those, or is malformed, oversized, too deep, repeats a JSON key or form
+field, or carries identifiers that do not look like identifiers, raises
+:class:`~replica_failover.errors.EventError`. :func:`parse_alert_callback` is the webhook's stricter
+intake: a threshold-alert callback and nothing else. Nothing here
 performs I/O; only stdlib and pydantic are imported because this runs on the cold-start path.
 """
 
@@ -57,6 +62,7 @@ __all__ = [
     "MnsNotification",
     "SystemEvent",
     "ThresholdAlert",
+    "parse_alert_callback",
     "parse_event",
 ]
 
@@ -78,6 +84,20 @@ _INCIDENT_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 _TOKEN_RE: Final = re.compile(r"^[A-Za-z_]{1,32}$")
 _BASE64_RE: Final = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 _REGION_DIM_KEYS: Final = frozenset({"region", "regionid"})
+# A backslash pair, a quote or a bracket: enough to measure JSON nesting without recursing.
+_JSON_TOKENS: Final = re.compile(r'\\.|["\[\]{}]', re.DOTALL)
+# EventBridge ``type``: <product>:<channel or resource type>:<event>, e.g. ecs:Instance:SystemFailure.Reboot
+_EB_TYPE_RE: Final = re.compile(r"^([a-z][a-z0-9-]{0,31}):([A-Za-z][A-Za-z0-9]{0,63}):(.{1,200})$", re.DOTALL)
+_EB_ALERT_WEBHOOK: Final = "cms:CloudMonitor:AlertWebHook"
+_EB_AUDIT_CHANNELS: Final = frozenset({"ActionTrail", "Config"})  # API-call and config records, never alarms
+_SHAPE_NAMES: Final[Mapping[str, str]] = {
+    "eventbridge": "an EventBridge event",
+    "mns": "an MNS notification",
+    "manual": "a manual event",
+    "system-event": "a CloudMonitor system event",
+    "threshold": "a threshold-alert callback",
+    "unknown": "not a CloudMonitor alarm",
+}
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -230,6 +250,34 @@ def parse_event(raw: bytes | str | Mapping[str, Any], settings: Settings, *, acc
     return _dispatch(payload, settings, expected_account, envelope=None, layers=0)
 
 
+def parse_alert_callback(body: bytes, content_type: str, *, limit: int) -> dict[str, Any]:
+    """The webhook's intake: a CloudMonitor threshold-alert callback, form-encoded or JSON, and nothing else.
+
+    Returns the callback as a JSON object, checked as :func:`parse_event` would check it before any
+    decision (shape, field syntax, dimensions); raises EventError for everything else, including
+    manual, system, EventBridge and MNS events. Deciding needs the function's settings and is left to it.
+    """
+    if len(body) > limit:
+        raise EventError(TOO_LARGE, f"body is {len(body)} bytes; the limit is {limit}")
+    try:
+        text = body.decode("utf-8").lstrip("\ufeff").strip()
+    except UnicodeDecodeError:
+        raise EventError(BAD_ENCODING, "body is not valid UTF-8") from None
+    if not text:
+        raise EventError(MALFORMED_JSON, "body is empty")
+    parsed: object = _json(text) if "json" in content_type.lower() or text[0] in "[{" else _form(text)
+    _check_tree(parsed, limit)
+    if not isinstance(parsed, dict):
+        raise EventError(UNKNOWN_SHAPE, f"expected a JSON object, got {_json_type(parsed)}")
+    shape = _shape(parsed)
+    if shape != "threshold":
+        raise EventError(
+            UNKNOWN_SHAPE, f"only CloudMonitor threshold-alert callbacks are accepted; this is {_SHAPE_NAMES[shape]}"
+        )
+    _check_threshold_fields(_validate(ThresholdAlert, parsed))
+    return parsed
+
+
 # --------------------------------------------------------------------------------------------------
 # decoding
 
@@ -283,7 +331,7 @@ def _decode_text(text: str, limit: int, *, layers: int) -> dict[str, Any]:
         parsed = _form(body)
     else:
         try:  # a bare JSON scalar (number, true, null) is valid JSON of the wrong shape
-            parsed = json.loads(body, parse_constant=_reject_constant)
+            parsed = _loads(body)
         except ValueError:
             raise EventError(MALFORMED_JSON, "payload is neither JSON, form-encoded nor base64") from None
     # depth and size first: whether json.loads itself gives up on deep nesting (RecursionError) depends
@@ -305,11 +353,50 @@ def _reject_constant(name: str) -> None:
 
 def _json(body: str) -> object:
     try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except RecursionError:
-        raise EventError(TOO_DEEP, "JSON is nested too deeply") from None
+        return _loads(body)
     except ValueError as exc:  # JSONDecodeError, NaN/Infinity, int digit limit
         raise EventError(MALFORMED_JSON, f"invalid JSON: {str(exc)[:120]}") from None
+
+
+def _loads(text: str) -> object:
+    """json.loads for untrusted text: depth measured first, repeated keys rejected, NaN refused.
+
+    Raises EventError for depth and repeated keys, ValueError for anything else json rejects.
+    """
+    _check_json_depth(text)
+    try:
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except RecursionError:  # not reachable after the depth check; kept as a backstop
+        raise EventError(TOO_DEEP, "JSON is nested too deeply") from None
+
+
+def _check_json_depth(text: str) -> None:
+    # json.loads recurses once per level and, depending on the Python version, either raises
+    # RecursionError or keeps going; the answer must not depend on that, so measure the depth first.
+    depth = 0
+    in_string = False
+    for match in _JSON_TOKENS.finditer(text):
+        piece = match.group()
+        if piece == '"':
+            in_string = not in_string
+        elif in_string or len(piece) == 2:  # inside a string, or an escape pair
+            continue
+        elif piece in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise EventError(TOO_DEEP, f"JSON is nested deeper than {MAX_DEPTH} levels")
+        else:
+            depth -= 1
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            # last-wins would let a second region or state hide behind the first one a reviewer reads
+            raise EventError(INVALID_FIELD, f"JSON key {_quote(key)} appears more than once")
+        out[key] = value
+    return out
 
 
 def _form(body: str) -> dict[str, str]:
@@ -430,7 +517,7 @@ def _dispatch(
         raise EventError(TOO_DEEP, "too many nested envelopes")
     if shape == "eventbridge":
         cloud_event = _validate(CloudEventEnvelope, payload)
-        inner = _inner(cloud_event.data, settings, layers, "EventBridge data")
+        inner = _eventbridge_data(cloud_event, settings, layers)
         env = _Envelope(
             source="eventbridge",
             notification_id=cloud_event.id,
@@ -454,6 +541,62 @@ def _dispatch(
         )
         return _dispatch(inner, settings, expected_account, envelope=env, layers=layers + 1)
     raise EventError(UNKNOWN_SHAPE, "not a CloudMonitor alarm, system event, EventBridge, MNS or manual event")
+
+
+def _eventbridge_data(event: CloudEventEnvelope, settings: Settings, layers: int) -> dict[str, Any]:
+    """The alarm inside an EventBridge event, by ``type``:
+
+    - ``cms:CloudMonitor:AlertWebHook``: ``data`` is a threshold-alert callback;
+    - ``<product>:CloudMonitor:<event>``: ``data`` is a whole CloudMonitor system event;
+    - ``<product>:<resource type>:<event>`` (native, e.g. ``ecs:Instance:SystemFailure.Reboot``):
+      ``data`` is the event content, read as a system event named ``<resource type>:<event>``;
+    - ``<product>:ActionTrail:*`` and ``<product>:Config:*`` are audit records and are refused.
+    """
+    match = _EB_TYPE_RE.fullmatch(event.type or "")
+    channel = match.group(2) if match else None
+    if channel in _EB_AUDIT_CHANNELS:
+        raise EventError(UNKNOWN_SHAPE, f"EventBridge type {_quote(event.type or '')} is an audit record, not an alarm")
+    data = _inner(event.data, settings, layers, "EventBridge data")
+    shape = _shape(data)
+    if event.type == _EB_ALERT_WEBHOOK and shape not in ("threshold", "system-event"):
+        raise EventError(
+            UNKNOWN_SHAPE, f"{_EB_ALERT_WEBHOOK} data is not a CloudMonitor alert callback ({_SHAPE_NAMES[shape]})"
+        )
+    if match is not None and channel != "CloudMonitor" and shape == "unknown":
+        return _native_system_event(match.group(1), match.group(2), match.group(3), data, event.subject)
+    return data
+
+
+def _native_system_event(
+    product: str, resource_type: str, event_name: str, data: Mapping[str, Any], subject: str | None
+) -> dict[str, Any]:
+    """A native service event's ``data`` (the event content) as the system event CloudMonitor would send.
+
+    Tolerant on purpose: the level may be ``level`` or ``eventLevel``, the content may sit in
+    ``data.content`` or be ``data`` itself, and the resource ARN may be ``data.resourceId`` or the
+    envelope's ``subject``. Nothing is invented: without a level the event is never acted on.
+    """
+    nested = data.get("content")
+    content: Mapping[str, Any] = nested if isinstance(nested, dict) else data
+    status = content.get("eventStatus")
+    name = f"{resource_type}:{event_name}"
+    if isinstance(status, str) and status.strip() and ":" not in event_name:
+        name += f":{status.strip()}"
+    resource_id = data.get("resourceId")
+    if not (isinstance(resource_id, str) and resource_id.startswith("acs:")) and subject and subject.startswith("acs:"):
+        resource_id = subject  # a bare instance id carries no region or account; the ARN does
+    level = data.get("level")
+    synthesised = {
+        "product": data.get("product") or product.upper(),
+        "name": name,
+        "level": data.get("eventLevel") if level is None else level,
+        "resourceId": resource_id,
+        "regionId": data.get("regionId"),
+        "userId": data.get("userId"),
+        "eventTime": data.get("eventTime"),
+        "content": dict(content),
+    }
+    return {key: value for key, value in synthesised.items() if value is not None}
 
 
 def _inner(data: object, settings: Settings, layers: int, what: str) -> dict[str, Any]:
@@ -569,9 +712,7 @@ def _dimensions(raw: object) -> tuple[tuple[str, str], ...]:
             value = _json(text)
         elif text.startswith("{"):
             try:
-                value = json.loads(text, parse_constant=_reject_constant)
-            except RecursionError:
-                raise EventError(TOO_DEEP, "dimensions are nested too deeply") from None
+                value = _loads(text)
             except ValueError:
                 value = _java_map(text)
         else:
@@ -619,8 +760,8 @@ def _legacy_level(expression: object) -> Level | None:
     if not isinstance(expression, str) or not expression.strip().startswith("["):
         return None
     try:
-        rules = json.loads(expression, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
+        rules = _loads(expression)
+    except ValueError:
         return None
     if not isinstance(rules, list):
         return None
@@ -726,6 +867,14 @@ def _source(envelope: _Envelope | None, kind: Source) -> Source:
 
 # --------------------------------------------------------------------------------------------------
 # builders
+
+
+def _check_threshold_fields(alert: ThresholdAlert) -> None:
+    """The settings-free checks of :func:`_from_threshold`: what the webhook can refuse on its own."""
+    _account(alert.user_id, "userId")
+    _region(alert.region_id, "regionId")
+    _dimensions(alert.dimensions)
+    _legacy_level(alert.expression)
 
 
 def _from_threshold(
