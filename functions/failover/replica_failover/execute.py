@@ -822,7 +822,7 @@ class Executor:
         # an applied write needs no retry at all, which halves the writes of a 504 storm.
         ambiguous_now = f.transient and not f.throttled
         if ambiguous_now or code == "OperationDenied.InvalidStatus":
-            looking = time.monotonic()
+            looking = self.backoff.now()
             status = self._status(item)
             if status is None:
                 return "skipped", "the target no longer exists", None
@@ -832,7 +832,7 @@ class Executor:
                 return ("failedOver" if mine else "alreadyFailedOver"), f"{code}; target is now {status}", status
             if status in GONE:
                 return "skipped", f"{code}; target is {status}", status
-            raise _Retryable(f, looked=time.monotonic() - looking)
+            raise _Retryable(f, looked=self.backoff.now() - looking)
         if f.transient:
             raise _Retryable(f)
         if code == "NoSuchResource":
