@@ -250,14 +250,14 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         raise ConfigError(name, f"must be an integer, got {_short(raw)}") from None
 
 
-def _float(env: Mapping[str, str], name: str) -> float | None:
+def _float(env: Mapping[str, str], name: str, unit: str = "seconds") -> float | None:
     raw = _get(env, name)
     if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, f"must be a number of seconds, got {_short(raw)}") from None
+        raise ConfigError(name, f"must be a number of {unit}, got {_short(raw)}") from None
     if not math.isfinite(value):
         raise ConfigError(name, "must be a finite number")
     return value
@@ -383,7 +383,7 @@ def load_settings(env: Mapping[str, str], *, function_region: str | None = None)
         "deny_group_ids": _id_set(env, "FAILOVER_DENY_GROUP_IDS"),
         "concurrency": _int(env, "FAILOVER_CONCURRENCY"),
         "retry_budget": _int(env, "FAILOVER_RETRY_BUDGET"),
-        "retry_rate": _float(env, "FAILOVER_RETRY_RATE"),
+        "retry_rate": _float(env, "FAILOVER_RETRY_RATE", "retries per second"),
         "max_attempts": _int(env, "FAILOVER_MAX_ATTEMPTS"),
         "deadline_margin_seconds": _float(env, "FAILOVER_DEADLINE_MARGIN_SECONDS"),
         "verify": _bool(env, "FAILOVER_VERIFY"),
