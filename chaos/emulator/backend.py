@@ -42,6 +42,8 @@ COMPLETES_TO = {
 }
 # completing these means a replication cycle finished: LastRecoverPoint moves
 SYNC_STATES = frozenset({"initial_syncing", "syncing", "manual_syncing"})
+# while in these, LastRecoverPoint moves on every replication cycle (config.replication_cycle_seconds)
+REPLICATING = frozenset({"normal", "syncing"})
 
 PAIR_FAILOVER_DENIED = frozenset({"invalid", "deleted"})
 GROUP_FAILOVER_FROM = frozenset(
@@ -114,6 +116,7 @@ class EbsBackend:
                 if rec is None:
                     continue
                 before = rec.Status
+                self._catch_up(rec, due)
                 rec.Status = current[0]
                 if before in SYNC_STATES:
                     rec.LastRecoverPoint = int(due)
@@ -121,12 +124,27 @@ class EbsBackend:
                     {"time": due, "targetType": kind, "targetId": rid, "from": before, "to": rec.Status}
                 )
 
+    def _catch_up(self, rec: PairRecord | GroupRecord, now: float | None = None) -> None:
+        """Move a replicating record's LastRecoverPoint to its latest cycle; call before its status changes.
+
+        Lazy, like transitions: kept as the last point reached and caught up when read or left, so a
+        describe costs nothing per record it does not answer.
+        """
+        if rec.Status not in REPLICATING or rec.LastRecoverPoint <= 0:
+            return
+        cycle = self._config().replication_cycle_seconds
+        t = self.clock.now() if now is None else now
+        cycles = int((t - rec.LastRecoverPoint) // cycle)
+        if cycles > 0:
+            rec.LastRecoverPoint += int(cycles * cycle)
+
     def _get(self, kind: Kind, rid: str) -> PairRecord | GroupRecord | None:
         return self.pairs.get(rid) if kind == "pair" else self.groups.get(rid)
 
     def _enter(self, kind: Kind, rec: PairRecord | GroupRecord, transient: str, final: str | None = None) -> None:
         """Put ``rec`` into ``transient``; it completes to ``final`` after the configured delay."""
         rid = rec.ReplicaPairId if isinstance(rec, PairRecord) else rec.ReplicaGroupId
+        self._catch_up(rec)
         rec.Status = transient
         target = final or COMPLETES_TO[transient]
         delay = max(0.0, self._config().transition_delays.get(transient, 1.0))
@@ -138,6 +156,7 @@ class EbsBackend:
     def _set(self, kind: Kind, rec: PairRecord | GroupRecord, status: str) -> None:
         rid = rec.ReplicaPairId if isinstance(rec, PairRecord) else rec.ReplicaGroupId
         self._pending.pop((kind, rid), None)
+        self._catch_up(rec)
         rec.Status = status
 
     def _effect(self, ctx: CallContext, kind: Kind, rid: str, before: str, after: str, **extra: Any) -> None:
@@ -326,6 +345,8 @@ class EbsBackend:
                     continue
                 out.append(p)
             chosen, meta = page(out)
+            for p in chosen:
+                self._catch_up(p)
             return [snapshot(p) for p in chosen], meta
 
     def describe_groups(self, f: Filters, page: Pager[GroupRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -343,6 +364,8 @@ class EbsBackend:
                     continue
                 out.append(g)
             chosen, meta = page(out)
+            for g in chosen:
+                self._catch_up(g)
             return [snapshot(g) for g in chosen], meta
 
     # -------------------------------------------------------------- lookups

@@ -77,6 +77,9 @@ class EmulatorConfig(Model):
         description="an already failovering/failovered pair or group answers OperationDenied.InvalidStatus",
     )
     token_window_seconds: float = Field(default=86_400.0, gt=0)
+    # a replicating (normal/syncing) pair or group moves LastRecoverPoint on by one cycle per cycle of
+    # emulator time; the API's only RPO is 900 s. Frozen once replication stops (stopped, failover...)
+    replication_cycle_seconds: float = Field(default=900.0, ge=1, le=86_400)
     credentials: list[Credential] = Field(default_factory=default_credentials)
     # the identity FC hands to invoked functions (context.credentials): the STS key by default
     function_role_access_key_id: str = DEFAULT_STS_ACCESS_KEY_ID

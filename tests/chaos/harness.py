@@ -118,6 +118,7 @@ class Run:
     schedule: FaultSchedule
     delivery: Delivery
     conditions: Conditions
+    replication_cycle: float | None = None
     invocations: list[Invocation] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     effects: list[dict[str, Any]] = field(default_factory=list)
@@ -150,6 +151,7 @@ class Run:
         return (
             f"fleet: {self.fleet.describe()}\nfaults:\n{self.schedule.describe()}\n"
             f"delivery: {self.delivery.describe()}\nconditions: {self.conditions.describe()}\n"
+            f"replication cycle: {self.replication_cycle or 'default (900 s)'}\n"
             f"invocations: {invs}\ncalls: {dict(calls)}\neffects: {dict(self.effects_per_target())}"
         )
 
@@ -163,9 +165,15 @@ def run_scenario(
     conditions: Conditions,
     *,
     fresh: bool = False,
+    replication_cycle: float | None = None,
 ) -> Run:
+    """``replication_cycle``: the primary still replicates (a partial outage), and every replicating
+    target's LastRecoverPoint moves on each cycle: on the running clock, and between waves even when
+    the clock is frozen. None: the emulator's default cycle (900 s), which no example lives through."""
     em = lab.fresh() if fresh else lab.reset()
     em.update_config(conditions.emulator_config())
+    if replication_cycle is not None:
+        em.update_config({"replicationCycleSeconds": replication_cycle})
     if conditions.frozen_clock:
         em.clock.freeze(True)
     pairs, groups = fleet.records()
@@ -173,7 +181,7 @@ def run_scenario(
     em.backend.seed_groups(groups)
     em.faults.set(schedule.all_rules(), em.clock.now(), em.config().seed)
     env = base_env(lab.endpoint, **conditions.function_env())
-    run = Run(fleet, schedule, delivery, conditions)
+    run = Run(fleet, schedule, delivery, conditions, replication_cycle)
     counter = iter(range(10_000))
 
     def invoke(note: Notification, timeout: float, retry_of: int | None = None) -> Invocation:
@@ -196,6 +204,8 @@ def run_scenario(
         return inv
 
     for w, wave in enumerate(delivery.waves):
+        if replication_cycle is not None and w > 0:
+            em.advance(replication_cycle)  # a cycle completes between notifications
         short = w == 0 and delivery.first_timeout is not None
         timeout = delivery.first_timeout if short and delivery.first_timeout else LONG_TIMEOUT
         if short:
@@ -277,7 +287,8 @@ def check_exactly_once(run: Run) -> None:
             f"{rid} ended {run.final.get(rid)!r}, expected failovered\n{run.describe()}"
         )
         assert expected[rid] == "failovered"
-    # why it holds: one ClientToken per target, whatever the notification, retry or copy
+    # why it holds: one ClientToken per target, whatever the notification, retry, copy or recovery point
+    # (round 0 of its chain: no example has an earlier incident that consumed it)
     tokens: dict[str, set[str]] = {}
     for w in run.writes:
         tokens.setdefault(str(w.get("target")), set()).add(str(w.get("clientToken")))

@@ -5,9 +5,11 @@ Every property is read from the emulator's ledger and final state. What each tes
 =========================================  =====================================================
 test                                       properties
 =========================================  =====================================================
-test_failover_invariants (main)            (1) exactly once, (2) untouched, (3) DR only, (4) deadline
+test_failover_invariants (main)            (1) exactly once, (2) untouched, (3) DR only, (4) deadline;
+                                           half the examples with a moving recovery point
 test_ineligible_heavy_fleets               (2) with most targets ineligible or on other routes; (1) (3) (4)
-test_deadline_with_timed_out_first_run     (4) with a short first FC timeout every time; (1) (2) (3)
+test_deadline_with_timed_out_first_run     (4) with a short first FC timeout every time; (1) (2) (3);
+                                           half the examples with a moving recovery point
 test_same_example_same_ledger              (5) determinism, plus (1) (2) (3)
 test_permanent_faults_are_reported         permanent faults: reported failed/skipped/pending; (2) (3) (4)
 =========================================  =====================================================
@@ -43,10 +45,15 @@ from tests.chaos.harness import (
     run_scenario,
 )
 
+# a partial outage: the primary goes on replicating, so every replicating target's LastRecoverPoint moves
+# each second of emulator time (and between waves); the ClientToken must not move with it
+moving_recovery_point = st.sampled_from((None, 1.0))
 
-def _run(lab: Lab, s: Scenario, *, fresh: bool = False) -> Run:
+
+def _run(lab: Lab, s: Scenario, *, fresh: bool = False, cycle: float | None = None) -> Run:
     note(s.describe())
-    run = run_scenario(lab, s.fleet, s.faults, s.delivery, s.conditions, fresh=fresh)
+    note(f"replication cycle: {cycle}")
+    run = run_scenario(lab, s.fleet, s.faults, s.delivery, s.conditions, fresh=fresh, replication_cycle=cycle)
     _statistics(run)
     return run
 
@@ -75,14 +82,15 @@ def _always(run: Run) -> None:
 
 
 @chaos_settings(ci=40, deep=2000)
-@given(scenario=scenarios())
-def test_failover_invariants(lab: Lab, scenario: Scenario) -> None:
+@given(scenario=scenarios(), cycle=moving_recovery_point)
+def test_failover_invariants(lab: Lab, scenario: Scenario, cycle: float | None) -> None:
     """(1)-(4) on any fleet, survivable faults, any delivery: exactly one effect per eligible target.
 
     Survivable: every fault rule fires a bounded number of times and the retry limits exceed the
     sum, so the function must finish the job, across FC re-invocations if its first run timed out.
     """
-    run = _run(lab, scenario)
+    run = _run(lab, scenario, cycle=cycle)
+    event(f"recovery point moving: {cycle is not None}")
     _always(run)
     check_exactly_once(run)
 
@@ -106,15 +114,16 @@ def test_ineligible_heavy_fleets(lab: Lab, scenario: Scenario) -> None:
         fleet=fleets(max_pairs=30),
         delivery=deliveries(max_waves=2, max_copies=3, reinvoke=True),
         condition=conditions(rate_limits=False),
-    )
+    ),
+    cycle=moving_recovery_point,
 )
-def test_deadline_with_timed_out_first_run(lab: Lab, scenario: Scenario) -> None:
+def test_deadline_with_timed_out_first_run(lab: Lab, scenario: Scenario, cycle: float | None) -> None:
     """(4): a first invocation with a short FC timeout meets a slow API, ends pending, and FC re-invokes.
 
     The handler must give up before its deadline (timeout - margin; plus one read timeout for the
     call already on the wire) and the re-invocations must finish the job without a second effect.
     """
-    run = _run(lab, scenario)
+    run = _run(lab, scenario, cycle=cycle)
     event(f"first invocation ended {run.invocations[0].status}")
     _always(run)
     check_exactly_once(run)

@@ -48,7 +48,14 @@ def base_env(endpoint: str, **overrides: str) -> dict[str, str]:
 def invoke(emulator: Emulator, endpoint: str) -> Invoke:
     """Run the handler in-process; returns the result (PendingWork's result too, marked ``raised``)."""
 
-    def run(event: Any, *, timeout: float = 60, env: dict[str, str] | None = None, **overrides: str) -> dict[str, Any]:
+    def run(
+        event: Any,
+        *,
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+        backoff: Backoff | None = None,
+        **overrides: str,
+    ) -> dict[str, Any]:
         raw = event if isinstance(event, bytes | str) else json.dumps(event)
         logs = io.StringIO()
         try:
@@ -57,7 +64,7 @@ def invoke(emulator: Emulator, endpoint: str) -> Invoke:
                 fc_context(emulator, timeout=timeout),
                 env=env or base_env(endpoint, **overrides),
                 log_stream=logs,
-                backoff=Backoff(base=0.01, cap=0.2),
+                backoff=backoff or Backoff(base=0.01, cap=0.2),
             )
             result["raised"] = False
         except PendingWork as exc:
@@ -67,3 +74,10 @@ def invoke(emulator: Emulator, endpoint: str) -> Invoke:
         return result
 
     return run
+
+
+@pytest.fixture(params=[False, True], ids=["default", "strict"])
+def strict(request: pytest.FixtureRequest, emulator: Emulator) -> bool:
+    """Default mode accepts a second failover of a failed-over pair (only the token stops it); strict refuses it."""
+    emulator.update_config({"strict": request.param})
+    return bool(request.param)

@@ -32,7 +32,8 @@ def test_defaults() -> None:
     assert s.deny_group_ids == frozenset()
     assert s.concurrency == 8
     assert s.retry_budget == 50
-    assert s.max_attempts == 8
+    assert s.retry_rate == 5.0
+    assert s.max_attempts == 0  # no cap: attempts end at the deadline
     assert s.deadline_margin_seconds == 5.0
     assert s.verify is False
     assert s.verify_poll_seconds == 1.0
@@ -60,6 +61,7 @@ def test_all_variables_parsed() -> None:
             "FAILOVER_DENY_GROUP_IDS": "pg-g2, pg-g3",
             "FAILOVER_CONCURRENCY": "256",
             "FAILOVER_RETRY_BUDGET": "0",
+            "FAILOVER_RETRY_RATE": "0.5",
             "FAILOVER_MAX_ATTEMPTS": "1",
             "FAILOVER_DEADLINE_MARGIN_SECONDS": "0.5",
             "FAILOVER_VERIFY": "YES",
@@ -82,7 +84,7 @@ def test_all_variables_parsed() -> None:
     assert s.deny_pair_ids == frozenset({"pair-cn-abc3"})
     assert s.allow_group_ids == frozenset({"pg-g1"})
     assert s.deny_group_ids == frozenset({"pg-g2", "pg-g3"})
-    assert (s.concurrency, s.retry_budget, s.max_attempts) == (256, 0, 1)
+    assert (s.concurrency, s.retry_budget, s.retry_rate, s.max_attempts) == (256, 0, 0.5, 1)
     assert s.deadline_margin_seconds == 0.5
     assert s.verify is True
     assert s.verify_poll_seconds == 2.5
@@ -164,7 +166,9 @@ BAD_VALUES = [
     ("FAILOVER_CONCURRENCY", "0"),
     ("FAILOVER_CONCURRENCY", "257"),
     ("FAILOVER_RETRY_BUDGET", "-1"),
-    ("FAILOVER_MAX_ATTEMPTS", "0"),
+    ("FAILOVER_MAX_ATTEMPTS", "-1"),
+    ("FAILOVER_RETRY_RATE", "-1"),
+    ("FAILOVER_RETRY_RATE", "inf"),
     ("FAILOVER_DEADLINE_MARGIN_SECONDS", "-1"),
     ("FAILOVER_DEADLINE_MARGIN_SECONDS", "nan"),
     ("FAILOVER_VERIFY", "maybe"),

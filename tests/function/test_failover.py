@@ -52,12 +52,6 @@ def by_id(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {t["id"]: t for t in result["targets"]}
 
 
-@pytest.fixture(params=[False, True], ids=["default", "strict"])
-def strict(request: pytest.FixtureRequest, emulator: Emulator) -> bool:
-    emulator.update_config({"strict": request.param})
-    return bool(request.param)
-
-
 # ------------------------------------------------------------------ baseline
 def test_alarm_fails_over_pairs_and_groups_once(emulator: Emulator, invoke: Invoke, strict: bool) -> None:
     seed_basic(emulator)

@@ -24,9 +24,14 @@ Variables (default in brackets; an empty value counts as unset):
 ``FAILOVER_CONCURRENCY`` [8]
     Parallel API calls, 1-256.
 ``FAILOVER_RETRY_BUDGET`` [50]
-    Total retries across one invocation (>= 0).
-``FAILOVER_MAX_ATTEMPTS`` [8]
-    Attempts per API call, first one included (>= 1).
+    Retries of errors one invocation may make at once, across all targets (>= 0; 0: no retries). A
+    token bucket of this size, refilled at ``FAILOVER_RETRY_RATE``: an empty bucket slows retries
+    down until the deadline, it does not end them. Throttled answers take no token.
+``FAILOVER_RETRY_RATE`` [5]
+    Retry tokens added per second (>= 0; 0: the budget is a plain count that ends retries when spent).
+``FAILOVER_MAX_ATTEMPTS`` [0]
+    Attempts per API call, first one included; 0: no cap, attempts end at the deadline (a cap ends
+    an API blip early: meant for drills and tests).
 ``FAILOVER_DEADLINE_MARGIN_SECONDS`` [5]
     Stop starting new work this long before the function timeout (>= 0).
 ``FAILOVER_VERIFY`` [false]
@@ -141,7 +146,8 @@ class Settings(BaseModel):
     deny_group_ids: GroupIdSet = frozenset()
     concurrency: int = Field(default=8, ge=1, le=256)
     retry_budget: int = Field(default=50, ge=0, le=100_000)
-    max_attempts: int = Field(default=8, ge=1, le=100)
+    retry_rate: float = Field(default=5.0, ge=0, le=10_000, allow_inf_nan=False)
+    max_attempts: int = Field(default=0, ge=0, le=10_000)
     deadline_margin_seconds: float = Field(default=5.0, ge=0, le=3600, allow_inf_nan=False)
     verify: bool = False
     verify_poll_seconds: float = Field(default=1.0, gt=0, le=600, allow_inf_nan=False)
@@ -191,6 +197,7 @@ _ENV_OF_FIELD: Final[Mapping[str, str]] = {
     "deny_group_ids": "FAILOVER_DENY_GROUP_IDS",
     "concurrency": "FAILOVER_CONCURRENCY",
     "retry_budget": "FAILOVER_RETRY_BUDGET",
+    "retry_rate": "FAILOVER_RETRY_RATE",
     "max_attempts": "FAILOVER_MAX_ATTEMPTS",
     "deadline_margin_seconds": "FAILOVER_DEADLINE_MARGIN_SECONDS",
     "verify": "FAILOVER_VERIFY",
@@ -243,14 +250,14 @@ def _int(env: Mapping[str, str], name: str) -> int | None:
         raise ConfigError(name, f"must be an integer, got {_short(raw)}") from None
 
 
-def _float(env: Mapping[str, str], name: str) -> float | None:
+def _float(env: Mapping[str, str], name: str, unit: str = "seconds") -> float | None:
     raw = _get(env, name)
     if raw is None:
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, f"must be a number of seconds, got {_short(raw)}") from None
+        raise ConfigError(name, f"must be a number of {unit}, got {_short(raw)}") from None
     if not math.isfinite(value):
         raise ConfigError(name, "must be a finite number")
     return value
@@ -376,6 +383,7 @@ def load_settings(env: Mapping[str, str], *, function_region: str | None = None)
         "deny_group_ids": _id_set(env, "FAILOVER_DENY_GROUP_IDS"),
         "concurrency": _int(env, "FAILOVER_CONCURRENCY"),
         "retry_budget": _int(env, "FAILOVER_RETRY_BUDGET"),
+        "retry_rate": _float(env, "FAILOVER_RETRY_RATE", "retries per second"),
         "max_attempts": _int(env, "FAILOVER_MAX_ATTEMPTS"),
         "deadline_margin_seconds": _float(env, "FAILOVER_DEADLINE_MARGIN_SECONDS"),
         "verify": _bool(env, "FAILOVER_VERIFY"),

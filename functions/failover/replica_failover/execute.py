@@ -1,15 +1,19 @@
 """Plan -> Execution: call FailoverDiskReplicaPair/Group for each target, exactly one effect each.
 
-Why one effect holds (docs/idempotency.md has the long form): every attempt for a target carries
-the same ClientToken (plan.py), so a retry after an ambiguous answer (504, reset, read timeout)
+Why one effect holds (docs/idempotency.md has the long form): every attempt of one round carries
+the same ClientToken (token.py), so a retry after an ambiguous answer (504, reset, read timeout)
 replays the first call instead of repeating it; the token is the same across notifications and
-concurrent invocations too. What the token cannot settle, state does: InvalidStatus and
-LastTokenProcessing are reconciled by describing the target again.
+concurrent invocations too. After a 200 the target is looked at: failing over or failed over, it is
+done; still in a pre-failover state (the 200 replayed a token an earlier incident consumed) or
+``failover_failed`` (that round failed), the next round's token is sent. What the token cannot
+settle, state does: InvalidStatus and LastTokenProcessing are reconciled by describing the target.
 
-Retries: tenacity, full-jitter exponential backoff, bounded per target (``max_attempts``), per
-invocation (a shared retry budget) and by the invocation deadline. Throttling slows the whole
-invocation down instead of spending the budget: :class:`AdaptiveRate` measures the API's rate limit
-from the throttles themselves and paces every call just under it (docs/performance.md).
+Retries: tenacity, capped full-jitter exponential backoff, until the invocation deadline. A retry
+of an error (not a throttle) takes a token from :class:`RetryBudget`, a bucket that refills over
+time: a storm costs the API a bounded rate of retries, and a long blip slows the run without ending
+it. ``max_attempts`` (0: none) caps attempts per call for drills. Throttled answers spend no
+budget: :class:`AdaptiveRate` measures the API's rate limit from the throttles themselves and paces
+every call, retries included, just under it (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -33,8 +37,9 @@ from tenacity.wait import wait_base
 from replica_failover.config import Settings
 from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.log import JsonLogger
-from replica_failover.plan import ALREADY, Plan, PlanItem
+from replica_failover.plan import ALREADY, Plan, PlanItem, can_fail_over
 from replica_failover.result import Outcome, TargetResult
+from replica_failover.token import MAX_ROUNDS, round_token
 
 RAM_ACTION = {"pair": "ebs:FailoverDiskReplicaPair", "group": "ebs:FailoverDiskReplicaGroup"}
 PERMISSION_CODES = frozenset(
@@ -54,33 +59,86 @@ class Deadline:
     ``context.function.timeout`` at entry and subtracts the safety margin."""
 
     at: float
+    now: Callable[[], float] = time.monotonic
 
     @classmethod
-    def after(cls, seconds: float) -> Deadline:
-        return cls(time.monotonic() + seconds)
+    def after(cls, seconds: float, now: Callable[[], float] = time.monotonic) -> Deadline:
+        return cls(now() + seconds, now)
 
     def remaining(self) -> float:
-        return self.at - time.monotonic()
+        return self.at - self.now()
 
     def expired(self) -> bool:
         return self.remaining() <= 0
 
 
-@dataclass
 class RetryBudget:
-    """Retries left for the whole invocation: a storm on one target cannot starve the others forever."""
+    """Retries of errors for the whole invocation, as a token bucket: ``size`` at once, then ``rate`` a second.
 
-    left: int
-    used: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    Why a bucket and not a count: a fixed count protects the API by ending the run, so a 15 s blip
+    of 503s spent fifty retries in a second and a half and left every target pending. A bucket
+    bounds the retry *rate* instead (after the first ``size``), and a retry that finds it empty
+    waits for its token, so the run slows down and goes on until the deadline. ``size`` 0 means no
+    retries at all; ``rate`` 0 makes ``size`` a plain count again.
+    """
 
-    def take(self) -> bool:
+    def __init__(self, size: int, rate: float, now: Callable[[], float] = time.monotonic) -> None:
+        self.size, self.rate = size, rate
+        self._now = now
+        self._lock = threading.Lock()
+        self._tokens = float(size)  # below zero: tokens already promised to waiting retries
+        self._at = now()
+        self.used = 0  # retries made, throttled ones included
+        self.throttled = 0  # of those, retries of throttled answers (no token taken)
+        self.waited = 0.0  # seconds retries waited for a token, summed
+
+    def _refill(self) -> None:
+        now = self._now()
+        self._tokens = min(float(self.size), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    @property
+    def left(self) -> int:
+        """Whole tokens in the bucket now."""
         with self._lock:
-            if self.left <= 0:
-                return False
-            self.left -= 1
+            self._refill()
+            return max(0, int(self._tokens))
+
+    def reserve(self, within: float) -> float | None:
+        """Promise this retry a token: seconds until it is there, or None (no token within ``within`` seconds)."""
+        with self._lock:
+            if self.size <= 0:
+                return None
+            self._refill()
+            if self._tokens >= 1:
+                wait = 0.0
+            elif self.rate <= 0:
+                return None
+            else:
+                wait = (1 - self._tokens) / self.rate
+                if wait >= within:
+                    return None
+            self._tokens -= 1
             self.used += 1
-            return True
+            self.waited += wait
+            return wait
+
+    def count_throttled(self) -> None:
+        with self._lock:
+            self.used += 1
+            self.throttled += 1
+
+    def stats(self) -> dict[str, float | int]:
+        with self._lock:
+            self._refill()
+            return {
+                "size": self.size,
+                "rate": self.rate,
+                "left": max(0, int(self._tokens)),
+                "used": self.used,
+                "throttled": self.throttled,
+                "waitedSeconds": round(self.waited, 3),
+            }
 
 
 class AdaptiveRate:
@@ -339,13 +397,26 @@ class stop_at_deadline(stop_base):
 
 
 class stop_when_budget_spent(stop_base):
-    """Stop when the invocation's shared retry budget is spent; each retry it allows costs one."""
+    """Stop when no retry token comes before the deadline; a token that comes later lengthens the sleep.
 
-    def __init__(self, budget: RetryBudget) -> None:
+    Runs after the backoff was drawn (tenacity waits, then stops, then sleeps ``upcoming_sleep``).
+    A retry of a throttled answer takes no token: the adaptive send rate paces it.
+    """
+
+    def __init__(self, budget: RetryBudget, deadline: Deadline) -> None:
         self.budget = budget
+        self.deadline = deadline
 
     def __call__(self, retry_state: RetryCallState) -> bool:
-        return not self.budget.take()
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, _Retryable) and exc.failure.throttled:
+            self.budget.count_throttled()
+            return False
+        wait = self.budget.reserve(self.deadline.remaining())
+        if wait is None:
+            return True
+        retry_state.upcoming_sleep = max(retry_state.upcoming_sleep, wait)
+        return False
 
 
 class _Retryable(Exception):
@@ -371,6 +442,14 @@ class wait_less_looking(wait_base):
         return max(0.0, self.inner(retry_state) - looked)
 
 
+class _NextRound(Exception):
+    """A 200 left the target not failed over: the next round's token goes out (no backoff, no budget)."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
 class _Final(Exception):
     def __init__(self, outcome: Outcome, reason: str, status_after: str | None = None) -> None:
         super().__init__(reason)
@@ -382,12 +461,17 @@ class Backoff:
     """Full-jitter exponential backoff between attempts on one target: ``uniform(0, min(cap, base * 2**n))``.
 
     Short on purpose: every second here is a second of read-only disks. What protects the API from
-    our retries is the shared retry budget and the adaptive send rate, not long sleeps; a longer cap
-    only stretched the run's tail (a target with six 504s in a row waited ~6 s at a 5 s cap).
+    our retries is the refilling retry budget and the adaptive send rate, not long sleeps; a longer
+    cap only stretched the run's tail (a target with six 504s in a row waited ~6 s at a 5 s cap).
+
+    ``now``/``sleep`` are the executor's clock for deadlines, backoffs and the retry budget; tests
+    inject a simulated one to live through a long outage without waiting it out.
     """
 
     base: float = 0.1
     cap: float = 1.0
+    now: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
 
 class StatusBoard:
@@ -513,10 +597,12 @@ class Executor:
     ) -> None:
         self.api = api
         self.settings = settings
-        self.deadline = deadline
         self.log = log
         self.backoff = backoff or Backoff()
-        self.budget = RetryBudget(settings.retry_budget)
+        clock = self.backoff.now
+        # the same deadline on the executor's clock (the handler measured it on the real one)
+        self.deadline = deadline if clock is deadline.now else Deadline(clock() + deadline.remaining(), clock)
+        self.budget = RetryBudget(settings.retry_budget, settings.retry_rate, clock)
         self.rate = rate or AdaptiveRate()
         self.board = StatusBoard(partial(self._fetch_statuses, settings.dr_region))
         # FAILOVER_CONCURRENCY bounds the API calls in flight, not the threads: a worker waiting to look
@@ -549,6 +635,7 @@ class Executor:
                     results[_key(item)] = res
             # what the API's flow control did to this run: the estimated limit and how often it throttled
             self.log.info("send-rate", **self.rate.stats())
+            self.log.info("retry-budget", **self.budget.stats())
         ordered = [results[_key(i)] for i in plan.items]
         if self.settings.verify:
             self._verify(plan, ordered)
@@ -586,11 +673,12 @@ class Executor:
                 "retry", target=what, attempt=rs.attempt_number, sleep=round(rs.upcoming_sleep, 3), error=str(exc)
             )
 
+        # evaluated in order: the budget is only spent when nothing else stops the retry
+        stop: stop_base = stop_at_deadline(self.deadline) | stop_when_budget_spent(self.budget, self.deadline)
+        if self.settings.max_attempts:
+            stop = stop_after_attempt(self.settings.max_attempts) | stop
         return Retrying(
-            # evaluated in order: the budget is only spent when nothing else stops the retry
-            stop=stop_after_attempt(self.settings.max_attempts)
-            | stop_at_deadline(self.deadline)
-            | stop_when_budget_spent(self.budget),
+            stop=stop,
             wait=wait_less_looking(wait_random_exponential(multiplier=self.backoff.base, max=self.backoff.cap)),
             retry=retry_if_exception_type(_Retryable),
             sleep=self._rest,
@@ -600,14 +688,18 @@ class Executor:
 
     def _rest(self, seconds: float) -> None:
         with self.board.resting():
-            time.sleep(max(0.0, min(seconds, self.deadline.remaining())))
+            self.backoff.sleep(max(0.0, min(seconds, self.deadline.remaining())))
 
     def _failover_one(self, item: PlanItem) -> TargetResult:
         started, t0 = time.time(), time.monotonic()
         attempts = 0
         request_ids: list[str] = []
         errors: list[str] = []
-        ambiguous = False  # an earlier attempt may have been applied without us hearing so
+        passed: list[str] = []  # per round left behind: what the target read after its 200
+        ambiguous = False  # an earlier attempt of this round may have been applied without us hearing so
+        assert item.token_base is not None
+        k = 0
+        token = round_token(item.token_base, k)
 
         def attempt() -> tuple[Outcome, str, str | None]:
             nonlocal attempts, ambiguous
@@ -618,12 +710,11 @@ class Executor:
                 if ticket is None:
                     raise _Final("pending", "the invocation deadline arrived before the call could be made")
                 attempts += 1
-                assert item.client_token is not None
                 try:
                     if item.kind == "pair":
-                        rid = self.api.failover_pair(item.region, item.id, item.client_token)
+                        rid = self.api.failover_pair(item.region, item.id, token)
                     else:
-                        rid = self.api.failover_group(item.region, item.id, item.client_token)
+                        rid = self.api.failover_group(item.region, item.id, token)
                 except ApiFailure as f:
                     failure = f
                 except BaseException:
@@ -641,29 +732,42 @@ class Executor:
                     ambiguous = True
                 return self._on_failure(item, failure, was_ambiguous)
             request_ids.append(rid)
-            return (
-                "failedOver",
-                "FailoverDisk" + ("ReplicaPair" if item.kind == "pair" else "ReplicaGroup") + " accepted",
-                "failovering",
-            )
+            return self._after_accepted(item)
 
         outcome: Outcome
         self.board.enter()
         try:
-            outcome, reason, status_after = self._retrying(f"{item.kind}:{item.id}")(attempt)
+            while True:
+                try:
+                    outcome, reason, status_after = self._retrying(f"{item.kind}:{item.id}")(attempt)
+                    break
+                except _NextRound as nxt:
+                    passed.append(nxt.status)
+                    k += 1
+                    if k >= MAX_ROUNDS:
+                        outcome, reason, status_after = (
+                            "failed",
+                            (
+                                f"{MAX_ROUNDS} ClientToken rounds were each answered 200 and left the target "
+                                f"{nxt.status}; the API is not failing it over. Fail it over by hand."
+                            ),
+                            nxt.status,
+                        )
+                        break
+                    token, ambiguous = round_token(item.token_base, k), False
+                    self.log.info("next-round", target=f"{item.kind}:{item.id}", round=k, statusRead=nxt.status)
         except _Final as fin:
             outcome, reason, status_after = fin.outcome, fin.reason, fin.status_after
         except _Retryable as exc:
             f = exc.failure
-            why = (
-                "retry budget exhausted"
-                if self.budget.left <= 0
-                else (
-                    "deadline reached"
-                    if self.deadline.remaining() <= 0
-                    else f"{self.settings.max_attempts} attempts made"
-                )
-            )
+            if self.settings.max_attempts and attempts >= self.settings.max_attempts:
+                why = f"{self.settings.max_attempts} attempts made (FAILOVER_MAX_ATTEMPTS)"
+            elif self.budget.size <= 0:
+                why = "no retries allowed (FAILOVER_RETRY_BUDGET=0)"
+            elif self.budget.rate <= 0 and self.budget.left <= 0:
+                why = "retry budget spent (FAILOVER_RETRY_RATE=0)"
+            else:
+                why = "deadline reached"
             outcome, reason, status_after = "pending", f"{why}; last error {f.code}: {f.message}", None
         finally:
             self.board.leave()
@@ -675,7 +779,9 @@ class Executor:
             reason=reason,
             status_before=item.status,
             status_after=status_after,
-            client_token=item.client_token,
+            client_token=token,
+            token_round=k,
+            passed_rounds=passed,
             attempts=attempts,
             request_ids=request_ids,
             errors=errors,
@@ -683,8 +789,30 @@ class Executor:
             duration_ms=round((time.monotonic() - t0) * 1000, 1),
             members=list(item.members),
         )
-        self.log.info("target", kind=item.kind, id=item.id, outcome=outcome, attempts=attempts, reason=reason)
+        self.log.info(
+            "target", kind=item.kind, id=item.id, outcome=outcome, attempts=attempts, round=k, reason=reason
+        )
         return res
+
+    def _after_accepted(self, item: PlanItem) -> tuple[Outcome, str, str | None]:
+        """A 200: look at the target. Only a target that reads failing over (or failed over) is done.
+
+        The look is what tells a 200 that did the failover from one that replayed an earlier round:
+        a replayed token answers "done" and changes nothing. Assumed of the API ([INF] in
+        docs/idempotency.md): a 200 means applied, and visible to the next describe in the DR region.
+        """
+        status = self._status(item)
+        action = "FailoverDisk" + ("ReplicaPair" if item.kind == "pair" else "ReplicaGroup")
+        if status is None:
+            return "skipped", f"{action} answered 200, then the target no longer exists", None
+        if status in ALREADY:
+            return "failedOver", f"{action} accepted; target is {status}", status
+        if status in GONE:
+            return "skipped", f"{action} answered 200, then the target read {status}", status
+        if status == "failover_failed" or can_fail_over(item.kind, status):
+            # a replay (an earlier incident's round, before a failback) or a round that failed: next token
+            raise _NextRound(status)
+        return "skipped", f"{action} answered 200 but the target reads {status}, which is not failed over", status
 
     def _on_failure(self, item: PlanItem, f: ApiFailure, ambiguous: bool) -> tuple[Outcome, str, str | None]:
         """The error policy, one branch per documented code. Returns a final outcome or raises _Retryable."""
@@ -694,7 +822,7 @@ class Executor:
         # an applied write needs no retry at all, which halves the writes of a 504 storm.
         ambiguous_now = f.transient and not f.throttled
         if ambiguous_now or code == "OperationDenied.InvalidStatus":
-            looking = time.monotonic()
+            looking = self.backoff.now()
             status = self._status(item)
             if status is None:
                 return "skipped", "the target no longer exists", None
@@ -704,7 +832,7 @@ class Executor:
                 return ("failedOver" if mine else "alreadyFailedOver"), f"{code}; target is now {status}", status
             if status in GONE:
                 return "skipped", f"{code}; target is {status}", status
-            raise _Retryable(f, looked=time.monotonic() - looking)
+            raise _Retryable(f, looked=self.backoff.now() - looking)
         if f.transient:
             raise _Retryable(f)
         if code == "NoSuchResource":
@@ -764,10 +892,10 @@ class Executor:
                     del watch[key]
                 elif status == "failover_failed":
                     r.outcome, r.verified = "pending", False
-                    r.reason = "the failover ended failover_failed; a re-invocation retries it with a new token"
+                    r.reason = "the failover ended failover_failed; a re-invocation sends the next round's token"
                     del watch[key]
             if watch:
-                time.sleep(max(0.0, min(self.settings.verify_poll_seconds, self.deadline.remaining())))
+                self.backoff.sleep(max(0.0, min(self.settings.verify_poll_seconds, self.deadline.remaining())))
         for r in watch.values():
             r.verified = False
 

@@ -4,15 +4,13 @@ Selection: what currently replicates *from* the unhealthy region *into* the DR r
 ``SourceRegion``/``DestinationRegion``; groups: ``SourceRegionId``/``DestinationRegionId``), then the
 configured filters. A pair in a group is never failed over on its own: its group is the unit.
 
-ClientToken: derived from the primary region, the DR region, the target and the target's
-replication *generation* (its last recovery point and direction). Every notification of the same
-outage, from any channel, retry or concurrent copy, derives the same token for the same target;
-after a failback the generation moves on, so a later incident gets a new token.
+ClientToken: each item carries the base of its token chain (token.py): primary region, DR region,
+target and replication direction, nothing that moves while the primary replicates. The executor
+walks the chain (execute.py); ``client_token`` is round 0, the token a dry run shows.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -20,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from replica_failover.config import Settings
 from replica_failover.incident import Incident
+from replica_failover.token import round_token, token_base
 
 TargetKind = Literal["pair", "group"]
 Decision = Literal["failover", "alreadyFailedOver", "skipped"]
@@ -43,18 +42,18 @@ GROUP_FAILOVER_FROM = frozenset(
 )
 
 
-def client_token(primary: str, dr: str, kind: TargetKind, target_id: str, generation: str) -> str:
-    """``rf1-`` + 40 hex: 44 ASCII characters, within the API's 64."""
-    digest = hashlib.sha256(f"{primary}|{dr}|{kind}|{target_id}|{generation}".encode()).hexdigest()
-    return f"rf1-{digest[:40]}"
+def can_fail_over(kind: TargetKind, status: str) -> bool:
+    """The plan's own rule: would a target in ``status`` be sent a failover call?"""
+    if kind == "group":
+        return status in GROUP_FAILOVER_FROM
+    return bool(status) and status not in PAIR_SKIP and status not in ALREADY
 
 
-def generation(record: dict[str, Any], kind: TargetKind) -> str:
-    src = record.get("SourceRegion" if kind == "pair" else "SourceRegionId")
-    dst = record.get("DestinationRegion" if kind == "pair" else "DestinationRegionId")
-    # a failed failover must be retryable: a replayed token would answer "done" without doing it
-    retry = ":retry" if record.get("Status") == "failover_failed" else ""
-    return f"{record.get('LastRecoverPoint', 0)}:{src}>{dst}{retry}"
+def chain_base(primary: str, dr: str, kind: TargetKind, record: dict[str, Any]) -> str:
+    src = str(record.get("SourceRegion" if kind == "pair" else "SourceRegionId"))
+    dst = str(record.get("DestinationRegion" if kind == "pair" else "DestinationRegionId"))
+    rid = str(record.get("ReplicaPairId" if kind == "pair" else "ReplicaGroupId", ""))
+    return token_base(primary, dr, kind, rid, src, dst)
 
 
 class PlanItem(BaseModel):
@@ -67,7 +66,8 @@ class PlanItem(BaseModel):
     status: str
     decision: Decision
     reason: str
-    client_token: str | None = None
+    client_token: str | None = None  # round 0 of the chain
+    token_base: str | None = None  # the executor sends round_token(token_base, k)
     members: tuple[str, ...] = ()
 
 
@@ -117,8 +117,11 @@ def _filter_reason(
     return None
 
 
-def _item(base: dict[str, Any], decision: Decision, reason: str, token: str | None = None) -> PlanItem:
-    return PlanItem.model_validate({**base, "decision": decision, "reason": reason, "client_token": token})
+def _item(base: dict[str, Any], decision: Decision, reason: str, chain: str | None = None) -> PlanItem:
+    token = round_token(chain, 0) if chain else None
+    return PlanItem.model_validate(
+        {**base, "decision": decision, "reason": reason, "client_token": token, "token_base": chain}
+    )
 
 
 def build_plan(
@@ -156,8 +159,8 @@ def build_plan(
         elif status not in GROUP_FAILOVER_FROM:
             items.append(_item(base, "skipped", f"group status {status} cannot fail over"))
         else:
-            token = client_token(primary, dr, "group", gid, generation(g, "group"))
-            items.append(_item(base, "failover", "replicates from the unhealthy region", token))
+            chain = chain_base(primary, dr, "group", g)
+            items.append(_item(base, "failover", "replicates from the unhealthy region", chain))
 
     for p in pairs:
         if (p.get("SourceRegion"), p.get("DestinationRegion")) != (primary, dr):
@@ -188,8 +191,8 @@ def build_plan(
         elif status in PAIR_SKIP or not status:
             items.append(_item(base, "skipped", PAIR_SKIP.get(status, "unknown status")))
         else:
-            token = client_token(primary, dr, "pair", pid, generation(p, "pair"))
-            items.append(_item(base, "failover", "replicates from the unhealthy region", token))
+            chain = chain_base(primary, dr, "pair", p)
+            items.append(_item(base, "failover", "replicates from the unhealthy region", chain))
 
     # manual requests name ids that may not exist or not replicate from that region: say so
     named = {("pair", i) for i in incident.pair_ids} | {("group", i) for i in incident.group_ids}

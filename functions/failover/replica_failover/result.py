@@ -29,7 +29,10 @@ class TargetResult(_Model):
     reason: str
     status_before: str
     status_after: str | None = None
-    client_token: str | None = None
+    client_token: str | None = None  # the last token sent (the round that settled it)
+    token_round: int | None = None  # that token's round in the target's chain (token.py)
+    # one entry per round left behind: the status read after its 200 (a replay, or failover_failed)
+    passed_rounds: list[str] = Field(default_factory=list)
     attempts: int = 0
     request_ids: list[str] = Field(default_factory=list)
     errors: list[str] = Field(default_factory=list)
