@@ -5,6 +5,9 @@ The handler is loaded from the function's CodeUri by its Handler, the environmen
 credentials from ALIBABA_CLOUD_* or, against the emulator, its documented keys; function timeout
 from the template or ``--timeout``). Event functions print the result JSON; HTTP functions (the
 webhook) get a WSGI POST of the event body.
+
+As in the container image, the process's logging is redacted and the context's credentials are
+registered as secrets, so neither the SDKs' error logs nor what is printed can carry them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
+
+from replica_failover.redact import install_logging, redact, register
 
 from chaos.emulator.config import (
     DEFAULT_ACCOUNT_ID,
@@ -82,6 +87,7 @@ def invoke(
     env_overrides: Mapping[str, str] | None = None,
 ) -> tuple[int, Any]:
     """Returns (exit code, printable output): 0 result returned, 3 work pending (FC would retry), 1 error."""
+    install_logging()
     env = {**fn.environment, **(env_overrides or {})}
     if endpoint:
         url = endpoint if "://" in endpoint else f"http://{endpoint}"
@@ -90,17 +96,20 @@ def invoke(
     # the function logs JSON lines to stdout (FC ships them to SLS); here stdout is for the result
     with patched_environ(env), contextlib.redirect_stdout(sys.stderr):
         context = build_context(fn, {**os.environ, **env}, timeout=timeout, emulator=bool(endpoint))
+        creds = context.credentials
+        register(creds.access_key_id, creds.access_key_secret, creds.security_token)
         handler = load_handler(fn)
         if fn.http:
-            return _invoke_http(handler, event, context)
+            code, payload = _invoke_http(handler, event, context)
+            return code, redact(payload)
         try:
             out = handler(event, context)
         except Exception as exc:
             result = getattr(exc, "result", None)
             if isinstance(result, dict):  # PendingWork: the result says what is left
-                return 3, result
-            return 1, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-    return 0, json.loads(out) if isinstance(out, str | bytes) else out
+                return 3, redact(result)
+            return 1, redact({"errorType": type(exc).__name__, "errorMessage": str(exc)})
+    return 0, redact(json.loads(out) if isinstance(out, str | bytes) else out)
 
 
 def post_to_http_function(
