@@ -200,9 +200,7 @@ class EbsApi:
         low = raw.lower()
         for phrases, template in _TRANSPORT_CAUSES:
             if any(p in low for p in phrases):
-                return template.format(
-                    host=host, read=f"{self._read_timeout:g}", connect=f"{self._connect_timeout:g}"
-                )
+                return template.format(host=host, read=f"{self._read_timeout:g}", connect=f"{self._connect_timeout:g}")
         # unknown wording: requests' "(Caused by X(...: reason))" holds the reason; drop any URL
         caused = raw.rsplit("Caused by ", 1)[-1]
         return f"{host}: " + redact_text(_URL.sub("<url>", caused)).strip(" ()'\"")[:MAX_MESSAGE]

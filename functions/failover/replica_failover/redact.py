@@ -40,7 +40,7 @@ _SECRET_KEYS = frozenset({"x_fc_access_key_secret", "x_fc_security_token", "x_ac
 # The value stops at the next parameter (&, %26, %2526), whitespace, a quote, a backslash (a JSON escape)
 # or a structural character, so a JSON line stays valid after the substitution.
 _PARAM = re.compile(
-    r"(?i)(?<![A-Za-z0-9_])(?P<key>SecurityToken|Signature|AccessKeyId|AccessKeySecret|Credential)"
+    r"(?i)(?:(?<![A-Za-z0-9_])|(?<=%[0-9A-F]{2}))(?P<key>SecurityToken|Signature|AccessKeyId|AccessKeySecret|Credential)"
     r"(?P<sep>=|%3D|%253D)(?P<value>(?:(?!%26|%2526)[^&\s'\"\\,;<>(){}\[\]])+)"
 )
 # header: value / 'header': 'value' / "header":"value"; a quoted value ends at its quote, a bare one at
@@ -56,6 +56,7 @@ _HEADER = re.compile(
 # (case-insensitive alternations) cost ~30 ms a megabyte where the gate costs ~2
 _HINTS = ("security", "signature", "access", "credential", "authorization", "secret")
 _CHUNK = 1 << 16
+
 
 class _Registry:
     """The secret values and variable names; their encoded forms are rebuilt only when one changes."""
