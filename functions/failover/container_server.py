@@ -23,7 +23,9 @@ Logging: one JSON object per line on stdout (FC ships stdout to the service Logs
 bodies and query strings are never logged: they carry the STS secret/token and, for the webhook, the
 shared secret. Everything the server writes - its own lines, the root logger's records (the SDKs log
 signed URLs and credential headers at ERROR) and FC error bodies - is redacted by
-``replica_failover.redact``, which also learns each request's context credentials.
+``replica_failover.redact``, which also learns each request's context credentials. That module ships
+beside this one (stdlib only as well) and is looked up at run time, so the server itself imports
+nothing but the standard library and still runs, unredacted, without it.
 
 Run from the code directory: ``python -m container_server --handler index.handler``.
 """
@@ -54,8 +56,6 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Final, TextIO
-
-from replica_failover.redact import install_logging, redact, redact_text, register
 
 if TYPE_CHECKING:  # wsgiref.types only exists at runtime from 3.11; typeshed has it for every version
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -93,6 +93,43 @@ _HOP_BY_HOP: Final = frozenset(
 _SPEC_RE: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _MAX_CHUNK_LINE: Final = 1024
 _MAX_TRAILERS: Final = 64
+
+
+# --------------------------------------------------------------------------------------------------
+# redaction
+
+_redact_module: Any = None
+
+
+def _redaction() -> Any:
+    """``replica_failover.redact`` once importable (the code directory is on sys.path), else None."""
+    global _redact_module  # noqa: PLW0603 - a lazily found module, looked up again until it is found
+    if _redact_module is None:
+        with contextlib.suppress(ImportError):
+            _redact_module = importlib.import_module("replica_failover.redact")
+    return _redact_module
+
+
+def redact_text(text: str) -> str:
+    r = _redaction()
+    return text if r is None else str(r.redact_text(text))
+
+
+def redact(value: Any) -> Any:
+    r = _redaction()
+    return value if r is None else r.redact(value)
+
+
+def register(*values: str) -> None:
+    r = _redaction()
+    if r is not None:
+        r.register(*values)
+
+
+def install_logging() -> None:
+    r = _redaction()
+    if r is not None:
+        r.install_logging()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -181,9 +181,10 @@ class EbsApi:
             ) from None
         except ClientException as exc:
             self.stats.count(write, exc.get_error_code())
-            raise ApiFailure(
-                exc.get_error_code() or "SDK.ClientError", self._transport_cause(str(exc.get_error_msg()), host)
-            ) from None
+            code = exc.get_error_code() or "SDK.ClientError"
+            message = str(exc.get_error_msg())
+            cause = self._transport_cause(message, host) if code == "SDK.HttpError" else redact_text(message)
+            raise ApiFailure(code, cause[:MAX_MESSAGE]) from None
         self.stats.count(write, None)
         try:
             body = json.loads(raw)
