@@ -8,7 +8,8 @@ webhook) get a WSGI POST of the event body.
 
 The result goes to stdout, once. The function's JSON log lines go to stderr, with the final
 ``result`` line cut down to a summary (the full result is already on stdout). The exit code says
-which class of outcome it was: see :data:`EXIT_CODES`.
+which class of outcome it was: see :data:`EXIT_CODES`. As in the container image, the process's
+logging is redacted and the context's credentials are registered as secrets.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import IO, Any
+
+from replica_failover.redact import install_logging, redact, register
 
 from chaos.emulator.config import (
     DEFAULT_ACCOUNT_ID,
@@ -159,6 +162,7 @@ def invoke(
 
     The function's log lines go to ``log_stream`` (default: stderr), the result line summarized.
     """
+    install_logging()
     env = {**fn.environment, **(env_overrides or {})}
     if endpoint:
         url = endpoint if "://" in endpoint else f"http://{endpoint}"
@@ -169,20 +173,23 @@ def invoke(
     try:
         with patched_environ(env), contextlib.redirect_stdout(logs):
             context = build_context(fn, {**os.environ, **env}, timeout=timeout, emulator=bool(endpoint))
+            creds = context.credentials
+            register(creds.access_key_id, creds.access_key_secret, creds.security_token)
             handler = load_handler(fn)
             if fn.http:
-                return _invoke_http(handler, event, context)
+                code, payload = _invoke_http(handler, event, context)
+                return code, redact(payload)
             try:
                 out = handler(event, context)
             except Exception as exc:
                 result = getattr(exc, "result", None)
                 if isinstance(result, dict):  # PendingWork: the result says what is left
-                    return exit_code_for(result), result
-                return EXIT_ERROR, {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+                    return exit_code_for(result), redact(result)
+                return EXIT_ERROR, redact({"errorType": type(exc).__name__, "errorMessage": str(exc)})
     finally:
         logs.flush()
     result = json.loads(out) if isinstance(out, str | bytes) else out
-    return (exit_code_for(result) if isinstance(result, dict) else EXIT_DONE), result
+    return (exit_code_for(result) if isinstance(result, dict) else EXIT_DONE), redact(result)
 
 
 def post_to_http_function(

@@ -21,7 +21,11 @@ built from the ``x-fc-*`` request headers.
 
 Logging: one JSON object per line on stdout (FC ships stdout to the service Logstore). Request headers,
 bodies and query strings are never logged: they carry the STS secret/token and, for the webhook, the
-shared secret.
+shared secret. Everything the server writes - its own lines, the root logger's records (the SDKs log
+signed URLs and credential headers at ERROR) and FC error bodies - is redacted by
+``replica_failover.redact``, which also learns each request's context credentials. That module ships
+beside this one (stdlib only as well) and is looked up at run time, so the server itself imports
+nothing but the standard library and still runs, unredacted, without it.
 
 Run from the code directory: ``python -m container_server --handler index.handler``.
 """
@@ -92,6 +96,43 @@ _MAX_TRAILERS: Final = 64
 
 
 # --------------------------------------------------------------------------------------------------
+# redaction
+
+_redact_module: Any = None
+
+
+def _redaction() -> Any:
+    """``replica_failover.redact`` once importable (the code directory is on sys.path), else None."""
+    global _redact_module  # noqa: PLW0603 - a lazily found module, looked up again until it is found
+    if _redact_module is None:
+        with contextlib.suppress(ImportError):
+            _redact_module = importlib.import_module("replica_failover.redact")
+    return _redact_module
+
+
+def redact_text(text: str) -> str:
+    r = _redaction()
+    return text if r is None else str(r.redact_text(text))
+
+
+def redact(value: Any) -> Any:
+    r = _redaction()
+    return value if r is None else r.redact(value)
+
+
+def register(*values: str) -> None:
+    r = _redaction()
+    if r is not None:
+        r.register(*values)
+
+
+def install_logging() -> None:
+    r = _redaction()
+    if r is not None:
+        r.install_logging()
+
+
+# --------------------------------------------------------------------------------------------------
 # logging
 
 
@@ -111,7 +152,7 @@ class JsonLog:
             "message": message,
         }
         record.update({k: v for k, v in fields.items() if v is not None})
-        line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":"))
+        line = redact_text(json.dumps(redact(record), ensure_ascii=False, default=str, separators=(",", ":")))
         stream = self._stream if self._stream is not None else sys.stdout
         with self._lock:
             try:
@@ -157,21 +198,23 @@ class _JsonFormatter(logging.Formatter):
             "requestId": getattr(record, "requestId", "") or None,
         }
         if record.exc_info:
-            out["exception"] = self.formatException(record.exc_info)
-        return json.dumps({k: v for k, v in out.items() if v is not None}, ensure_ascii=False, default=str)
+            # exc_text is the redacted one when the redacting filter has seen the record
+            out["exception"] = record.exc_text or self.formatException(record.exc_info)
+        line = json.dumps({k: v for k, v in out.items() if v is not None}, ensure_ascii=False, default=str)
+        return redact_text(line)
 
 
 def configure_root_logging(level: int = logging.INFO) -> None:
     """Like FC's Python runtime, make ``logging.getLogger().info(...)`` reach stdout with the request id,
-    but as JSON. Leaves an already configured root logger alone."""
+    but as JSON. Leaves an already configured root logger alone, but redacts it either way."""
     root = logging.getLogger()
-    if root.handlers:
-        return
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(_JsonFormatter())
-    handler.addFilter(_RequestIdFilter())
-    root.addHandler(handler)
-    root.setLevel(level)
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(_JsonFormatter())
+        handler.addFilter(_RequestIdFilter())
+        root.addHandler(handler)
+        root.setLevel(level)
+    install_logging()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,6 +301,12 @@ def build_context(headers: Mapping[str, str], request_id: str | None = None) -> 
     variables that ``fun local`` sets; credentials come only from headers (the library falls back to
     ``ALIBABA_CLOUD_*`` itself), so an unset header never picks up a stray key from the environment."""
     rid = request_id or _text(headers, "x-fc-request-id") or str(uuid.uuid4())
+    # whatever the handler does with these (an SDK error, a log line), they never reach an output
+    register(
+        _text(headers, "x-fc-access-key-id"),
+        _text(headers, "x-fc-access-key-secret"),
+        _text(headers, "x-fc-security-token"),
+    )
     return FCContext(
         request_id=rid,
         credentials=Credentials(
@@ -329,13 +378,16 @@ def encode_result(result: object) -> tuple[bytes, str]:
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
-    """FC's Python runtime error shape."""
+    """FC's Python runtime error shape, redacted: the caller and FC's logs see it."""
     frames = traceback.extract_tb(exc.__traceback__)
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "stackTrace": [[f'File "{f.filename}"', f"line {f.lineno}", f"in {f.name}", f.line or ""] for f in frames],
-    }
+    body: dict[str, Any] = redact(
+        {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "stackTrace": [[f'File "{f.filename}"', f"line {f.lineno}", f"in {f.name}", f.line or ""] for f in frames],
+        }
+    )
+    return body
 
 
 # --------------------------------------------------------------------------------------------------

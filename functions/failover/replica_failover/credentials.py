@@ -1,5 +1,6 @@
 """Where the function's cloud credentials come from: the FC context (STS of the service role) or
-the standard environment variables. Never logged, never part of a result."""
+the standard environment variables. Never logged, never part of a result: every value resolved is
+registered with :mod:`replica_failover.redact`, which masks it wherever an SDK or a log would echo it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replica_failover.errors import ConfigError
+from replica_failover.redact import register
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,12 @@ class Credentials:
 
 def resolve_credentials(context: Any, env: Mapping[str, str]) -> Credentials:
     """FC context first (its STS keys rotate with the role), then ALIBABA_CLOUD_* variables."""
+    creds = _resolve(context, env)
+    register(creds.access_key_id, creds.access_key_secret, creds.security_token)
+    return creds
+
+
+def _resolve(context: Any, env: Mapping[str, str]) -> Credentials:
     creds = getattr(context, "credentials", None)
     ak = getattr(creds, "access_key_id", None) or getattr(creds, "accessKeyId", None)
     sk = getattr(creds, "access_key_secret", None) or getattr(creds, "accessKeySecret", None)

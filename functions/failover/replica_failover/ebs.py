@@ -9,6 +9,7 @@ imported on first use, not at import: it is on the cold-start path of a plan-onl
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replica_failover.credentials import Credentials
+from replica_failover.redact import redact_text
 
 VERSION = "2021-07-30"
 MAX_PAGES = 10_000  # 5,000,000 records at 500 a page: a bound, not an expectation
@@ -33,6 +35,31 @@ TRANSIENT_CODES = frozenset(
     }
 )
 TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
+MAX_MESSAGE = 500
+
+# What the SDK's transport errors say, in requests'/urllib3's words (their text is all it keeps),
+# mapped to the cause a reader needs. Checked in order: the first phrase found wins.
+_TRANSPORT_CAUSES: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("read timed out", "read timeout"), "{host}: read timeout after {read} s"),
+    (
+        (
+            "name or service not known",
+            "temporary failure in name resolution",
+            "nodename nor servname",
+            "getaddrinfo failed",
+            "no address associated",
+            "failed to resolve",
+            "nameresolutionerror",
+        ),
+        "connect to {host}: name resolution failed",
+    ),
+    (("connection refused",), "connect to {host}: Connection refused"),
+    (("connect timeout", "connecttimeout", "timed out"), "connect to {host}: timeout after {connect} s"),
+    (("reset by peer", "connectionreseterror"), "{host}: connection reset by peer"),
+    (("connection aborted", "remotedisconnected", "remote end closed"), "{host}: connection closed without a response"),
+    (("certificate verify failed", "sslerror", "ssl:"), "connect to {host}: TLS handshake failed"),
+)
+_URL = re.compile(r"(?:\bwith url: |https?://)\S+")
 
 
 # Not frozen: Python assigns __traceback__ on exceptions it re-raises (contextlib's @contextmanager
@@ -147,13 +174,17 @@ class EbsApi:
             self.stats.count(write, exc.get_error_code())
             raise ApiFailure(
                 exc.get_error_code() or "Unknown",
-                exc.get_error_msg() or "",
+                # a SignatureDoesNotMatch answer echoes the string to sign: AccessKeyId, SecurityToken
+                redact_text(str(exc.get_error_msg() or ""))[:MAX_MESSAGE],
                 exc.get_http_status(),
                 exc.get_request_id(),
             ) from None
         except ClientException as exc:
             self.stats.count(write, exc.get_error_code())
-            raise ApiFailure(exc.get_error_code() or "SDK.ClientError", str(exc.get_error_msg())[:500]) from None
+            code = exc.get_error_code() or "SDK.ClientError"
+            message = str(exc.get_error_msg())
+            cause = self._transport_cause(message, host) if code == "SDK.HttpError" else redact_text(message)
+            raise ApiFailure(code, cause[:MAX_MESSAGE]) from None
         self.stats.count(write, None)
         try:
             body = json.loads(raw)
@@ -162,6 +193,18 @@ class EbsApi:
         if not isinstance(body, dict):
             raise ApiFailure("SDK.UnknownServerError", "response is not a JSON object")
         return body
+
+    def _transport_cause(self, raw: str, host: str) -> str:
+        """The cause of a transport failure in a few words. The SDK's text quotes the whole signed
+        request URL (AccessKeyId, SecurityToken, Signature) before the cause, which a length limit
+        then cut off: the URL is never kept, the cause always is."""
+        low = raw.lower()
+        for phrases, template in _TRANSPORT_CAUSES:
+            if any(p in low for p in phrases):
+                return template.format(host=host, read=f"{self._read_timeout:g}", connect=f"{self._connect_timeout:g}")
+        # unknown wording: requests' "(Caused by X(...: reason))" holds the reason; drop any URL
+        caused = raw.rsplit("Caused by ", 1)[-1]
+        return f"{host}: " + redact_text(_URL.sub("<url>", caused)).strip(" ()'\"")[:MAX_MESSAGE]
 
     # ---------------------------------------------------------------- reads
     def _pages(
