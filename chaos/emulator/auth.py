@@ -1,6 +1,6 @@
 """Request authentication, verified the way Alibaba Cloud's API gateway (PopGw) verifies it.
 
-Two schemes reach the ebs API (shared/reference/ebs-api.md §1):
+Two schemes reach the ebs API:
 
 * ``HMAC-SHA1``: RPC query signing (``SignatureVersion=1.0``), sent by aliyun-python-sdk-core and by
   the V2 Tea SDK with ``Config(signature_algorithm='v2')``. Every parameter except ``Signature``
