@@ -159,3 +159,24 @@ def test_the_ebs_surface_reads_what_the_api_wrote(emulator: Emulator) -> None:
     emulator.ebs.flip("pair", pid, "failovering")
     emulator.advance(3600)
     assert emulator.ebs.record("pair", pid)["Status"] == "failovered"  # type: ignore[index]
+
+
+def test_package_level_names_load_lazily() -> None:
+    script = (
+        "import sys\n"
+        "import chaos.emulator.config\n"
+        "assert 'chaos.emulator.app' not in sys.modules, 'config pulled in the whole emulator'\n"
+        "from chaos.emulator import Emulator, FleetSpec, FunctionSpec, make_context, running\n"
+        "from chaos.emulator.app import Emulator as App\n"
+        "from chaos.emulator.ebs.models import FleetSpec as Spec\n"
+        "assert Emulator is App and FleetSpec is Spec and callable(make_context) and callable(running)\n"
+        "assert FunctionSpec.__module__ == 'chaos.emulator.fc.registry'\n"
+        "try:\n"
+        "    from chaos.emulator import Nothing\n"
+        "except ImportError:\n"
+        "    print('ok')\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our interpreter and our script
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
