@@ -8,9 +8,10 @@ Layout (moto-style; docs/emulator.md has the full reference):
 * ``app.py``: :class:`Emulator`, the WSGI app: shared pieces + registered services + control plane.
 * ``control.py`` (+ ``control_models.py``, ``control_guard.py``): the ``/_emulator/`` control plane.
 * Shared by every service: ``shared.py`` (the bundle a service is built from), ``auth.py``
-  (gateway signatures), ``tokens.py`` (ClientToken store), ``faults.py``, ``ratelimit.py``,
-  ``ledger.py``, ``clock.py``, ``config.py``, ``errors.py`` (gateway error catalogue),
-  ``wire.py`` (JSON answers, body limits, fault misbehaviour), ``server.py``, ``seedfile.py``.
+  (request verification) and ``signatures.py`` (the gateway's two signatures), ``tokens.py``
+  (ClientToken store), ``faults.py``, ``ratelimit.py``, ``ledger.py``, ``clock.py``, ``config.py``,
+  ``errors.py`` (gateway error catalogue), ``wire.py`` (JSON answers, body limits, fault
+  misbehaviour), ``server.py``, ``seedfile.py``.
 
 Adding a service (``ecs/``, ``dns/``, ``cms/`` …):
 
