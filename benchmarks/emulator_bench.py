@@ -364,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
     from chaos.emulator.app import Emulator
     from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-    from chaos.emulator.models import FleetSpec
+    from chaos.emulator.ebs.models import FleetSpec
     from chaos.emulator.server import start
 
     runner = run_load_in_child if args.client_mode == "process" else run_load

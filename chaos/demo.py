@@ -8,7 +8,7 @@ from typing import Any
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-from chaos.emulator.models import FleetSpec
+from chaos.emulator.ebs.models import FleetSpec
 from chaos.emulator.server import running
 
 PRIMARY, DR = "cn-hangzhou", "cn-shanghai"

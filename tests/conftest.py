@@ -13,7 +13,7 @@ from pytest_localserver.http import WSGIServer
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-from chaos.emulator.models import GroupRecord, PairRecord
+from chaos.emulator.ebs.models import GroupRecord, PairRecord
 
 PRIMARY, DR, OTHER = "cn-hangzhou", "cn-shanghai", "cn-beijing"
 

@@ -1,6 +1,6 @@
 """Request authentication, verified the way Alibaba Cloud's API gateway (PopGw) verifies it.
 
-Two schemes reach the ebs API (shared/reference/ebs-api.md §1):
+Two schemes reach the ebs API:
 
 * ``HMAC-SHA1``: RPC query signing (``SignatureVersion=1.0``), sent by aliyun-python-sdk-core and by
   the V2 Tea SDK with ``Config(signature_algorithm='v2')``. Every parameter except ``Signature``
@@ -8,7 +8,7 @@ Two schemes reach the ebs API (shared/reference/ebs-api.md §1):
 * ``ACS3-HMAC-SHA256``: header signing, the V2 Tea SDK's default. ``Authorization`` names the signed
   headers; the key is the bare secret; the body is bound through ``x-acs-content-sha256``.
 
-Both canonicalisations are byte-for-byte those of the installed SDKs
+Both canonicalisations (``signatures.py``) are byte-for-byte those of the installed SDKs
 (``aliyunsdkcore/auth/composer/rpc_signature_composer.py``,
 ``alibabacloud_tea_openapi/utils.py:get_rpcsignature`` / ``get_authorization``).
 
@@ -25,7 +25,6 @@ werkzeug does not keep the raw body once the form has been parsed, and ACS3 hash
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import heapq
 import hmac
@@ -36,19 +35,22 @@ from calendar import timegm
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import quote
 
 from werkzeug.wrappers import Request
 
 from chaos.emulator.config import Credential, EmulatorConfig
 from chaos.emulator.errors import ApiError
+from chaos.emulator.signatures import (
+    ACS3_SCHEME,
+    RPC_SCHEME,
+    TIMESTAMP_FORMAT,
+    acs3_canonical_request,
+    acs3_signature,
+    acs3_string_to_sign,
+    rpc_signature,
+    rpc_string_to_sign,
+)
 
-Scheme = Literal["HMAC-SHA1", "ACS3-HMAC-SHA256"]
-
-RPC_SCHEME: Scheme = "HMAC-SHA1"
-ACS3_SCHEME: Scheme = "ACS3-HMAC-SHA256"
-
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # Both SDKs send whole seconds in UTC; the gateway rejects anything else (e.g. fractional seconds)
 # with InvalidTimeStamp.Format, so strptime's leniency (single-digit fields) is not enough.
 _TIMESTAMP_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -77,68 +79,6 @@ class Principal:
     credential: Credential
     scheme: Literal["HMAC-SHA1", "ACS3-HMAC-SHA256"]
     security_token: str | None
-
-
-# --------------------------------------------------------------------------- signing primitives
-
-
-def percent_encode(value: str) -> str:
-    """RFC 3986 over UTF-8: only ``A-Za-z0-9-_.~`` stay as they are (space is ``%20``, not ``+``)."""
-    return quote(value, safe="~", encoding="utf-8")
-
-
-def rpc_string_to_sign(method: str, params: Mapping[str, str]) -> str:
-    """``METHOD&%2F&percentEncode(sorted k=v&...)`` over every parameter except ``Signature``."""
-    canonical = "&".join(f"{percent_encode(k)}={percent_encode(params[k])}" for k in sorted(params) if k != "Signature")
-    return f"{method.upper()}&%2F&{percent_encode(canonical)}"
-
-
-def rpc_signature(string_to_sign: str, secret: str) -> str:
-    """Base64(HMAC-SHA1(secret + "&", StringToSign))."""
-    mac = hmac.new((secret + "&").encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
-
-
-def acs3_canonical_query(query: Mapping[str, str]) -> str:
-    """Sorted ``k=v`` pairs joined by ``&``; only values are encoded, exactly as tea-openapi does."""
-    return "&".join(f"{k}={percent_encode(query[k])}" for k in sorted(query))
-
-
-def acs3_canonical_request(
-    method: str,
-    path: str,
-    *,
-    query: Mapping[str, str],
-    headers: Mapping[str, str],
-    signed_headers: Iterable[str],
-    payload_sha256: str,
-) -> str:
-    """``METHOD\\nURI\\nQUERY\\n<name:value\\n per signed header>\\nSignedHeaders\\nPayloadHash``."""
-    names = sorted({h.lower() for h in signed_headers})
-    header_block = "".join(f"{name}:{headers.get(name, '')}\n" for name in names)
-    return "\n".join(
-        [
-            method.upper(),
-            quote(path or "/", safe="/~", encoding="utf-8"),
-            acs3_canonical_query(query),
-            header_block,
-            ";".join(names),
-            payload_sha256,
-        ]
-    )
-
-
-def acs3_string_to_sign(canonical_request: str) -> str:
-    return f"{ACS3_SCHEME}\n{hashlib.sha256(canonical_request.encode('utf-8')).hexdigest()}"
-
-
-def acs3_signature(string_to_sign: str, secret: str) -> str:
-    """hex(HMAC-SHA256(secret, StringToSign)); unlike RPC the key has no trailing ``&``."""
-    return hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def format_timestamp(epoch: float) -> str:
-    return time.strftime(TIMESTAMP_FORMAT, time.gmtime(epoch))
 
 
 # --------------------------------------------------------------------------- errors

@@ -1,105 +1,105 @@
 """The ``/_emulator/`` control plane: seed, inspect, inject faults, move the clock, configure.
 
-JSON in, JSON out, every body validated by a pydantic model; documented in docs/emulator.md.
-Errors answer ``{"error": <what>, "details": [...]}`` with 400 (bad document) or 404.
+JSON in, JSON out, every body validated by a pydantic model (``control_models.py``); who may call
+it is decided in ``control_guard.py``; documented in docs/emulator.md. Errors answer
+``{"error": <what>, "details": [...]}`` with 400 (bad document), 403 (Host), 404, 405 or 415
+(not JSON). It reaches services only through their typed methods (``ebs.seed_pairs``,
+``ebs.flip``, ``fc.register``…).
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from chaos.emulator.faults import FaultRule
-from chaos.emulator.fc import FunctionSpec
-from chaos.emulator.models import PAIR_STATUSES, FleetSpec, SeedGroups, SeedPairs
+from chaos.emulator.clock import Clock
+from chaos.emulator.config import EmulatorConfig
+from chaos.emulator.control_guard import check_content_type, check_host
+from chaos.emulator.control_models import (
+    ClockBody,
+    ControlError,
+    FaultsBody,
+    FlipBody,
+    ResetBody,
+    WaitBody,
+    errors,
+    parse,
+)
+from chaos.emulator.ebs.backend import Kind
+from chaos.emulator.ebs.models import FleetSpec, SeedGroups, SeedPairs
+from chaos.emulator.ebs.service import EbsService
+from chaos.emulator.faults import FaultEngine
+from chaos.emulator.fc.registry import FunctionSpec
+from chaos.emulator.fc.service import FcEmulator
+from chaos.emulator.ledger import Ledger
 
-if TYPE_CHECKING:
-    from chaos.emulator.app import Emulator
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-class ResetBody(_Body):
-    config: bool = False
-
-
-class FlipBody(_Body):
-    Status: str
-    complete_to: str | None = Field(default=None, alias="completeTo")
-
-    @model_validator(mode="after")
-    def _known(self) -> FlipBody:
-        for s in (self.Status, self.complete_to):
-            if s is not None and s not in PAIR_STATUSES:
-                raise ValueError(f"unknown status {s!r}")
-        return self
+CONTROL_PREFIX = "/_emulator"
 
 
-class ClockBody(_Body):
-    advance: float | None = Field(default=None, ge=0, le=10 * 365 * 86400)
-    freeze: bool | None = None
+class Controlled(Protocol):
+    """What the control plane drives (the :class:`chaos.emulator.app.Emulator`)."""
+
+    region: str
+    clock: Clock
+    ledger: Ledger
+    faults: FaultEngine
+    ebs: EbsService
+    fc: FcEmulator
+
+    @property
+    def service_names(self) -> list[str]: ...
+
+    def config(self) -> EmulatorConfig: ...
+
+    def update_config(self, patch: dict[str, Any]) -> EmulatorConfig: ...
+
+    def reset(self, *, config: bool = False) -> None: ...
+
+    def advance(self, seconds: float) -> float: ...
+
+    def wait_quiet(self, timeout: float) -> bool: ...
 
 
-class FaultsBody(_Body):
-    rules: list[FaultRule] = Field(max_length=1000)
-
-
-class WaitBody(_Body):
-    timeout: float = Field(default=30.0, gt=0, le=600)
-
-
-class ControlError(Exception):
-    def __init__(self, status: int, error: str, details: list[Any] | None = None) -> None:
-        super().__init__(error)
-        self.status, self.error, self.details = status, error, details or []
-
+# (path, endpoint, methods, what it does): the URL map and the index GET /_emulator/ answers
+ENDPOINTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
+    ("/", "index", ("GET",), "this index"),
+    ("/health", "health", ("GET",), "readiness: ok, services, region, clock, ledger counts"),
+    ("/reset", "reset", ("POST",), "clear state, ledger, tokens, faults; {config: true} also the config"),
+    ("/pairs", "pairs", ("GET", "POST"), "list pairs; seed {pairs: [PairRecord]}"),
+    ("/pairs/<rid>", "pair", ("GET", "PATCH"), "one pair; flip {Status, completeTo?}"),
+    ("/groups", "groups", ("GET", "POST"), "list groups; seed {groups: [GroupRecord]}"),
+    ("/groups/<rid>", "group", ("GET", "PATCH"), "one group; flip {Status, completeTo?}"),
+    ("/fleet", "fleet", ("POST",), "generate a fleet from a FleetSpec"),
+    ("/ledger", "ledger", ("GET", "DELETE"), "requests, effects, transitions (?since=N); clear"),
+    ("/faults", "faults", ("GET", "POST", "PATCH", "DELETE"), "list, replace, append, remove (?id=) fault rules"),
+    ("/clock", "clock", ("GET", "POST"), "read; {advance: seconds, freeze: bool}"),
+    ("/config", "config", ("GET", "POST"), "read (no secrets); merge a partial EmulatorConfig"),
+    ("/functions", "functions", ("GET", "POST"), "list FC functions; register a FunctionSpec"),
+    ("/fc/invocations", "fc_invocations", ("GET",), "FC invocation records and async failures"),
+    ("/fc/wait", "fc_wait", ("POST",), "wait until no FC async work is queued or running {timeout}"),
+    ("/quiesce", "quiesce", ("POST",), "wait until no ebs request is in flight {timeout}"),
+)
 
 URLS = Map(
-    [
-        Rule("/_emulator/health", endpoint="health", methods=["GET"]),
-        Rule("/_emulator/reset", endpoint="reset", methods=["POST"]),
-        Rule("/_emulator/pairs", endpoint="pairs", methods=["GET", "POST"]),
-        Rule("/_emulator/pairs/<rid>", endpoint="pair", methods=["GET", "PATCH"]),
-        Rule("/_emulator/groups", endpoint="groups", methods=["GET", "POST"]),
-        Rule("/_emulator/groups/<rid>", endpoint="group", methods=["GET", "PATCH"]),
-        Rule("/_emulator/fleet", endpoint="fleet", methods=["POST"]),
-        Rule("/_emulator/ledger", endpoint="ledger", methods=["GET", "DELETE"]),
-        Rule("/_emulator/faults", endpoint="faults", methods=["GET", "POST", "PATCH", "DELETE"]),
-        Rule("/_emulator/clock", endpoint="clock", methods=["GET", "POST"]),
-        Rule("/_emulator/config", endpoint="config", methods=["GET", "POST"]),
-        Rule("/_emulator/functions", endpoint="functions", methods=["GET", "POST"]),
-        Rule("/_emulator/fc/invocations", endpoint="fc_invocations", methods=["GET"]),
-        Rule("/_emulator/fc/wait", endpoint="fc_wait", methods=["POST"]),
-        Rule("/_emulator/quiesce", endpoint="quiesce", methods=["POST"]),
-    ]
+    [Rule(CONTROL_PREFIX, endpoint="index", methods=["GET"])]
+    + [Rule(CONTROL_PREFIX + path, endpoint=name, methods=list(methods)) for path, name, methods, _ in ENDPOINTS]
 )
 
 
-def _parse(model: type[BaseModel], data: Any) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ControlError(400, f"invalid {model.__name__} document", _errors(exc)) from None
-
-
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": ".".join(str(p) for p in e["loc"]), "msg": e["msg"]} for e in exc.errors()]
-
-
 class ControlPlane:
-    def __init__(self, emulator: Emulator) -> None:
+    def __init__(self, emulator: Controlled) -> None:
         self.em = emulator
 
     def dispatch(self, request: Request) -> Response:
         try:
+            check_host(request)
             endpoint, args = URLS.bind_to_environ(request.environ).match()
+            check_content_type(request)
             result = getattr(self, f"on_{endpoint}")(request, **args)
             return _reply(200, result)
         except ControlError as exc:
@@ -122,53 +122,48 @@ class ControlPlane:
             raise ControlError(400, f"body is not JSON: {exc}") from None
 
     # ---------------------------------------------------------------- misc
+    def on_index(self, request: Request) -> dict[str, Any]:
+        return {
+            "endpoints": [
+                {"path": CONTROL_PREFIX + path, "methods": list(methods), "does": does}
+                for path, _, methods, does in ENDPOINTS
+            ],
+            "services": self.em.service_names,
+            "writes": "Content-Type: application/json; Host must be a loopback name",
+        }
+
     def on_health(self, request: Request) -> dict[str, Any]:
-        return {"ok": True, "region": self.em.region, "now": self.em.clock.now(), **self.em.ledger.counts()}
+        return {
+            "ok": True,
+            "services": self.em.service_names,
+            "region": self.em.region,
+            "now": self.em.clock.now(),
+            **self.em.ledger.counts(),
+        }
 
     def on_reset(self, request: Request) -> dict[str, Any]:
-        body: ResetBody = _parse(ResetBody, self._json(request, {}))
+        body: ResetBody = parse(ResetBody, self._json(request, {}))
         self.em.reset(config=body.config)
         return {"reset": True}
 
     # --------------------------------------------------------------- state
     def on_pairs(self, request: Request) -> dict[str, Any]:
         if request.method == "POST":
-            seed: SeedPairs = _parse(SeedPairs, self._json(request))
+            seed: SeedPairs = parse(SeedPairs, self._json(request))
             try:
-                return {"seeded": self.em.backend.seed_pairs(seed.pairs)}
+                return {"seeded": self.em.ebs.seed_pairs(seed.pairs)}
             except ValueError as exc:
                 raise ControlError(400, str(exc)) from None
-        with self.em.backend.lock:
-            self.em.backend.settle()
-            return {"pairs": [p.api() for _, p in sorted(self.em.backend.pairs.items())]}
+        return {"pairs": self.em.ebs.pairs()}
 
     def on_groups(self, request: Request) -> dict[str, Any]:
         if request.method == "POST":
-            seed: SeedGroups = _parse(SeedGroups, self._json(request))
+            seed: SeedGroups = parse(SeedGroups, self._json(request))
             try:
-                return {"seeded": self.em.backend.seed_groups(seed.groups)}
+                return {"seeded": self.em.ebs.seed_groups(seed.groups)}
             except ValueError as exc:
                 raise ControlError(400, str(exc)) from None
-        with self.em.backend.lock:
-            self.em.backend.settle()
-            return {"groups": [g.api() for _, g in sorted(self.em.backend.groups.items())]}
-
-    def _one(self, request: Request, kind: str, rid: str) -> dict[str, Any]:
-        backend = self.em.backend
-        if request.method == "PATCH":
-            body: FlipBody = _parse(FlipBody, self._json(request))
-            try:
-                return backend.flip(
-                    "pair" if kind == "pair" else "group", rid, body.Status, complete_to=body.complete_to
-                )
-            except KeyError:
-                raise ControlError(404, f"no {kind} {rid}") from None
-        with backend.lock:
-            backend.settle()
-            rec = backend.pairs.get(rid) if kind == "pair" else backend.groups.get(rid)
-            if rec is None:
-                raise ControlError(404, f"no {kind} {rid}")
-            return rec.api()
+        return {"groups": self.em.ebs.groups()}
 
     def on_pair(self, request: Request, rid: str) -> dict[str, Any]:
         return self._one(request, "pair", rid)
@@ -176,10 +171,23 @@ class ControlPlane:
     def on_group(self, request: Request, rid: str) -> dict[str, Any]:
         return self._one(request, "group", rid)
 
+    def _one(self, request: Request, kind: str, rid: str) -> dict[str, Any]:
+        record_kind: Kind = "pair" if kind == "pair" else "group"
+        if request.method == "PATCH":
+            body: FlipBody = parse(FlipBody, self._json(request))
+            try:
+                return self.em.ebs.flip(record_kind, rid, body.Status, complete_to=body.complete_to)
+            except KeyError:
+                raise ControlError(404, f"no {kind} {rid}") from None
+        doc = self.em.ebs.record(record_kind, rid)
+        if doc is None:
+            raise ControlError(404, f"no {kind} {rid}")
+        return doc
+
     def on_fleet(self, request: Request) -> dict[str, Any]:
-        spec: FleetSpec = _parse(FleetSpec, self._json(request))
+        spec: FleetSpec = parse(FleetSpec, self._json(request))
         try:
-            return self.em.backend.generate(spec)
+            return self.em.ebs.generate(spec)
         except ValueError as exc:
             raise ControlError(400, str(exc)) from None
 
@@ -199,7 +207,7 @@ class ControlPlane:
         faults, now, seed = self.em.faults, self.em.clock.now(), self.em.config().seed
         if request.method in ("POST", "PATCH"):
             data = self._json(request)
-            body: FaultsBody = _parse(FaultsBody, {"rules": data} if isinstance(data, list) else data)
+            body: FaultsBody = parse(FaultsBody, {"rules": data} if isinstance(data, list) else data)
             if request.method == "POST":
                 faults.set(body.rules, now, seed)
             else:
@@ -213,7 +221,7 @@ class ControlPlane:
     def on_clock(self, request: Request) -> dict[str, Any]:
         clock = self.em.clock
         if request.method == "POST":
-            body: ClockBody = _parse(ClockBody, self._json(request))
+            body: ClockBody = parse(ClockBody, self._json(request))
             if body.freeze is not None:
                 clock.freeze(body.freeze)
             if body.advance:
@@ -229,7 +237,7 @@ class ControlPlane:
             try:
                 self.em.update_config(patch)
             except ValidationError as exc:
-                raise ControlError(400, "invalid EmulatorConfig document", _errors(exc)) from None
+                raise ControlError(400, "invalid EmulatorConfig document", errors(exc)) from None
         return self.em.config().model_dump(by_alias=True, exclude={"credentials"}) | {
             # secrets never leave through the control plane
             "credentials": [
@@ -241,20 +249,20 @@ class ControlPlane:
     # ------------------------------------------------------------------ FC
     def on_functions(self, request: Request) -> dict[str, Any]:
         if request.method == "POST":
-            spec: FunctionSpec = _parse(FunctionSpec, self._json(request))
+            spec: FunctionSpec = parse(FunctionSpec, self._json(request))
             self.em.fc.register(spec)
         return {"functions": [f.model_dump(by_alias=True) for f in self.em.fc.functions()]}
 
     def on_fc_invocations(self, request: Request) -> dict[str, Any]:
         return {"invocations": self.em.fc.invocations(), "asyncFailures": self.em.fc.async_failures()}
 
-    def on_quiesce(self, request: Request) -> dict[str, Any]:
-        body: WaitBody = _parse(WaitBody, self._json(request, {}))
-        return {"quiet": self.em.wait_quiet(body.timeout)}
-
     def on_fc_wait(self, request: Request) -> dict[str, Any]:
-        body: WaitBody = _parse(WaitBody, self._json(request, {}))
+        body: WaitBody = parse(WaitBody, self._json(request, {}))
         return {"idle": self.em.fc.wait_idle(body.timeout)}
+
+    def on_quiesce(self, request: Request) -> dict[str, Any]:
+        body: WaitBody = parse(WaitBody, self._json(request, {}))
+        return {"quiet": self.em.wait_quiet(body.timeout)}
 
 
 def _reply(status: int, body: Any) -> Response:

@@ -1,7 +1,7 @@
 """The ebs API's error catalogue: codes, HTTP statuses and verbatim messages.
 
-Messages are copied from the ebs 2021-07-30 metadata and from captured gateway answers
-(see shared/reference/ebs-api.md §4). The legacy SDK parses some of them (it splits
+Messages are copied from the ebs 2021-07-30 metadata and from gateway answers quoted
+publicly. The legacy SDK parses some of them (it splits
 SignatureDoesNotMatch on ':'), so wording matters.
 """
 

@@ -16,8 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from chaos.emulator.app import Emulator
+from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord
 from chaos.emulator.faults import FaultRule
-from chaos.emulator.models import FleetSpec, GroupRecord, PairRecord
 
 
 class SeedFile(BaseModel):
@@ -36,22 +36,18 @@ class SeedFile(BaseModel):
         """Groups are seeded empty first so pairs can name them; group membership then comes from both."""
         if self.config:
             emulator.update_config(self.config)
+        ebs = emulator.ebs
         members = {g.ReplicaGroupId: list(g.PairIds) for g in self.groups}
-        emulator.backend.seed_groups([g.model_copy(update={"PairIds": []}) for g in self.groups])
-        emulator.backend.seed_pairs(self.pairs)
-        emulator.backend.seed_groups(
+        ebs.seed_groups([g.model_copy(update={"PairIds": []}) for g in self.groups])
+        ebs.seed_pairs(self.pairs)
+        ebs.seed_groups(
             [
-                g.model_copy(
-                    update={
-                        "PairIds": sorted(
-                            set(members[g.ReplicaGroupId]) | set(emulator.backend.groups[g.ReplicaGroupId].PairIds)
-                        )
-                    }
-                )
+                g.model_copy(update={"PairIds": sorted(set(members[gid]) | set(ebs.group_members(gid)))})
                 for g in self.groups
+                for gid in (g.ReplicaGroupId,)
             ]
         )
         if self.fleet is not None:
-            emulator.backend.generate(self.fleet)
+            ebs.generate(self.fleet)
         if self.faults:
             emulator.faults.set(self.faults, emulator.clock.now(), emulator.config().seed)

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.exceptions import InternalServerError
 from werkzeug.serving import BaseWSGIServer, ThreadedWSGIServer, WSGIRequestHandler
 
-from chaos.emulator.app import MAX_BODY, Emulator
+from chaos.emulator.app import Emulator
+from chaos.emulator.wire import MAX_BODY
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
@@ -242,7 +243,7 @@ class RunningEmulator:
         if isinstance(self.server, _Server):
             self.server.close_connections()
         self.thread.join(timeout=10)
-        self.emulator.fc.shutdown()
+        self.emulator.shutdown()
 
 
 def start(emulator: Emulator | None = None, host: str = "127.0.0.1", port: int = 0) -> RunningEmulator:

@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import requests
 
 from chaos.emulator.app import Emulator
+from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord
 from chaos.emulator.faults import FaultRule
 from chaos.emulator.fc import FunctionSpec
-from chaos.emulator.models import FleetSpec, GroupRecord, PairRecord
 
 HTTP_TIMEOUT = 30.0
 POLL_SECONDS = 0.005  # HTTP triggers only: how often the ledger is read while waiting for request N

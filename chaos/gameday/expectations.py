@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.emulator.responses import WRITE_ACTIONS
+from chaos.emulator.ebs.urls import WRITE_ACTIONS
 from chaos.gameday.journal import ExpectationResult
 from chaos.gameday.scenario import Expect
 

@@ -35,9 +35,9 @@ from chaos.emulator.config import (
     Credential,
     default_credentials,
 )
+from chaos.emulator.ebs.models import GroupRecord, PairRecord, Tag
+from chaos.emulator.ebs.urls import REQUIRED
 from chaos.emulator.fc import FunctionSpec, make_context
-from chaos.emulator.models import GroupRecord, PairRecord, Tag
-from chaos.emulator.responses import REQUIRED
 from chaos.gameday import capture
 from chaos.gameday.client import EmulatorControl, HttpControl, LocalControl, RequestTrigger
 from chaos.gameday.expectations import (

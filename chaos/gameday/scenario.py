@@ -16,8 +16,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from chaos.emulator.ebs.models import GROUP_ID_RE, PAIR_ID_RE, PAIR_STATUSES, REGION_RE, FleetSpec
 from chaos.emulator.faults import FaultRule
-from chaos.emulator.models import GROUP_ID_RE, PAIR_ID_RE, PAIR_STATUSES, REGION_RE, FleetSpec
 
 Channel = Literal["direct", "fc-sync", "fc-async", "webhook"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -249,7 +249,7 @@ class Method(_Model):
     @field_validator("ram_deny")
     @classmethod
     def _actions(cls, v: list[str]) -> list[str]:
-        from chaos.emulator.responses import REQUIRED
+        from chaos.emulator.ebs.urls import REQUIRED
 
         for item in v:
             if item.removeprefix("ebs:") not in REQUIRED:

@@ -23,8 +23,8 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 
 from chaos.emulator.config import DEFAULT_ACCOUNT_ID
+from chaos.emulator.ebs.models import GroupRecord, PairRecord
 from chaos.emulator.faults import FaultError, FaultRule
-from chaos.emulator.models import GroupRecord, PairRecord
 from chaos.gameday.expectations import FAILOVER_FROM_STATUSES
 
 __all__ = [

@@ -6,8 +6,8 @@ import pytest
 
 from benchmarks.emulator_bench import PHASES, main, percentile
 from chaos.emulator.app import Emulator
-from chaos.emulator.backend import snapshot
-from chaos.emulator.models import FleetSpec, GroupRecord, PairRecord, Tag
+from chaos.emulator.ebs.backend import snapshot
+from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])

@@ -10,7 +10,7 @@ from aliyunsdkcore.acs_exception.exceptions import ServerException
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import Credential, RateLimit
-from chaos.emulator.models import GroupRecord, PairRecord, Tag
+from chaos.emulator.ebs.models import GroupRecord, PairRecord, Tag
 from tests.conftest import DR, OTHER, PRIMARY, EbsCall, seed_basic
 
 PAIR_FIELDS = {

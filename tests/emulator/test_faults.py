@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
+from chaos.emulator.ebs.models import PairRecord
 from chaos.emulator.errors import CATALOG
 from chaos.emulator.faults import FaultEngine, FaultError, FaultRule
-from chaos.emulator.models import PairRecord
 from tests.conftest import DR, PRIMARY, EbsCall, legacy_call, seed_basic
 
 
@@ -310,7 +310,9 @@ def test_control_plane_round_trip(emulator: Emulator, endpoint: str) -> None:
     ],
 )
 def test_control_plane_rejects_bad_documents(endpoint: str, method: str, path: str, body: Any, status: int) -> None:
-    kw: dict[str, Any] = {"data": body} if isinstance(body, str) else {"json": body}
+    kw: dict[str, Any] = (
+        {"data": body, "headers": {"Content-Type": "application/json"}} if isinstance(body, str) else {"json": body}
+    )
     r = requests.request(method, f"http://{endpoint}/_emulator/{path}", timeout=5, **kw)
     assert r.status_code == status and r.json()["error"]
 

@@ -29,7 +29,8 @@ from chaos.emulator.config import (
     DEFAULT_STS_SECURITY_TOKEN,
     EmulatorConfig,
 )
-from chaos.emulator.fc import FcEmulator, FunctionSpec, _EnvGate, sign, string_to_sign
+from chaos.emulator.fc import FcEmulator, FunctionSpec, sign, string_to_sign
+from chaos.emulator.fc.envgate import EnvGate
 from tests.emulator import fc_handlers
 
 H = "tests.emulator.fc_handlers:"
@@ -444,7 +445,7 @@ def test_same_environment_runs_concurrently(fc: Harness) -> None:
 
 def test_env_gate_excludes_other_environments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FC_TEST_GATE", raising=False)
-    gate = _EnvGate()
+    gate = EnvGate()
     one, two = {"FC_TEST_GATE": "1"}, {"FC_TEST_GATE": "2"}
     assert gate.acquire(one)
     joined = threading.Event()

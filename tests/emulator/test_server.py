@@ -81,16 +81,16 @@ def test_connection_close_http10_chunked_and_folded_headers(served: RunningEmula
                 chunks.append(data)
             return b"".join(chunks)
 
-    answer = raw(b"GET /_emulator/health HTTP/1.0\r\nHost: x\r\n\r\n")
+    answer = raw(b"GET /_emulator/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200") and b"Connection: close" in answer
     # chunked request bodies go through werkzeug's own path, which answers and closes
     body = json.dumps({"advance": 1}).encode()
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
-    answer = raw(b"POST /_emulator/clock HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    answer = raw(b"POST /_emulator/clock HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
                  b"Content-Type: application/json\r\n\r\n" + chunked)  # fmt: skip
     assert answer.startswith(b"HTTP/1.1 200") and b'"frozen"' in answer
     # an obsolete folded header line is left to the stdlib's parser, as before
-    answer = raw(b"GET /_emulator/health HTTP/1.1\r\nHost: x\r\nX-Long: a\r\n b\r\nConnection: close\r\n\r\n")
+    answer = raw(b"GET /_emulator/health HTTP/1.1\r\nHost: localhost\r\nX-Long: a\r\n b\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200")
     assert b"400 - Bad request syntax" in raw(b"BROKEN\r\n\r\n")  # the stdlib's answer, unchanged
 

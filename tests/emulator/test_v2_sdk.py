@@ -17,8 +17,8 @@ from alibabacloud_tea_openapi.utils_models import Config
 
 from chaos.emulator import config as cfg
 from chaos.emulator.app import Emulator
+from chaos.emulator.ebs.models import PairRecord, Tag
 from chaos.emulator.faults import FaultError, FaultRule
-from chaos.emulator.models import PairRecord, Tag
 from tests.conftest import DR, OTHER, PRIMARY, seed_basic
 
 MODES = ["acs3", "v2"]

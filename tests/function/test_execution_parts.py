@@ -17,8 +17,8 @@ from tenacity import RetryCallState, Retrying
 from tenacity.wait import wait_fixed
 
 from chaos.emulator.app import Emulator
+from chaos.emulator.ebs.models import FleetSpec
 from chaos.emulator.faults import FaultError, FaultRule
-from chaos.emulator.models import FleetSpec
 from tests.conftest import DR, PRIMARY
 from tests.function.conftest import Invoke
 

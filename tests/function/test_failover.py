@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chaos.emulator.app import Emulator
-from chaos.emulator.backend import CallContext
 from chaos.emulator.config import Credential
+from chaos.emulator.ebs.backend import CallContext
+from chaos.emulator.ebs.models import FleetSpec, PairRecord, Tag
 from chaos.emulator.faults import FaultError, FaultRule
-from chaos.emulator.models import FleetSpec, PairRecord, Tag
 from tests.conftest import DR, OTHER, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
 

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from chaos.cli import app
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, DEFAULT_STS_ACCESS_KEY_SECRET, DEFAULT_STS_SECURITY_TOKEN
+from chaos.emulator.ebs.models import FleetSpec
 from chaos.emulator.faults import FaultRule
 from chaos.emulator.fc import FunctionSpec, make_context
-from chaos.emulator.models import FleetSpec
 from chaos.template import load_handler, read_template
 from tests.conftest import DR, PRIMARY, seed_basic
 

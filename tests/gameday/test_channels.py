@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from chaos.cli import app
 from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
-from chaos.emulator.models import GroupRecord, PairRecord
+from chaos.emulator.ebs.models import GroupRecord, PairRecord
 from chaos.emulator.server import RunningEmulator
 from chaos.gameday.runner import FcTarget, RunOptions, run_file
 from chaos.template import ensure_importable, read_template

@@ -1,6 +1,6 @@
-"""The ebs replica state machine (moto's ``models.py``): pairs, groups, their transitions.
+"""The ebs replica state (moto's ``models.py`` backend): pairs, groups, their transitions, describes.
 
-Allowed-from states are the documented tables (shared/reference/ebs-api.md §3). Transient
+The write operations are in ``replication.py`` (a mixin of :class:`EbsBackend`). Transient
 states (``failovering`` …) complete after ``config.transition_delays[state]`` seconds of
 emulator time; completion is applied lazily, under the lock, before any read or write, from a
 heap of due times, so a test advances the clock instead of sleeping.
@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import random
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Any, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel
 
 from chaos.emulator.clock import Clock
 from chaos.emulator.config import EmulatorConfig
-from chaos.emulator.errors import ApiError
+from chaos.emulator.ebs.fleet import generate_fleet
+from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
+from chaos.emulator.ebs.replication import CallContext, Kind, ReplicationOperations
 from chaos.emulator.ledger import Ledger
-from chaos.emulator.models import FleetSpec, GroupRecord, PairRecord, Tag
 
-Kind = Literal["pair", "group"]
+__all__ = ["CallContext", "EbsBackend", "Filters", "Kind", "Pager", "snapshot"]
 R = TypeVar("R", PairRecord, GroupRecord)
 # cuts the matching records (id order) to the page answered, plus the pagination fields
 Pager = Callable[[list[R]], tuple[list[R], dict[str, Any]]]
@@ -45,37 +45,6 @@ SYNC_STATES = frozenset({"initial_syncing", "syncing", "manual_syncing"})
 # while in these, LastRecoverPoint moves on every replication cycle (config.replication_cycle_seconds)
 REPLICATING = frozenset({"normal", "syncing"})
 
-PAIR_FAILOVER_DENIED = frozenset({"invalid", "deleted"})
-GROUP_FAILOVER_FROM = frozenset(
-    {
-        "manual_syncing",
-        "syncing",
-        "normal",
-        "stopping",
-        "stop_failed",
-        "stopped",
-        "failovering",
-        "failover_failed",
-        "failovered",
-    }
-)
-ALREADY_FAILED_OVER = frozenset({"failovering", "failovered"})
-STOP_FROM_PAIR = frozenset({"initial_syncing", "syncing", "manual_syncing", "normal"})
-STOP_FROM_GROUP = frozenset({"manual_syncing", "syncing", "normal", "stopping", "stop_failed", "stopped"})
-START_FROM_PAIR = frozenset({"created", "stopped"})
-START_FROM_GROUP = frozenset({"created", "syncing", "normal", "stopped"})
-ONESHOT_FROM_GROUP = frozenset({"created", "manual_syncing", "stopped"})
-
-
-@dataclass(frozen=True)
-class CallContext:
-    """Who is asking, for the effect entries."""
-
-    request_id: str
-    action: str
-    client_token: str | None
-    access_key_id: str
-
 
 @dataclass
 class Filters:
@@ -87,7 +56,7 @@ class Filters:
     tags: tuple[tuple[str, str | None], ...] = ()
 
 
-class EbsBackend:
+class EbsBackend(ReplicationOperations):
     def __init__(self, clock: Clock, config: Callable[[], EmulatorConfig], ledger: Ledger) -> None:
         self.clock = clock
         self._config = config
@@ -245,46 +214,7 @@ class EbsBackend:
 
     def generate(self, spec: FleetSpec) -> dict[str, list[str]]:
         """N pairs over the routes, statuses drawn by weight, a fraction grouped; same seed, same fleet."""
-        rng = random.Random(spec.seed)
-        statuses = list(spec.statuses)
-        weights = [spec.statuses[s] for s in statuses]
-        pairs: list[PairRecord] = []
-        for i in range(spec.pairs):
-            src, dst = spec.routes[i % len(spec.routes)]
-            pairs.append(
-                PairRecord(
-                    ReplicaPairId=f"pair-{spec.prefix}{spec.seed}-{i:06d}",
-                    PairName=f"{spec.prefix}-{i}",
-                    SourceRegion=src,
-                    DestinationRegion=dst,
-                    Status=rng.choices(statuses, weights)[0],
-                    Tags=[Tag(TagKey=k, TagValue=v) for k, v in spec.tags.items()],
-                )
-            )
-        groups: list[GroupRecord] = []
-        if spec.group_size and spec.grouped_fraction:
-            by_route: dict[tuple[str, str], list[PairRecord]] = {}
-            for p in pairs:
-                if rng.random() < spec.grouped_fraction and p.Status not in ("invalid", "deleted"):
-                    by_route.setdefault((p.SourceRegion, p.DestinationRegion), []).append(p)
-            for (src, dst), members in sorted(by_route.items()):
-                for start in range(0, len(members), spec.group_size):
-                    chunk = members[start : start + spec.group_size]
-                    gid = f"pg-{spec.prefix}{spec.seed}-{len(groups):05d}"
-                    status = chunk[0].Status if chunk[0].Status in GROUP_FAILOVER_FROM else "normal"
-                    for p in chunk:
-                        p.Status = status  # a group's members share its state
-                    groups.append(
-                        GroupRecord(
-                            ReplicaGroupId=gid,
-                            GroupName=gid,
-                            SourceRegionId=src,
-                            DestinationRegionId=dst,
-                            Status=status,
-                            PairIds=[p.ReplicaPairId for p in chunk],
-                            Tags=[Tag(TagKey=k, TagValue=v) for k, v in spec.tags.items()],
-                        )
-                    )
+        pairs, groups = generate_fleet(spec)
         with self.lock:
             self.seed_pairs(pairs)
             self.seed_groups(groups)
@@ -321,6 +251,20 @@ class EbsBackend:
             self._pending.clear()
             self._heap.clear()
             self._last_oneshot.clear()
+
+    # ----------------------------------------------------- control-plane reads
+    def records(self, kind: Kind) -> list[dict[str, Any]]:
+        """Every record of ``kind`` (deleted ones too) in id order, as API documents, transitions applied."""
+        with self.lock:
+            self.settle()
+            table: dict[str, PairRecord] | dict[str, GroupRecord] = self.pairs if kind == "pair" else self.groups
+            return [rec.api() for _, rec in sorted(table.items())]
+
+    def record(self, kind: Kind, rid: str) -> dict[str, Any] | None:
+        with self.lock:
+            self.settle()
+            rec = self._get(kind, rid)
+            return None if rec is None else rec.api()
 
     # ------------------------------------------------------------ describe
     def describe_pairs(self, f: Filters, page: Pager[PairRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -368,171 +312,6 @@ class EbsBackend:
                 self._catch_up(g)
             return [snapshot(g) for g in chosen], meta
 
-    # -------------------------------------------------------------- lookups
-    def _locate(self, kind: Kind, region: str, rid: str, *, secondary_only: bool) -> PairRecord | GroupRecord:
-        """The record, if ``region`` may operate on it. Failover/Reprotect go to the secondary's region only."""
-        rec = self._get(kind, rid)
-        if rec is None or rec.Status == "deleted":
-            raise ApiError.of("NoSuchResource")
-        src, dst = _route(rec)
-        if secondary_only and region == src:
-            raise ApiError.of("OperationDenied.OperateNotAllowedForPrimary")
-        if region != dst and (secondary_only or region != src):
-            raise ApiError.of("NoSuchResource")
-        return rec
-
-    def _pair_for(self, region: str, pid: str, *, secondary_only: bool) -> PairRecord:
-        rec = self._locate("pair", region, pid, secondary_only=secondary_only)
-        assert isinstance(rec, PairRecord)
-        return rec
-
-    def _group_for(self, region: str, gid: str, *, secondary_only: bool) -> GroupRecord:
-        rec = self._locate("group", region, gid, secondary_only=secondary_only)
-        assert isinstance(rec, GroupRecord)
-        return rec
-
-    def _members(self, g: GroupRecord) -> list[PairRecord]:
-        return [self.pairs[pid] for pid in g.PairIds if pid in self.pairs]
-
-    # ------------------------------------------------------------ pair ops
-    def failover_pair(self, ctx: CallContext, region: str, pid: str) -> None:
-        with self.lock:
-            self.settle()
-            p = self._pair_for(region, pid, secondary_only=True)
-            if p.Status in PAIR_FAILOVER_DENIED or (self._config().strict and p.Status in ALREADY_FAILED_OVER):
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            before = p.Status
-            self._enter("pair", p, "failovering")
-            self._effect(ctx, "pair", pid, before, "failovering")
-            self.settle()
-
-    def reprotect_pair(self, ctx: CallContext, region: str, pid: str, reverse: bool) -> None:
-        with self.lock:
-            self.settle()
-            p = self._pair_for(region, pid, secondary_only=True)
-            if p.Status != "failovered":
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            if reverse:
-                _swap_pair(p)
-            self._enter("pair", p, "reprotecting")
-            self._effect(ctx, "pair", pid, "failovered", "reprotecting", reverseReplicate=reverse)
-            self.settle()
-
-    def start_pair(self, ctx: CallContext, region: str, pid: str, one_shot: bool) -> None:
-        with self.lock:
-            self.settle()
-            p = self._pair_for(region, pid, secondary_only=False)
-            if p.Status not in START_FROM_PAIR:
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            self._check_oneshot(pid, p.RPO, one_shot)
-            before = p.Status
-            transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")
-            self._enter("pair", p, transient)
-            self._effect(ctx, "pair", pid, before, transient, oneShot=one_shot)
-            self.settle()
-
-    def stop_pair(self, ctx: CallContext, region: str, pid: str) -> None:
-        with self.lock:
-            self.settle()
-            p = self._pair_for(region, pid, secondary_only=False)
-            if p.Status not in STOP_FROM_PAIR:
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            before = p.Status
-            self._enter("pair", p, "stopping")
-            self._effect(ctx, "pair", pid, before, "stopping")
-            self.settle()
-
-    def _check_oneshot(self, rid: str, rpo: int, one_shot: bool) -> None:
-        if not one_shot:
-            return
-        now = self.clock.now()
-        last = self._last_oneshot.get(rid)
-        if last is not None and now - last <= rpo / 2:
-            raise ApiError.of("OperationDenied.ManualSyncLimit")
-        self._last_oneshot[rid] = now
-
-    # ----------------------------------------------------------- group ops
-    def failover_group(self, ctx: CallContext, region: str, gid: str) -> None:
-        with self.lock:
-            self.settle()
-            g = self._group_for(region, gid, secondary_only=True)
-            allowed = GROUP_FAILOVER_FROM - (ALREADY_FAILED_OVER if self._config().strict else frozenset())
-            if g.Status not in allowed:
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            members = self._members(g)
-            if not members:
-                raise ApiError.of("OperationDenied.NoPairInGroup")
-            if any(m.Status in PAIR_FAILOVER_DENIED for m in members):
-                raise ApiError.of("OperationDenied.PairGroupStatusConflict")
-            before = g.Status
-            self._enter("group", g, "failovering")
-            for m in members:
-                self._enter("pair", m, "failovering")
-            self._effect(ctx, "group", gid, before, "failovering", pairIds=[m.ReplicaPairId for m in members])
-            self.settle()
-
-    def reprotect_group(self, ctx: CallContext, region: str, gid: str, reverse: bool) -> None:
-        with self.lock:
-            self.settle()
-            g = self._group_for(region, gid, secondary_only=True)
-            members = self._members(g)
-            if g.Status != "failovered":
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            if not members:
-                raise ApiError.of("OperationDenied.NoPairInGroup")
-            if any(m.Status != "failovered" for m in members):
-                raise ApiError.of("OperationDenied.PairGroupStatusConflict")
-            if reverse:
-                g.SourceRegionId, g.DestinationRegionId = g.DestinationRegionId, g.SourceRegionId
-                g.SourceZoneId, g.DestinationZoneId = g.DestinationZoneId, g.SourceZoneId
-            self._enter("group", g, "reprotecting")
-            for m in members:
-                if reverse:
-                    _swap_pair(m)
-                self._enter("pair", m, "reprotecting")
-            self._effect(
-                ctx,
-                "group",
-                gid,
-                "failovered",
-                "reprotecting",
-                pairIds=[m.ReplicaPairId for m in members],
-                reverseReplicate=reverse,
-            )
-            self.settle()
-
-    def start_group(self, ctx: CallContext, region: str, gid: str, one_shot: bool) -> None:
-        with self.lock:
-            self.settle()
-            g = self._group_for(region, gid, secondary_only=False)
-            if g.Status not in (ONESHOT_FROM_GROUP if one_shot else START_FROM_GROUP):
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            members = self._members(g)
-            if not members:
-                raise ApiError.of("OperationDenied.NoPairInGroup")
-            self._check_oneshot(gid, g.RPO, one_shot)
-            before = g.Status
-            transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")
-            self._enter("group", g, transient)
-            for m in members:
-                self._enter("pair", m, transient)
-            self._effect(ctx, "group", gid, before, transient, pairIds=list(g.PairIds), oneShot=one_shot)
-            self.settle()
-
-    def stop_group(self, ctx: CallContext, region: str, gid: str) -> None:
-        with self.lock:
-            self.settle()
-            g = self._group_for(region, gid, secondary_only=False)
-            if g.Status not in STOP_FROM_GROUP:
-                raise ApiError.of("OperationDenied.InvalidStatus")
-            before = g.Status
-            self._enter("group", g, "stopping")
-            for m in self._members(g):
-                self._enter("pair", m, "stopping")
-            self._effect(ctx, "group", gid, before, "stopping", pairIds=list(g.PairIds))
-            self.settle()
-
-
 def snapshot(rec: PairRecord | GroupRecord) -> dict[str, Any]:
     """``rec.api()`` (``model_dump()``) for the flat records we keep, about 5x faster.
 
@@ -555,20 +334,6 @@ _LIST_FIELDS: dict[type[BaseModel], list[tuple[str, bool]]] = {
     ]
     for cls in (PairRecord, GroupRecord)
 }
-
-
-def _route(rec: PairRecord | GroupRecord) -> tuple[str, str]:
-    """(current source region, current destination region): pairs and groups spell them differently."""
-    if isinstance(rec, PairRecord):
-        return rec.SourceRegion, rec.DestinationRegion
-    return rec.SourceRegionId, rec.DestinationRegionId
-
-
-def _swap_pair(p: PairRecord) -> None:
-    # Source*/Destination* are the current direction; Primary*/Standby* stay the initial one
-    p.SourceRegion, p.DestinationRegion = p.DestinationRegion, p.SourceRegion
-    p.SourceZoneId, p.DestinationZoneId = p.DestinationZoneId, p.SourceZoneId
-    p.SourceDiskId, p.DestinationDiskId = p.DestinationDiskId, p.SourceDiskId
 
 
 def _has_common(f: Filters) -> bool:

@@ -14,25 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.emulator.backend import CallContext, EbsBackend, Filters, Pager
+from chaos.emulator.ebs.backend import CallContext, EbsBackend, Filters, Pager
+from chaos.emulator.ebs.models import REGION_RE
+from chaos.emulator.ebs.urls import REQUIRED, handler_name
 from chaos.emulator.errors import ApiError
-from chaos.emulator.models import REGION_RE
 
-VERSION = "2021-07-30"
-
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "DescribeDiskReplicaPairs": ("RegionId",),
-    "DescribeDiskReplicaGroups": ("RegionId",),
-    "FailoverDiskReplicaPair": ("RegionId", "ReplicaPairId"),
-    "FailoverDiskReplicaGroup": ("RegionId", "ReplicaGroupId"),
-    "ReprotectDiskReplicaPair": ("RegionId", "ReplicaPairId"),
-    "ReprotectDiskReplicaGroup": ("RegionId", "ReplicaGroupId"),
-    "StartDiskReplicaPair": ("RegionId", "ReplicaPairId"),
-    "StopDiskReplicaPair": ("RegionId", "ReplicaPairId"),
-    "StartDiskReplicaGroup": ("RegionId", "ReplicaGroupId"),
-    "StopDiskReplicaGroup": ("RegionId", "ReplicaGroupId"),
-}
-WRITE_ACTIONS = frozenset(a for a in REQUIRED if not a.startswith("Describe"))
 TAG_RE = re.compile(r"^Tag\.(\d+)\.(Key|Value)$")
 
 
@@ -158,7 +144,7 @@ class EbsResponse:
         self.backend = backend
 
     def dispatch(self, call: ApiCall) -> dict[str, Any]:
-        handler: Callable[[ApiCall], dict[str, Any]] = getattr(self, _snake(call.action))
+        handler: Callable[[ApiCall], dict[str, Any]] = getattr(self, handler_name(call.action))
         return handler(call)
 
     # ----------------------------------------------------------- describe
@@ -239,6 +225,3 @@ class EbsResponse:
         self.backend.stop_group(call.ctx, call.region, call.params["ReplicaGroupId"])
         return {"RequestId": call.ctx.request_id}
 
-
-def _snake(action: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", action).lower()

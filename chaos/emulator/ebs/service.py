@@ -1,0 +1,87 @@
+"""The ebs service object the emulator registers: wiring, request recognition, the control-plane surface.
+
+The control plane and seed files talk to ebs only through the typed methods here (``seed_pairs``,
+``flip``, ``snapshot``…), never through the backend's lock or tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from chaos.emulator.ebs.backend import EbsBackend, Kind
+from chaos.emulator.ebs.dispatch import EbsDispatcher
+from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord
+from chaos.emulator.ebs.responses import EbsResponse
+from chaos.emulator.shared import Shared
+
+
+class EbsService:
+    name = "ebs"
+
+    def __init__(self, shared: Shared) -> None:
+        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger)
+        self._dispatcher = EbsDispatcher(shared, EbsResponse(self.backend))
+
+    @classmethod
+    def create(cls, shared: Shared) -> EbsService:
+        return cls(shared)
+
+    # ----- HTTP
+    def recognises(self, request: Request) -> bool:
+        """RPC calls go to ``/``; as the last registered service ebs also answers unknown paths."""
+        return request.path == "/"
+
+    def dispatch(self, request: Request) -> Response:
+        return self._dispatcher.dispatch(request)
+
+    # ----- lifecycle
+    def settle(self) -> None:
+        """Apply the transitions that fell due (after the clock moved)."""
+        self.backend.settle()
+
+    def reset(self) -> None:
+        self.backend.reset()
+
+    def shutdown(self) -> None:
+        """Nothing runs in the background."""
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no ebs request is being processed (or ``timeout``); True when quiet."""
+        return self._dispatcher.wait_quiet(timeout)
+
+    # ----- the control plane's surface
+    def seed_pairs(self, records: Iterable[PairRecord]) -> list[str]:
+        """Store pairs as given (ValueError when one names a group that does not exist)."""
+        return self.backend.seed_pairs(records)
+
+    def seed_groups(self, records: Iterable[GroupRecord]) -> list[str]:
+        return self.backend.seed_groups(records)
+
+    def generate(self, spec: FleetSpec) -> dict[str, list[str]]:
+        return self.backend.generate(spec)
+
+    def flip(self, kind: Kind, rid: str, status: str, *, complete_to: str | None = None) -> dict[str, Any]:
+        """Set a record's status (KeyError when it does not exist); transient ones complete later."""
+        return self.backend.flip(kind, rid, status, complete_to=complete_to)
+
+    def pairs(self) -> list[dict[str, Any]]:
+        return self.backend.records("pair")
+
+    def groups(self) -> list[dict[str, Any]]:
+        return self.backend.records("group")
+
+    def record(self, kind: Kind, rid: str) -> dict[str, Any] | None:
+        return self.backend.record(kind, rid)
+
+    def group_members(self, gid: str) -> list[str]:
+        """The pair ids of group ``gid`` (empty when there is no such group)."""
+        doc = self.backend.record("group", gid)
+        return list(doc["PairIds"]) if doc else []
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Every pair and group, transitions applied, as API documents."""
+        with self.backend.lock:
+            return {"pairs": self.pairs(), "groups": self.groups()}

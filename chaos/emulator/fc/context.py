@@ -1,0 +1,94 @@
+"""The ``context`` FC's Python 3 runtime passes to handlers and initializers, and how it is built.
+
+Kept light (dataclasses and the spec only) because local invokers build a context without
+starting the emulator.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from chaos.emulator.config import Credential
+from chaos.emulator.fc.registry import FunctionSpec
+from chaos.emulator.fc.urls import LATEST
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key_id: str
+    access_key_secret: str
+    # None when the function role resolves to a permanent key (FC itself always hands out STS)
+    security_token: str | None
+
+
+@dataclass(frozen=True)
+class FunctionMeta:
+    name: str
+    handler: str
+    memory: int  # MB
+    timeout: float  # seconds
+
+
+@dataclass(frozen=True)
+class ServiceMeta:
+    name: str
+    log_project: str
+    log_store: str
+    qualifier: str
+    version_id: str
+
+
+@dataclass
+class Tracing:
+    span_context: str | None = None
+    jaeger_endpoint: str | None = None
+    span_baggages: dict[str, str] = field(default_factory=dict)
+
+    def parseOpenTracingBaggages(self) -> dict[str, str]:  # FC's camelCase name
+        return dict(self.span_baggages)
+
+
+@dataclass(frozen=True)
+class FcContext:
+    """The ``context`` FC's Python 3 runtime passes to handlers and initializers."""
+
+    request_id: str
+    credentials: Credentials
+    function: FunctionMeta
+    service: ServiceMeta
+    region: str
+    account_id: str
+    tracing: Tracing = field(default_factory=Tracing)
+
+    def getLogger(self) -> logging.Logger:  # FC's camelCase name
+        logger = logging.getLogger("fc.function")
+        # FC's logger emits INFO; a process whose root logger is at WARNING would drop it
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+        return logger
+
+
+def make_context(
+    spec: FunctionSpec, *, request_id: str, credential: Credential | None, region: str, account_id: str
+) -> FcContext:
+    creds = (
+        Credentials(credential.access_key_id, credential.access_key_secret, credential.security_token)
+        if credential is not None
+        else Credentials("", "", None)
+    )
+    return FcContext(
+        request_id=request_id,
+        credentials=creds,
+        function=FunctionMeta(spec.name, spec.handler, spec.memory_size, spec.timeout),
+        service=ServiceMeta(
+            name=spec.service,
+            log_project=spec.log_project,
+            log_store=spec.log_store,
+            qualifier=spec.qualifier,
+            # there are no published versions here: an alias resolves to LATEST
+            version_id=spec.qualifier if spec.qualifier.isdigit() else LATEST,
+        ),
+        region=region,
+        account_id=account_id,
+    )
