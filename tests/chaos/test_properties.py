@@ -20,15 +20,6 @@ from dataclasses import replace
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from chaos.gameday.strategies import (
-    Scenario,
-    conditions,
-    deliveries,
-    fleets,
-    routes,
-    scenarios,
-    statuses,
-)
 from tests.chaos.conftest import chaos_settings
 from tests.chaos.harness import (
     Lab,
@@ -42,6 +33,8 @@ from tests.chaos.harness import (
     projection,
     run_scenario,
 )
+from tests.chaos.strategies import ChaosCase as Scenario
+from tests.chaos.strategies import conditions, deliveries, fleets, routes, scenarios, statuses
 
 
 def _run(lab: Lab, s: Scenario, *, fresh: bool = False) -> Run:
