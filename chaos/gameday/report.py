@@ -72,11 +72,18 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def label(key: str, labels: dict[str, str] = FIGURE_LABELS) -> str:
-    """A figure's human label; a key without one is un-camelCased ("timeToFailover" -> "Time to failover")."""
+    """A figure's human label; a key without one is un-camelCased ("timeToFailoverS" -> "Time to failover (s)")."""
     if key in labels:
         return labels[key]
+    unit = ""
+    for suffix, shown in (("Ms", " (ms)"), ("S", " (s)")):
+        if key.endswith(suffix) and len(key) > len(suffix) and key[-len(suffix) - 1].islower():
+            key, unit = key[: -len(suffix)], shown
+            break
     words = _CAMEL.sub(" ", key).split()
-    return " ".join([words[0].capitalize(), *(w if w.isupper() else w.lower() for w in words[1:])]) if words else key
+    if not words:
+        return key + unit
+    return " ".join([words[0].capitalize(), *(w if w.isupper() else w.lower() for w in words[1:])]) + unit
 
 
 def _ordered(items: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, Any]]:
