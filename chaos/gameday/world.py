@@ -13,6 +13,7 @@ what is drawn (states, grouping), never which id a fault rule or flip names.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,7 +335,9 @@ def unknown_targets(sc: Scenario) -> list[str]:
     run pass while testing nothing: it is a scenario error instead.
     """
     pairs, groups = fleet_records(sc)
-    known = {p.ReplicaPairId for p in pairs} | {g.ReplicaGroupId for g in groups}
+    ids = [p.ReplicaPairId for p in pairs] + [g.ReplicaGroupId for g in groups]
+    known = set(ids)
+    clashes = sorted(rid for rid, n in Counter(ids).items() if n > 1)
     named: list[tuple[str, str]] = []  # (where, id)
     for i, rule in enumerate(sc.method.faults):
         if rule.target is not None:
@@ -353,4 +356,5 @@ def unknown_targets(sc: Scenario) -> list[str]:
     if sc.fleet.generate is not None and sc.fleet.generate.pairs:
         ids = generated_ids(sc.fleet.generate)
         hint = f" (generated pairs are {ids[0]} .. {ids[-1]}, whatever the seed)"
-    return [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    problems = [f"fleet: {rid} is both listed and generated (or a group member listed twice)" for rid in clashes]
+    return problems + [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]

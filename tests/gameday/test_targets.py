@@ -69,3 +69,12 @@ def test_a_seed_override_keeps_the_targeted_fault_firing() -> None:
         fired = {r["id"]: r["fired"] for r in journal.faults}
         assert fired["held-past-read-timeout"] == 1, (seed, fired)
         assert journal.verdict == "pass", [e.message for e in journal.expectations if not e.ok]
+
+
+def test_a_listed_pair_clashing_with_a_generated_one_is_refused(tmp_path: Path) -> None:
+    doc = yaml.safe_load((SCENARIOS / "504-storm.yaml").read_text())
+    doc["fleet"]["pairs"] = [{"id": "pair-storm-000003"}]
+    path = tmp_path / "clash.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ScenarioError, match="pair-storm-000003 is both listed and generated"):
+        load_scenario(path)
