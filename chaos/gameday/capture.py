@@ -7,7 +7,9 @@ game day can read. ``webhook`` turns an FC invocation into the WSGI POST an HTTP
 async-invokes the failover function through aliyun-fc2 at FC_ENDPOINT.
 
 Both read their target from the environment FC hands them (``GAMEDAY_HANDLER``, ``GAMEDAY_CODE_URI``),
-so the registration works over the control plane too.
+so the registration works over the control plane too. An emulator in another process keeps results in
+its own memory, out of the runner's reach: there ``GAMEDAY_CAPTURE_DIR`` names a directory (the
+emulator serves loopback only, so it shares this host) where each attempt also leaves a JSON file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,15 +43,31 @@ def _target(default: str) -> Callable[..., Any]:
 
 
 def _keep(request_id: str, entry: dict[str, Any]) -> None:
+    directory = os.environ.get("GAMEDAY_CAPTURE_DIR")
+    if directory:
+        name = f"{_safe(request_id)}.{uuid.uuid4().hex}.json"
+        (Path(directory) / name).write_text(json.dumps(entry), encoding="utf-8")
+        return  # "started" is this process's monotonic clock: the attempts of one request compare
     with _lock:
         _results.setdefault(request_id, []).append(entry)
 
 
-def take(request_id: str) -> list[dict[str, Any]]:
+def _safe(request_id: str) -> str:
+    return "".join(c if c.isalnum() or c == "-" else "_" for c in request_id)
+
+
+def take(request_id: str, directory: str | None = None) -> list[dict[str, Any]]:
     """The attempts kept for ``request_id``, in the order they started (a timed-out attempt may finish
-    after its retry), and forgotten: a long-lived process must not accumulate them."""
-    with _lock:
-        entries = _results.pop(request_id, [])
+    after its retry), and forgotten: a long-lived process must not accumulate them. ``directory``: read
+    what an out-of-process emulator's attempts left there instead."""
+    if directory:
+        entries = []
+        for path in sorted(Path(directory).glob(f"{_safe(request_id)}.*.json")):
+            entries.append(json.loads(path.read_text(encoding="utf-8")))
+            path.unlink()
+    else:
+        with _lock:
+            entries = _results.pop(request_id, [])
     return sorted(entries, key=lambda e: float(e["started"]))
 
 

@@ -23,7 +23,6 @@ FIGURES = (  # (journal figure, column title): short titles, so the table fits a
     ("retries", "retries"),
     ("faultsFired", "faults"),
     ("fcReinvocations", "FC rerun"),
-    ("durationS", "s"),
 )
 
 
@@ -99,11 +98,12 @@ class GamedayDisplay:
         table.add_column("verdict", no_wrap=True)
         for _, title in FIGURES:
             table.add_column(title, justify="right", no_wrap=True)
+        table.add_column("s", justify="right", no_wrap=True)
         if any_violation:
             table.add_column("violated", overflow="fold")
         for row in self.rows:
             if row.outcome is None:
-                cells: list[str | Text] = [row.name, Text("ERROR", style="bold red"), *[""] * len(FIGURES)]
+                cells: list[str | Text] = [row.name, Text("ERROR", style="bold red"), *[""] * (len(FIGURES) + 1)]
                 table.add_row(*cells, *([row.error or ""] if any_violation else []))
                 continue
             j = row.outcome.journal
@@ -113,6 +113,7 @@ class GamedayDisplay:
                 j.scenario,
                 verdict,
                 *[_figure(j.figures.get(key)) for key, _ in FIGURES],
+                _figure(j.duration_s),
                 *([violated] if any_violation else []),
             )
         self.console.print(table)

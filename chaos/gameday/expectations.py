@@ -1,40 +1,34 @@
-"""The steady-state hypothesis: which targets must fail over, and every check judged from the ledger.
+"""The steady-state hypothesis as a table of checks: one small function per ``expect`` field.
 
-Eligibility is decided here from the fleet as the operator sees it, not by asking the function: a
-target replicating primary -> DR, replicating at all (the API's allowed-from states), a pair outside
-any group (a group fails over as a unit), its state after any mid-run flip. A check that could pass
-because nothing happened says so (e.g. ``failed-reason`` with no failed target fails).
+:data:`CHECKS` lists every check once, in report order: its name, whether the scenario switched it on,
+whether it needs the emulator's ledger, and the function that judges it from :class:`Observations`.
+A check that could pass because nothing happened says so (``failed-reason`` with no failed target fails).
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from chaos.emulator.ebs.urls import WRITE_ACTIONS
+from chaos.gameday.eligibility import FAILOVER_FROM, TargetKey
 from chaos.gameday.journal import ExpectationResult
+from chaos.gameday.observations import Observations
 from chaos.gameday.scenario import Expect
 
-TargetKey = tuple[str, str]  # (kind, id)
+MAX_NAMED = 8  # offenders named in a message; ``offenders`` carries them all
 
-# states a target may fail over from: replicating, stopped or a failed earlier failover (ebs docs)
-# The API's "failover is allowed from" table (shared reference §3) minus the states that already are
-# a failover. Written from the docs, not imported from the function: an oracle must not share the code it judges.
-FAILOVER_FROM_STATUSES: tuple[str, ...] = (
-    "normal",
-    "syncing",
-    "manual_syncing",
-    "stopping",
-    "stopped",
-    "stop_failed",
-    "failover_failed",
-)
-FAILOVER_FROM = frozenset(FAILOVER_FROM_STATUSES)
-DONE = frozenset({"failovering", "failovered"})
-GONE = frozenset({"invalid", "deleted", "deleting"})
-MAX_NAMED = 8  # offenders named in a message; the measured value carries them all
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one check found; the table adds its name."""
+
+    ok: bool
+    expected: str
+    measured: Any
+    message: str = ""
+    offenders: Any = None
 
 
 def _short(keys: Iterable[TargetKey | str]) -> str:
@@ -43,114 +37,251 @@ def _short(keys: Iterable[TargetKey | str]) -> str:
     return ", ".join(names[:MAX_NAMED]) + more
 
 
-def state_of(pairs: Iterable[Mapping[str, Any]], groups: Iterable[Mapping[str, Any]]) -> dict[TargetKey, str]:
-    out: dict[TargetKey, str] = {("pair", str(p["ReplicaPairId"])): str(p["Status"]) for p in pairs}
-    out.update({("group", str(g["ReplicaGroupId"])): str(g["Status"]) for g in groups})
-    return out
+def _result(name: str, v: Verdict) -> ExpectationResult:
+    return ExpectationResult(
+        name=name,
+        ok=v.ok,
+        expected=v.expected,
+        measured=v.measured,
+        message="" if v.ok else v.message,
+        offenders=None if v.ok or not v.offenders else v.offenders,
+    )
 
 
-def eligible_targets(
-    pairs: Sequence[Mapping[str, Any]],
-    groups: Sequence[Mapping[str, Any]],
-    *,
-    primary: str,
-    dr: str,
-    flips: Mapping[TargetKey, str] | None = None,
-    declared: str | list[str] = "auto",
-) -> set[TargetKey]:
-    """What must end failed over: ``declared`` (auto | none | ids) decides; auto derives it from the fleet."""
-    known = state_of(pairs, groups)
-    if declared == "none":
-        return set()
-    if isinstance(declared, list):
-        return {("group" if rid.startswith("pg-") else "pair", rid) for rid in declared}
-    status = {**known, **(flips or {})}
-    members: dict[str, list[str]] = defaultdict(list)
-    for p in pairs:
-        if p.get("ReplicaGroupId"):
-            members[str(p["ReplicaGroupId"])].append(str(p["ReplicaPairId"]))
-    out: set[TargetKey] = set()
-    for g in groups:
-        gid = str(g["ReplicaGroupId"])
-        if (g.get("SourceRegionId"), g.get("DestinationRegionId")) != (primary, dr):
-            continue
-        if status[("group", gid)] not in FAILOVER_FROM or not members[gid]:
-            continue
-        if any(status.get(("pair", m)) in GONE for m in members[gid]):
-            continue  # the API refuses a group with an invalid member (PairGroupStatusConflict)
-        out.add(("group", gid))
-    for p in pairs:
-        pid = str(p["ReplicaPairId"])
-        if (p.get("SourceRegion"), p.get("DestinationRegion")) != (primary, dr) or p.get("ReplicaGroupId"):
-            continue
-        if status[("pair", pid)] in FAILOVER_FROM:
-            out.add(("pair", pid))
-    return out
+# ------------------------------------------------------------------------------- the checks
+def _all_failed_over(x: Expect, obs: Observations) -> Verdict:
+    bad = sorted(k for k in obs.eligible if obs.final.get(k) != "failovered")
+    return Verdict(
+        not bad,
+        f"all {len(obs.eligible)} eligible target(s) end failovered",
+        f"{len(obs.eligible) - len(bad)} of {len(obs.eligible)} failovered",
+        "not failed over: " + ", ".join(f"{k[1]} ({obs.final.get(k, 'missing')})" for k in bad[:MAX_NAMED]),
+        {k[1]: obs.final.get(k, "missing") for k in bad},
+    )
 
 
-@dataclass
-class Observations:
-    """Everything measured in one run; the checks below only read it."""
-
-    primary: str
-    eligible: set[TargetKey]
-    initial: dict[TargetKey, str]
-    final: dict[TargetKey, str]
-    ledger: dict[str, list[dict[str, Any]]]
-    ledger_available: bool
-    # (label, status, allowed statuses of that event or None for expect.resultStatus) per delivered copy
-    invocation_status: list[tuple[str, str, list[str] | None]]
-    final_results: list[dict[str, Any]]  # the last result of each invocation that produced one
-    attempt_results: list[dict[str, Any]]  # every attempt's result, FC re-runs included
-    fault_rules: list[dict[str, Any]]
-    fc_records: list[dict[str, Any]] = field(default_factory=list)
-    async_failures: list[dict[str, Any]] = field(default_factory=list)
-    trigger_seconds: float = 0.0
-
-    # ------------------------------------------------------------ measures
-    def effects(self) -> Counter[TargetKey]:
-        return Counter((str(e["targetType"]), str(e["targetId"])) for e in self.ledger.get("effects", []))
-
-    def api_calls(self) -> int:
-        if self.ledger_available:
-            return len(self.ledger.get("requests", []))
-        return sum(int(r.get("apiCalls") or 0) for r in self.attempt_results)
-
-    def write_calls(self) -> int:
-        if self.ledger_available:
-            return sum(1 for r in self.ledger.get("requests", []) if r.get("action") in WRITE_ACTIONS)
-        return sum(int(r.get("writeCalls") or 0) for r in self.attempt_results)
-
-    def retries(self) -> int:
-        """The retries the function reports spending; without results, ledger calls repeating a token."""
-        if self.attempt_results:
-            return sum(int(r.get("retries") or 0) for r in self.attempt_results)
-        seen: set[tuple[Any, ...]] = set()
-        repeats = 0
-        for r in self.ledger.get("requests", []):
-            if r.get("action") in WRITE_ACTIONS:
-                key = (r.get("action"), r.get("target"), r.get("clientToken"))
-                repeats += key in seen
-                seen.add(key)
-        return repeats
-
-    def faults_fired(self) -> int:
-        return sum(int(r.get("fired") or 0) for r in self.fault_rules)
-
-    def fc_attempts(self) -> int:
-        return max((len(r.get("attempts") or []) for r in self.fc_records), default=0)
-
-    def last_outcomes(self) -> dict[str, dict[str, Any]]:
-        """Target id -> its entry in the last final result that names it."""
-        out: dict[str, dict[str, Any]] = {}
-        for res in self.final_results:
-            for t in res.get("targets") or []:
-                out[str(t.get("id"))] = t
-        return out
+def _one_effect_each(x: Expect, obs: Observations) -> Verdict:
+    effects = obs.effects()
+    bad = sorted(k for k in obs.eligible if effects[k] != 1)
+    tokens: dict[str, list[str]] = defaultdict(list)
+    for e in obs.ledger.get("effects", []):
+        tokens[str(e["targetId"])].append(str(e.get("clientToken")))
+    return Verdict(
+        not bad,
+        "== 1 effect per eligible target",
+        f"{len(obs.eligible) - len(bad)} of {len(obs.eligible)} with one effect",
+        "; ".join(
+            f"{k[1]} had {effects[k]} effect(s)"
+            + (f" with tokens {', '.join(t[:12] for t in tokens[k[1]])}" if effects[k] > 1 else "")
+            for k in bad[:MAX_NAMED]
+        ),
+        {k[1]: effects[k] for k in bad},
+    )
 
 
-def _result(name: str, ok: bool, expected: str, measured: Any, message: str = "") -> ExpectationResult:
-    return ExpectationResult(name=name, ok=ok, expected=expected, measured=measured, message="" if ok else message)
+def _no_ineligible_touched(x: Expect, obs: Observations) -> Verdict:
+    effects = obs.effects()
+    bad = sorted(k for k in effects if k not in obs.eligible)
+    return Verdict(
+        not bad,
+        "0 effects on targets outside the eligible set",
+        sum(effects[k] for k in bad),
+        f"touched: {_short(bad)}",
+        {k[1]: effects[k] for k in bad},
+    )
+
+
+def _no_primary_calls(x: Expect, obs: Observations) -> Verdict:
+    bad = [
+        r
+        for r in obs.ledger.get("requests", [])
+        if r.get("regionId") == obs.primary
+        or (str(r.get("action", "")).startswith("Describe") and r.get("site") in (None, "production"))
+    ]
+    return Verdict(
+        not bad,
+        f"no ebs call with RegionId={obs.primary}, no describe of Site=production",
+        len(bad),
+        "; ".join(
+            f"#{r.get('seq')} {r.get('action')} RegionId={r.get('regionId')} Site={r.get('site')}"
+            for r in bad[:MAX_NAMED]
+        ),
+    )
+
+
+def _completion_time(x: Expect, obs: Observations) -> Verdict:
+    limit = x.max_duration_seconds or 0.0
+    took = round(obs.trigger_seconds, 3)
+    return Verdict(took <= limit, f"<= {limit:g} s", took, f"took {obs.trigger_seconds:.2f} s")
+
+
+def _api_calls(x: Expect, obs: Observations) -> Verdict:
+    n, limit = obs.api_calls(), x.max_api_calls or 0
+    return Verdict(n <= limit, f"<= {limit}", n, f"{n} calls")
+
+
+def _write_calls(x: Expect, obs: Observations) -> Verdict:
+    n, limit = obs.write_calls(), x.max_write_calls or 0
+    targets = sorted({str(r.get("target")) for r in obs.writes()})
+    return Verdict(n <= limit, f"<= {limit}", n, f"{n} write call(s): " + _short(targets), targets)
+
+
+def _retries(x: Expect, obs: Observations) -> Verdict:
+    n, limit = obs.retries(), x.max_retries or 0
+    return Verdict(n <= limit, f"<= {limit}", n, f"{n} retries")
+
+
+def _faults_fired(x: Expect, obs: Observations) -> Verdict:
+    n, floor = obs.faults_fired(), x.min_faults_fired or 0
+    return Verdict(n >= floor, f">= {floor}", n, f"only {n} fired")
+
+
+def _judged_statuses(x: Expect, obs: Observations) -> list[tuple[str, str, list[str]]]:
+    """Each delivery's (label, status, allowed): its own expectStatus, else expect.resultStatus."""
+    return [
+        (label, status, own if own is not None else (x.result_status or []))
+        for label, status, own in obs.invocation_status
+        if own is not None or x.result_status is not None
+    ]
+
+
+def _result_status(x: Expect, obs: Observations) -> Verdict:
+    judged = _judged_statuses(x, obs)
+    bad = [(label, status) for label, status, allowed in judged if status not in allowed]
+    bounds = sorted({s for _, _, allowed in judged for s in allowed})
+    return Verdict(
+        not bad,
+        f"each invocation ends {' | '.join(bounds)}",
+        [s for _, s, _ in judged],
+        "; ".join(f"{label}: {status}" for label, status in bad[:MAX_NAMED]),
+        [label for label, _ in bad],
+    )
+
+
+def _result_ok(x: Expect, obs: Observations) -> Verdict:
+    bad = [r for r in obs.final_results if r.get("ok") is not x.result_ok]
+    return Verdict(
+        not bad and bool(obs.final_results),
+        f"every result says ok={str(x.result_ok).lower()}",
+        [r.get("ok") for r in obs.final_results],
+        f"{len(bad)} result(s) say otherwise" if obs.final_results else "no result to read",
+    )
+
+
+def _result_reason(x: Expect, obs: Observations) -> Verdict:
+    needle = x.result_reason_contains or ""
+    bad = [r for r in obs.final_results if needle not in f"{r.get('reason')} {r.get('refused') or ''}"]
+    return Verdict(
+        not bad and bool(obs.final_results),
+        f"every result's reason mentions {needle!r}",
+        [r.get("reason") for r in obs.final_results][:MAX_NAMED],
+        "; ".join(str(r.get("reason")) for r in bad[:3]) or "no result to read",
+    )
+
+
+def _target_outcomes(x: Expect, obs: Observations) -> Verdict:
+    outcomes = obs.last_outcomes()
+    seen = {rid: (outcomes.get(rid) or {}).get("outcome", "absent") for rid in x.target_outcomes}
+    bad = {rid: got for rid, got in seen.items() if got not in x.target_outcomes[rid]}
+    return Verdict(
+        not bad,
+        "; ".join(f"{k}: {'|'.join(v)}" for k, v in x.target_outcomes.items()),
+        seen,
+        ", ".join(f"{k} was {v}" for k, v in bad.items()),
+        bad,
+    )
+
+
+def _eligible_outcomes(x: Expect, obs: Observations) -> Verdict:
+    allowed = x.eligible_outcomes or []
+    outcomes = obs.last_outcomes()
+    seen = {k[1]: (outcomes.get(k[1]) or {}).get("outcome", "absent") for k in sorted(obs.eligible)}
+    bad = {k: v for k, v in seen.items() if v not in allowed}
+    tally: dict[str, int] = defaultdict(int)
+    for v in seen.values():
+        tally[v] += 1
+    return Verdict(
+        not bad,
+        f"every eligible target reported {' | '.join(allowed)}",
+        dict(sorted(tally.items())),
+        ", ".join(f"{k} was {v}" for k, v in list(bad.items())[:MAX_NAMED]),
+        bad,
+    )
+
+
+def _failed_say_why(x: Expect, obs: Observations) -> Verdict:
+    needle = x.failed_reason_contains or ""
+    failed = [t for r in obs.final_results for t in r.get("targets") or [] if t.get("outcome") == "failed"]
+    failed_ids = sorted({str(t.get("id")) for t in failed})
+    bad = sorted({str(t.get("id")) for t in failed if needle not in str(t.get("reason"))})
+    return Verdict(
+        bool(failed) and not bad,
+        f"targets reported failed name {needle!r}",
+        f"{len(failed_ids) - len(bad)} of {len(failed_ids)} failed target(s) name it",
+        f"no target reported failed (expected a loud failure naming {needle!r})"
+        if not failed
+        else f"reason lacks {needle!r}: {_short(bad)}",
+        bad,
+    )
+
+
+def _fc_reinvocation(x: Expect, obs: Observations) -> Verdict:
+    n, floor = obs.fc_attempts(), x.min_fc_attempts or 0
+    return Verdict(
+        n >= floor,
+        f">= {floor} FC attempts of one invocation",
+        n,
+        f"at most {n} attempt(s): FC never re-ran the invocation",
+    )
+
+
+def _async_failures(x: Expect, obs: Observations) -> Verdict:
+    n, limit = len(obs.async_failures), x.max_async_failures or 0
+    return Verdict(
+        n <= limit,
+        f"<= {limit} async invocations given up (DLQ)",
+        n,
+        "; ".join(f"{f.get('requestId')}: {f.get('reason')} {f.get('lastError')}" for f in obs.async_failures[:3]),
+    )
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    enabled: Callable[[Expect, Observations], bool]  # the scenario asks for it and there is something to judge
+    judge: Callable[[Expect, Observations], Verdict]
+    needs_ledger: bool = False  # judged only when the emulator's ledger is readable (not on a staging account)
+
+
+CHECKS: tuple[Check, ...] = (
+    Check("every-eligible-target-failed-over", lambda x, o: x.all_eligible_failed_over, _all_failed_over, True),
+    Check("exactly-one-effect-per-target", lambda x, o: x.exactly_one_effect_per_target, _one_effect_each, True),
+    Check("no-ineligible-target-touched", lambda x, o: x.no_ineligible_touched, _no_ineligible_touched, True),
+    Check("no-call-against-the-primary-site", lambda x, o: x.no_primary_calls, _no_primary_calls, True),
+    Check("completion-time", lambda x, o: x.max_duration_seconds is not None, _completion_time),
+    Check("api-calls", lambda x, o: x.max_api_calls is not None, _api_calls),
+    Check("write-calls", lambda x, o: x.max_write_calls is not None, _write_calls),
+    Check("retries", lambda x, o: x.max_retries is not None, _retries),
+    Check("faults-fired", lambda x, o: x.min_faults_fired is not None, _faults_fired, True),
+    Check("result-status", lambda x, o: bool(_judged_statuses(x, o)), _result_status),
+    Check("result-ok", lambda x, o: x.result_ok is not None, _result_ok),
+    Check("result-reason", lambda x, o: x.result_reason_contains is not None, _result_reason),
+    Check("target-outcomes", lambda x, o: bool(x.target_outcomes), _target_outcomes),
+    Check("eligible-outcomes", lambda x, o: x.eligible_outcomes is not None, _eligible_outcomes),
+    Check("failed-targets-say-why", lambda x, o: x.failed_reason_contains is not None, _failed_say_why),
+    Check("fc-re-invocation", lambda x, o: x.min_fc_attempts is not None, _fc_reinvocation),
+    # without FC records (a staging account) there is no DLQ to read
+    Check("async-failures", lambda x, o: x.max_async_failures is not None and bool(o.fc_records), _async_failures),
+)
+
+
+def evaluate(expect: Expect, obs: Observations) -> list[ExpectationResult]:
+    """Every enabled check, in table order; ledger checks only when there is a ledger to read."""
+    return [
+        _result(c.name, c.judge(expect, obs))
+        for c in CHECKS
+        if (obs.ledger_available or not c.needs_ledger) and c.enabled(expect, obs)
+    ]
 
 
 def steady_state_before(
@@ -159,222 +290,18 @@ def steady_state_before(
     """Before the method: the targets that must fail over exist and can, and nothing has happened yet."""
     missing = sorted(k for k in eligible if k not in state)
     not_ready = sorted(k for k in eligible if k in state and state[k] not in FAILOVER_FROM)
-    return [
-        _result(
-            "before:eligible-targets-ready",
-            not missing and not not_ready,
-            f"{len(eligible)} eligible target(s) exist, each in a state that can fail over",
-            {"missing": [k[1] for k in missing], "notReady": {k[1]: state[k] for k in not_ready}},
-            f"missing: {_short(missing) or '-'}; not ready: "
-            + (", ".join(f"{k[1]}={state[k]}" for k in not_ready[:MAX_NAMED]) or "-"),
-        ),
-        _result("before:no-effects-yet", effects == 0, "0 effects before the trigger", effects, f"{effects} effect(s)"),
-    ]
-
-
-def evaluate(expect: Expect, obs: Observations) -> list[ExpectationResult]:
-    """Every enabled check, in a fixed order; ledger checks only when there is a ledger to read."""
-    out: list[ExpectationResult] = []
-    effects = obs.effects()
-    if obs.ledger_available:
-        if expect.all_eligible_failed_over:
-            bad = sorted(k for k in obs.eligible if obs.final.get(k) != "failovered")
-            out.append(
-                _result(
-                    "every-eligible-target-failed-over",
-                    not bad,
-                    f"all {len(obs.eligible)} eligible target(s) end failovered",
-                    {k[1]: obs.final.get(k, "missing") for k in bad},
-                    "not failed over: " + ", ".join(f"{k[1]} ({obs.final.get(k, 'missing')})" for k in bad[:MAX_NAMED]),
-                )
-            )
-        if expect.exactly_one_effect_per_target:
-            bad = sorted(k for k in obs.eligible if effects[k] != 1)
-            tokens: dict[str, list[str]] = defaultdict(list)
-            for e in obs.ledger.get("effects", []):
-                tokens[str(e["targetId"])].append(str(e.get("clientToken")))
-            out.append(
-                _result(
-                    "exactly-one-effect-per-target",
-                    not bad,
-                    "== 1 effect per eligible target",
-                    {k[1]: effects[k] for k in bad},
-                    "; ".join(
-                        f"{k[1]} had {effects[k]} effect(s)"
-                        + (f" with tokens {', '.join(t[:12] for t in tokens[k[1]])}" if effects[k] > 1 else "")
-                        for k in bad[:MAX_NAMED]
-                    ),
-                )
-            )
-        if expect.no_ineligible_touched:
-            bad = sorted(k for k in effects if k not in obs.eligible)
-            out.append(
-                _result(
-                    "no-ineligible-target-touched",
-                    not bad,
-                    "0 effects on targets outside the eligible set",
-                    {k[1]: effects[k] for k in bad},
-                    f"touched: {_short(bad)}",
-                )
-            )
-        if expect.no_primary_calls:
-            bad_calls = [
-                r
-                for r in obs.ledger.get("requests", [])
-                if r.get("regionId") == obs.primary
-                or (str(r.get("action", "")).startswith("Describe") and r.get("site") in (None, "production"))
-            ]
-            out.append(
-                _result(
-                    "no-call-against-the-primary-site",
-                    not bad_calls,
-                    f"no ebs call with RegionId={obs.primary}, no describe of Site=production",
-                    len(bad_calls),
-                    "; ".join(
-                        f"#{r.get('seq')} {r.get('action')} RegionId={r.get('regionId')} Site={r.get('site')}"
-                        for r in bad_calls[:MAX_NAMED]
-                    ),
-                )
-            )
-    if expect.max_duration_seconds is not None:
-        out.append(
-            _result(
-                "completion-time",
-                obs.trigger_seconds <= expect.max_duration_seconds,
-                f"<= {expect.max_duration_seconds:g} s",
-                round(obs.trigger_seconds, 3),
-                f"took {obs.trigger_seconds:.2f} s",
-            )
-        )
-    if expect.max_api_calls is not None:
-        n = obs.api_calls()
-        out.append(_result("api-calls", n <= expect.max_api_calls, f"<= {expect.max_api_calls}", n, f"{n} calls"))
-    if expect.max_write_calls is not None:
-        n = obs.write_calls()
-        writes = [r for r in obs.ledger.get("requests", []) if r.get("action") in WRITE_ACTIONS]
-        out.append(
-            _result(
-                "write-calls",
-                n <= expect.max_write_calls,
-                f"<= {expect.max_write_calls}",
-                n,
-                f"{n} write call(s): " + _short(sorted({str(r.get("target")) for r in writes})),
-            )
-        )
-    if expect.max_retries is not None:
-        n = obs.retries()
-        out.append(_result("retries", n <= expect.max_retries, f"<= {expect.max_retries}", n, f"{n} retries"))
-    if expect.min_faults_fired is not None and obs.ledger_available:
-        n = obs.faults_fired()
-        out.append(
-            _result("faults-fired", n >= expect.min_faults_fired, f">= {expect.min_faults_fired}", n, f"only {n} fired")
-        )
-    judged = [
-        (label, status, own if own is not None else expect.result_status)
-        for label, status, own in obs.invocation_status
-        if own is not None or expect.result_status is not None
-    ]
-    if judged:
-        bad_inv = [(label, status) for label, status, allowed_st in judged if status not in (allowed_st or [])]
-        bounds = sorted({s for _, _, allowed_st in judged for s in allowed_st or []})
-        out.append(
-            _result(
-                "result-status",
-                not bad_inv,
-                f"each invocation ends {' | '.join(bounds)}",
-                [s for _, s, _ in judged],
-                "; ".join(f"{label}: {status}" for label, status in bad_inv[:MAX_NAMED]),
-            )
-        )
-    if expect.result_ok is not None:
-        bad_res = [r for r in obs.final_results if r.get("ok") is not expect.result_ok]
-        out.append(
-            _result(
-                "result-ok",
-                not bad_res and bool(obs.final_results),
-                f"every result says ok={str(expect.result_ok).lower()}",
-                [r.get("ok") for r in obs.final_results],
-                f"{len(bad_res)} result(s) say otherwise" if obs.final_results else "no result to read",
-            )
-        )
-    if expect.result_reason_contains is not None:
-        needle = expect.result_reason_contains
-        bad_res = [r for r in obs.final_results if needle not in f"{r.get('reason')} {r.get('refused') or ''}"]
-        out.append(
-            _result(
-                "result-reason",
-                not bad_res and bool(obs.final_results),
-                f"every result's reason mentions {needle!r}",
-                [r.get("reason") for r in obs.final_results][:MAX_NAMED],
-                "; ".join(str(r.get("reason")) for r in bad_res[:3]) or "no result to read",
-            )
-        )
-    outcomes = obs.last_outcomes()
-    if expect.target_outcomes:
-        bad_t = {
-            rid: (outcomes.get(rid) or {}).get("outcome", "absent")
-            for rid, allowed_out in expect.target_outcomes.items()
-            if (outcomes.get(rid) or {}).get("outcome", "absent") not in allowed_out
-        }
-        out.append(
-            _result(
-                "target-outcomes",
-                not bad_t,
-                "; ".join(f"{k}: {'|'.join(v)}" for k, v in expect.target_outcomes.items()),
-                bad_t or {k: outcomes.get(k, {}).get("outcome") for k in expect.target_outcomes},
-                ", ".join(f"{k} was {v}" for k, v in bad_t.items()),
-            )
-        )
-    if expect.eligible_outcomes is not None:
-        allowed = set(expect.eligible_outcomes)
-        bad_e = {k[1]: (outcomes.get(k[1]) or {}).get("outcome", "absent") for k in sorted(obs.eligible)}
-        bad_e = {k: v for k, v in bad_e.items() if v not in allowed}
-        out.append(
-            _result(
-                "eligible-outcomes",
-                not bad_e,
-                f"every eligible target reported {' | '.join(expect.eligible_outcomes)}",
-                bad_e,
-                ", ".join(f"{k} was {v}" for k, v in list(bad_e.items())[:MAX_NAMED]),
-            )
-        )
-    if expect.failed_reason_contains is not None:
-        needle = expect.failed_reason_contains
-        failed = [t for r in obs.final_results for t in r.get("targets") or [] if t.get("outcome") == "failed"]
-        bad_f = sorted({str(t.get("id")) for t in failed if needle not in str(t.get("reason"))})
-        out.append(
-            _result(
-                "failed-targets-say-why",
-                bool(failed) and not bad_f,
-                f"targets reported failed name {needle!r}",
-                {"failed": sorted({str(t.get("id")) for t in failed}), "withoutIt": bad_f},
-                f"no target reported failed (expected a loud failure naming {needle!r})"
-                if not failed
-                else f"reason lacks {needle!r}: {_short(bad_f)}",
-            )
-        )
-    if expect.min_fc_attempts is not None:
-        n = obs.fc_attempts()
-        out.append(
-            _result(
-                "fc-re-invocation",
-                n >= expect.min_fc_attempts,
-                f">= {expect.min_fc_attempts} FC attempts of one invocation",
-                n,
-                f"at most {n} attempt(s): FC never re-ran the invocation",
-            )
-        )
-    if expect.max_async_failures is not None and obs.fc_records:
-        n = len(obs.async_failures)
-        out.append(
-            _result(
-                "async-failures",
-                n <= expect.max_async_failures,
-                f"<= {expect.max_async_failures} async invocations given up (DLQ)",
-                n,
-                "; ".join(
-                    f"{f.get('requestId')}: {f.get('reason')} {f.get('lastError')}" for f in obs.async_failures[:3]
-                ),
-            )
-        )
-    return out
+    offenders: dict[str, Any] = {}
+    if missing:
+        offenders["missing"] = [k[1] for k in missing]
+    if not_ready:
+        offenders["notReady"] = {k[1]: state[k] for k in not_ready}
+    ready = Verdict(
+        not offenders,
+        f"{len(eligible)} eligible target(s) exist, each in a state that can fail over",
+        f"{len(eligible) - len(missing) - len(not_ready)} of {len(eligible)} ready",
+        f"missing: {_short(missing) or '-'}; not ready: "
+        + (", ".join(f"{k[1]}={state[k]}" for k in not_ready[:MAX_NAMED]) or "-"),
+        offenders,
+    )
+    quiet = Verdict(effects == 0, "0 effects before the trigger", effects, f"{effects} effect(s)")
+    return [_result("before:eligible-targets-ready", ready), _result("before:no-effects-yet", quiet)]

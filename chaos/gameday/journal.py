@@ -1,7 +1,8 @@
 """The journal of one game-day run: what happened, what was expected, what was measured.
 
 The runner writes it; reports (report.json/.md/.html) only read it. Times are seconds since the
-run started unless a field says ``wall``.
+trigger started (``startedWall``) unless a field says ``wall``; ``durationS`` is the run's one duration:
+from the first delivery until the FC queue drained.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ class ExpectationResult(_Model):
     name: str  # e.g. "exactly-one-effect-per-target"
     ok: bool
     expected: str  # human-readable bound, e.g. "== 1 per eligible target"
-    measured: Any  # the measured value (number, list of offenders, ...)
+    measured: Any  # the value measured (a count, the statuses seen, ...), never an empty offender list
     message: str = ""  # why it failed, naming targets/calls
+    offenders: Any = None  # every offending target/call when it failed (the message names the first few)
 
 
 TimelineKind = Literal["call", "fault", "effect", "transition", "replay", "outcome", "flip", "invocation"]
@@ -44,6 +46,7 @@ class TargetTimeline(_Model):
     eligible: bool
     final_status: str
     outcome: str | None = None  # the function's last reported outcome for it
+    group: str | None = None  # a member pair's group (an eligible group fails over with its members)
     effects: int = 0
     events: list[TimelineEvent] = Field(default_factory=list)
 
@@ -66,7 +69,7 @@ class RunJournal(_Model):
     description: str = ""
     seed: int
     started_wall: float
-    duration_s: float
+    duration_s: float  # trigger phase: first delivery until the FC queue drained
     verdict: Literal["pass", "fail"]
     negative: bool = False  # a scenario that asserts what must NOT happen
     function_env: dict[str, str] = Field(default_factory=dict)

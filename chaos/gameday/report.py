@@ -44,6 +44,78 @@ _OUTCOME_COLOURS = {
 }
 VERDICT_COLOURS = {"pass": "#15803d", "fail": "#b91c1c"}  # the tests look for these in the screenshot
 
+# journal keys -> what a reader sees on the tiles and in the tables, in display order
+FIGURE_LABELS = {
+    "eligible": "Eligible",
+    "failedOver": "Failed over",
+    "effects": "Effects",
+    "apiCalls": "API calls",
+    "writeCalls": "Write calls",
+    "retries": "Retries",
+    "replays": "Token replays",
+    "throttled": "Throttled",
+    "faultsFired": "Faults fired",
+    "invocations": "Invocations",
+    "fcAttempts": "FC attempts",
+    "fcReinvocations": "FC re-invocations",
+}
+FLEET_LABELS = {
+    "pairs": "Pairs",
+    "groups": "Groups",
+    "eligible": "Eligible targets",
+    "withGroup": "Pairs with their group",
+    "ineligible": "Ineligible",
+    "primaryRegion": "Primary region",
+    "drRegion": "DR region",
+}
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def label(key: str, labels: dict[str, str] = FIGURE_LABELS) -> str:
+    """A figure's human label; a key without one is un-camelCased ("timeToFailoverS" -> "Time to failover (s)")."""
+    if key in labels:
+        return labels[key]
+    unit = ""
+    for suffix, shown in (("Ms", " (ms)"), ("S", " (s)")):
+        if key.endswith(suffix) and len(key) > len(suffix) and key[-len(suffix) - 1].islower():
+            key, unit = key[: -len(suffix)], shown
+            break
+    words = _CAMEL.sub(" ", key).split()
+    if not words:
+        return key + unit
+    return " ".join([words[0].capitalize(), *(w if w.isupper() else w.lower() for w in words[1:])]) + unit
+
+
+def _ordered(items: dict[str, Any], labels: dict[str, str]) -> list[tuple[str, Any]]:
+    """Known keys in the labels' order, then any others by name; each under its label."""
+    known = [(labels[k], items[k]) for k in labels if k in items]
+    return known + [(label(k, labels), v) for k, v in sorted(items.items()) if k not in labels]
+
+
+def duration_text(journal: RunJournal) -> str:
+    return f"{journal.duration_s:.2f} s"
+
+
+def with_group(tl: TargetTimeline, eligible_groups: dict[str, str | None]) -> str | None:
+    """The eligible group a member pair failed over with (``eligible_groups``: group id -> its outcome)."""
+    if tl.kind == "pair" and tl.group is not None and tl.group in eligible_groups:
+        return tl.group
+    return None
+
+
+def eligible_groups(timelines: Iterable[TargetTimeline]) -> dict[str, str | None]:
+    return {tl.id: tl.outcome for tl in timelines if tl.kind == "group" and tl.eligible}
+
+
+def shown_outcome(tl: TargetTimeline, groups: dict[str, str | None]) -> str:
+    """What the lane's badge says: the target's own outcome, or its group's for a member pair."""
+    if tl.outcome is not None:
+        return tl.outcome
+    gid = with_group(tl, groups)
+    if gid is not None:
+        return f"{groups[gid] or 'no outcome'} with group"
+    return "no outcome"
+
 
 # --------------------------------------------------------------------------- shared analysis
 def lane_problems(tl: TargetTimeline) -> list[str]:
@@ -88,6 +160,8 @@ def _fmt_value(value: Any, limit: int = 160) -> str:
     """A measured/figure value as short text: numbers trimmed, structures as compact JSON, long text cut."""
     if value is None:
         return "—"
+    if isinstance(value, dict | list) and not value:
+        return "none"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -176,10 +250,10 @@ def render_markdown(journal: RunJournal, *, max_rows: int = MAX_MD_ROWS) -> str:
         out.append("_No expectations._")
 
     out += ["", "## Figures", ""]
-    out += _md_table(["Figure", "Value"], sorted(j.figures.items())) if j.figures else ["_None._"]
+    out += _md_table(["Figure", "Value"], _ordered(j.figures, FIGURE_LABELS)) if j.figures else ["_None._"]
     if j.fleet:
         out += ["", "## Fleet", ""]
-        out += _md_table(["Item", "Value"], sorted(j.fleet.items()))
+        out += _md_table(["Item", "Value"], _ordered(j.fleet, FLEET_LABELS))
 
     out += ["", "## Invocations", ""]
     if j.invocations:
@@ -213,7 +287,8 @@ def render_markdown(journal: RunJournal, *, max_rows: int = MAX_MD_ROWS) -> str:
         out.append("_No fault rules._")
 
     out += ["", "## Targets", ""]
-    outcomes = Counter(tl.outcome or "none" for tl in j.timelines)
+    groups = eligible_groups(j.timelines)
+    outcomes = Counter(shown_outcome(tl, groups) for tl in j.timelines)
     if outcomes:
         out += [", ".join(f"{_md(k)}: {v}" for k, v in sorted(outcomes.items())), ""]
     ordered = order_lanes(j.timelines)
@@ -226,8 +301,8 @@ def render_markdown(journal: RunJournal, *, max_rows: int = MAX_MD_ROWS) -> str:
                 [
                     tl.id,
                     tl.kind,
-                    tl.eligible,
-                    tl.outcome or "—",
+                    f"with group {with_group(tl, groups)}" if with_group(tl, groups) else tl.eligible,
+                    shown_outcome(tl, groups),
                     tl.final_status,
                     c["call"] + c["replay"],
                     c["fault"],
@@ -269,6 +344,7 @@ def _e(value: Any) -> str:
 
 LABEL_W, PLOT_W, OUTCOME_W = 210, 850, 260
 LANE_H, AXIS_H, PAD_B = 30, 58, 10
+BADGE_W = 150
 SVG_W = LABEL_W + PLOT_W + OUTCOME_W
 
 _CSS = """
@@ -413,13 +489,18 @@ def _marker(ev: TimelineEvent, sc: _Scale) -> str:
     )
 
 
-def _lane_svg(tl: TargetTimeline, problems: list[str], y: int, alt: bool, sc: _Scale) -> str:
+def _lane_svg(
+    tl: TargetTimeline, problems: list[str], y: int, alt: bool, sc: _Scale, groups: dict[str, str | None]
+) -> str:
     classes = "lane" + (" problem" if problems else "") + (" alt" if alt else "")
-    search = " ".join([tl.kind, tl.id, tl.outcome or "none", tl.final_status, *problems]).lower()
+    outcome = shown_outcome(tl, groups)
+    gid = with_group(tl, groups)
+    standing = f"with group {gid}" if gid else ("eligible" if tl.eligible else "ineligible")
+    search = " ".join([tl.kind, tl.id, outcome, tl.final_status, *([gid] if gid else []), *problems]).lower()
     c = _counts(tl)
     label_title = (
-        f"{tl.kind} {tl.id}\neligible: {'yes' if tl.eligible else 'no'}\nfinal status: {tl.final_status}\n"
-        f"outcome: {tl.outcome or 'none'}\ncalls {c['call'] + c['replay']}, faults {c['fault']}, "
+        f"{tl.kind} {tl.id}\n{standing}\nfinal status: {tl.final_status}\n"
+        f"outcome: {outcome}\ncalls {c['call'] + c['replay']}, faults {c['fault']}, "
         f"replays {c['replay']}, effects {tl.effects}" + (f"\nproblems: {', '.join(problems)}" if problems else "")
     )
     shown_id = tl.id if len(tl.id) <= 26 else tl.id[:25] + "…"
@@ -429,8 +510,7 @@ def _lane_svg(tl: TargetTimeline, problems: list[str], y: int, alt: bool, sc: _S
         f'<rect class="bg" x="0" y="0" width="{SVG_W}" height="{LANE_H}"/>',
         f'<text class="id" x="8" y="{LANE_H / 2 - 1}"><title>{_e(label_title)}</title>'
         f"{'◆ ' if tl.kind == 'group' else ''}{_e(shown_id)}</text>",
-        f'<text class="st" x="8" y="{LANE_H - 3}">{_e(tl.kind)} · {"eligible" if tl.eligible else "ineligible"}'
-        f" · final {_e(tl.final_status)}</text>",
+        f'<text class="st" x="8" y="{LANE_H - 3}">{_e(tl.kind)} · {_e(standing)} · final {_e(tl.final_status)}</text>',
     ]
     if tl.events:
         x1, x2 = sc.x(tl.events[0].t), sc.x(tl.events[-1].t)
@@ -441,14 +521,13 @@ def _lane_svg(tl: TargetTimeline, problems: list[str], y: int, alt: bool, sc: _S
         parts.append(_marker(ev, sc))
     # the final outcome at the end of the lane
     bx = LABEL_W + PLOT_W + 6
-    outcome = tl.outcome or "no outcome"
     why = [p for p in problems if p not in (outcome, "no outcome")]  # the badge already says those
-    colour = _OUTCOME_COLOURS.get(outcome, "#9ca3af")
+    colour = _OUTCOME_COLOURS.get(outcome.split(" ", 1)[0], "#9ca3af")
     parts.append(
         f'<g class="badge"><title>{_e(label_title)}</title>'
-        f'<rect x="{bx}" y="5" width="124" height="{LANE_H - 10}" rx="4" fill="{colour}"/>'
-        f'<text x="{bx + 62}" y="{LANE_H / 2 + 4}" text-anchor="middle">{_e(outcome)}</text>'
-        + (f'<text class="why" x="{bx + 130}" y="{LANE_H / 2 + 4}">{_e(", ".join(why))}</text>' if why else "")
+        f'<rect x="{bx}" y="5" width="{BADGE_W}" height="{LANE_H - 10}" rx="4" fill="{colour}"/>'
+        f'<text x="{bx + BADGE_W / 2}" y="{LANE_H / 2 + 4}" text-anchor="middle">{_e(outcome)}</text>'
+        + (f'<text class="why" x="{bx + BADGE_W + 6}" y="{LANE_H / 2 + 4}">{_e(", ".join(why))}</text>' if why else "")
         + "</g>"
     )
     parts.append("</g>")
@@ -496,8 +575,9 @@ def _swimlane(j: RunJournal, rows: list[tuple[TargetTimeline, list[str]]]) -> st
             f'<text x="{x1 + 3}" y="15">#{inv.index} {_e(inv.status)}</text></g>'
         )
     out.append("</g>")
+    groups = eligible_groups(j.timelines)
     for n, (tl, problems) in enumerate(rows):
-        out.append(_lane_svg(tl, problems, AXIS_H + n * LANE_H, n % 2 == 1, sc))
+        out.append(_lane_svg(tl, problems, AXIS_H + n * LANE_H, n % 2 == 1, sc, groups))
     out.append("</svg>")
     return "\n".join(out)
 
@@ -533,6 +613,13 @@ def _table(header: list[str], rows: list[list[str]], num: frozenset[int] = froze
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _cards(heading: str, tiles: list[tuple[str, Any]]) -> str:
+    cards = "".join(
+        f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div></div>' for k, v in tiles
+    )
+    return f'<h2>{_e(heading)}</h2><div class="cards">{cards}</div>'
+
+
 def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
     j = journal
     ordered = order_lanes(j.timelines)
@@ -542,7 +629,7 @@ def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
     exp_ok = sum(1 for e in j.expectations if e.ok)
 
     meta = (
-        f"scenario <b>{_e(j.scenario)}</b> · seed {_e(j.seed)} · {j.duration_s:.2f} s · "
+        f"scenario <b>{_e(j.scenario)}</b> · seed {_e(j.seed)} · {duration_text(j)} · "
         f"{len(j.timelines)} targets · {len(j.invocations)} invocations · "
         f"expectations {exp_ok}/{len(j.expectations)} met" + (" · negative scenario" if j.negative else "")
     )
@@ -553,11 +640,15 @@ def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
     if j.description:
         parts.append(f'<p class="desc">{_e(j.description)}</p>')
 
-    figures = [("targets", len(j.timelines)), ("problem targets", problem_n), *sorted(j.figures.items())]
-    figures += [(f"fleet {k}", v) for k, v in sorted(j.fleet.items())]
-    parts.append('<h2>Figures</h2><div class="cards">')
-    parts += [f'<div class="card"><div class="k">{_e(k)}</div><div class="v">{_e(v)}</div></div>' for k, v in figures]
-    parts.append("</div>")
+    figures: list[tuple[str, Any]] = [
+        ("Duration", duration_text(j)),
+        ("Targets", len(j.timelines)),
+        ("Problem targets", problem_n),
+        *_ordered(j.figures, FIGURE_LABELS),
+    ]
+    parts.append(_cards("Figures", figures))
+    if j.fleet:
+        parts.append(_cards("Fleet", _ordered(j.fleet, FLEET_LABELS)))
 
     parts.append("<h2>Expectations</h2>")
     if j.expectations:
@@ -661,11 +752,17 @@ def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
 
 
 # ---------------------------------------------------------------------------------- files
+def write_report_file(path: Path, text: str) -> Path:
+    """Every file a game day writes goes through here (reports and the function's log): one place to redact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def write_reports(journal: RunJournal, out_dir: Path) -> dict[str, Path]:
     """Write report.json, report.md and report.html into ``out_dir`` (created); returns them by format."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md", "html": out_dir / "report.html"}
-    paths["json"].write_text(render_json(journal), encoding="utf-8")
-    paths["markdown"].write_text(render_markdown(journal), encoding="utf-8")
-    paths["html"].write_text(render_html(journal), encoding="utf-8")
-    return paths
+    return {
+        "json": write_report_file(out_dir / "report.json", render_json(journal)),
+        "markdown": write_report_file(out_dir / "report.md", render_markdown(journal)),
+        "html": write_report_file(out_dir / "report.html", render_html(journal)),
+    }

@@ -334,9 +334,15 @@ def load_scenario(path: Path) -> Scenario:
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario is a YAML mapping")
     try:
-        return Scenario.model_validate(doc)
+        scenario = Scenario.model_validate(doc)
     except ValidationError as exc:
         raise ScenarioError(f"{path}: invalid scenario\n{format_errors(exc)}") from None
+    from chaos.gameday.world import unknown_targets  # the fleet is built there; it imports this module
+
+    problems = unknown_targets(scenario)
+    if problems:
+        raise ScenarioError(f"{path}: invalid scenario\n" + "\n".join(f"  {p}" for p in problems))
+    return scenario
 
 
 def format_errors(exc: ValidationError) -> str:

@@ -101,6 +101,7 @@ def build_timelines(
     started_wall: float,
     eligible: set[TargetKey],
     final_status: Mapping[TargetKey, str],
+    group_of: Mapping[str, str] | None = None,
 ) -> list[TargetTimeline]:
     """One :class:`TargetTimeline` per pair/group seen in the ledger, the results, ``eligible`` or ``final_status``.
 
@@ -108,7 +109,8 @@ def build_timelines(
     function's result documents (camelCase, as returned), in invocation order: the last one that names a
     target gives its ``outcome``. ``effects`` counts the target's own effects; a group effect seen on a
     member pair's lane (``detail.via``) is not counted there, it is the group's. Lanes come sorted by kind
-    (groups first) and id; events by time.
+    (groups first) and id; events by time. ``group_of`` (pair id -> group id) marks member pairs, which
+    fail over with their group rather than on their own.
     """
     requests = list(ledger.get("requests", []))
     effects = list(ledger.get("effects", []))
@@ -308,6 +310,7 @@ def build_timelines(
                 eligible=key in eligible_n,
                 final_status=status_n.get(key, "unknown"),
                 outcome=outcome.get(key),
+                group=(group_of or {}).get(key[1]) if key[0] == "pair" else None,
                 effects=effect_counts.get(key, 0),
                 events=evs,
             )

@@ -25,7 +25,9 @@ from replica_failover.execute import Backoff
 from replica_failover.handler import PendingWork, handle
 
 from chaos.emulator.app import Emulator
-from chaos.gameday.strategies import DR, Conditions, Delivery, FaultSchedule, Fleet, Notification
+from tests.chaos.strategies import DR, Conditions, FaultSchedule, Notification
+from tests.chaos.strategies import DeliveryPlan as Delivery
+from tests.chaos.strategies import DrawnFleet as Fleet
 from tests.function.conftest import base_env, fc_context
 
 if TYPE_CHECKING:

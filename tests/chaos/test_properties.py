@@ -22,15 +22,6 @@ from dataclasses import replace
 from hypothesis import event, given, note
 from hypothesis import strategies as st
 
-from chaos.gameday.strategies import (
-    Scenario,
-    conditions,
-    deliveries,
-    fleets,
-    routes,
-    scenarios,
-    statuses,
-)
 from tests.chaos.conftest import chaos_settings
 from tests.chaos.harness import (
     Lab,
@@ -44,6 +35,8 @@ from tests.chaos.harness import (
     projection,
     run_scenario,
 )
+from tests.chaos.strategies import ChaosCase as Scenario
+from tests.chaos.strategies import conditions, deliveries, fleets, routes, scenarios, statuses
 
 # a partial outage: the primary goes on replicating, so every replicating target's LastRecoverPoint moves
 # each second of emulator time (and between waves); the ClientToken must not move with it

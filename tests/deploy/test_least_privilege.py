@@ -22,7 +22,7 @@ import yaml
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import Credential
-from chaos.emulator.models import PairRecord
+from chaos.emulator.ebs.models import PairRecord
 from chaos.invoke import EXIT_DONE, EXIT_FAILED, invoke
 from chaos.template import FunctionDef, read_template
 from tests.conftest import DR, PRIMARY, seed_basic

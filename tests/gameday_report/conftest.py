@@ -111,8 +111,9 @@ def gameday(emulator: Emulator, endpoint: str) -> GameDay:
         ("pair", p.ReplicaPairId): p.Status for p in emulator.backend.pairs.values()
     }
     final_status.update({("group", g.ReplicaGroupId): g.Status for g in emulator.backend.groups.values()})
+    members = {p.ReplicaPairId: p.ReplicaGroupId for p in emulator.backend.pairs.values() if p.ReplicaGroupId}
     timelines = build_timelines(
-        ledger, results, started_wall=started, eligible=set(ELIGIBLE), final_status=final_status
+        ledger, results, started_wall=started, eligible=set(ELIGIBLE), final_status=final_status, group_of=members
     )
     effects = {tl.id: tl.effects for tl in timelines if tl.effects}
     journal = RunJournal(

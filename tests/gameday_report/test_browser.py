@@ -185,3 +185,17 @@ def test_hostile_journal_in_browser(tmp_path: Path) -> None:
     assert len(re.findall(r"<script\b", dom)) == 1
     assert not re.search(r"<(img|iframe|a|object|embed)\b", dom), "an injected element made it into the DOM"
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom and "1 of 1 lanes shown" in dom
+
+
+def test_browser_shows_labels_and_group_members(gameday: GameDay, tmp_path: Path) -> None:
+    url = write_reports(gameday.journal, tmp_path / "report")["html"].resolve().as_uri()
+    dom = _run(["--dump-dom", url], tmp_path / "profile").stdout
+    tiles = dict(re.findall(r'<div class="card"><div class="k">([^<]*)</div><div class="v">([^<]*)</div>', dom))
+    assert {"Duration", "API calls", "Effects", "Time to failover (s)", "Eligible targets"} <= set(tiles), tiles
+    assert not {"apiCalls", "timeToFailoverS", "durationS"} & set(tiles)
+    member = _lane_markup(dom, "pair:pair-g0")
+    # pg-1 failed over as a unit (the re-notification found it done): its members say so
+    # instead of "ineligible / no outcome"
+    assert "with group pg-1" in member and "alreadyFailedOver with group" in member
+    assert "ineligible" not in member and "no outcome" not in member
+    assert "ineligible" in _lane_markup(dom, "pair:pair-other")

@@ -1,10 +1,10 @@
-"""Hypothesis strategies for property-based chaos (issue §5): fleets, fault schedules, event deliveries.
+"""Hypothesis strategies for the property tests: drawn fleets, fault schedules, deliveries, conditions.
 
-Everything drawn here is plain, frozen data that can be replayed against the emulator by anyone (the
-property tests in ``tests/chaos``, a game day, a benchmark). The data also carries its own *oracle*:
-:class:`Fleet` knows which targets are eligible for failover and what every record's final status
-must be, written from the API's documented state tables, *not* from the function's ``plan.py``, so a
-disagreement between the two is a finding rather than a tautology.
+Everything drawn here is plain, frozen data the harness (``tests/chaos/harness.py``) replays against the
+emulator. A :class:`DrawnFleet` also knows which targets must fail over and what every record's final
+status must be: it asks the game day's eligibility oracle (:mod:`chaos.gameday.eligibility`, written
+from the API's documented state table, *not* from the function's ``plan.py``), so a disagreement
+between the two is a finding rather than a tautology, and there is one oracle, not two.
 
 Shrinking: every ``sampled_from`` lists the simplest, most "normal" choice first (the eligible route,
 an eligible status, no fault, one delivery), so a failing example shrinks towards the smallest fleet
@@ -18,14 +18,15 @@ import json
 import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from hypothesis import strategies as st
 
 from chaos.emulator.config import DEFAULT_ACCOUNT_ID
-from chaos.emulator.ebs.models import GroupRecord, PairRecord
 from chaos.emulator.faults import FaultError, FaultRule
-from chaos.gameday.expectations import FAILOVER_FROM_STATUSES
+from chaos.emulator.ebs.models import GroupRecord, PairRecord
+from chaos.gameday.eligibility import FAILOVER_FROM_STATUSES, TargetKey, eligible_targets
 
 __all__ = [
     "ACCOUNT",
@@ -35,14 +36,14 @@ __all__ = [
     "INELIGIBLE_STATUSES",
     "PRIMARY",
     "ROUTES",
+    "ChaosCase",
     "Conditions",
-    "Delivery",
+    "DeliveryPlan",
+    "DrawnFleet",
     "FaultSchedule",
-    "Fleet",
     "GroupSpec",
     "Notification",
     "PairSpec",
-    "Scenario",
     "conditions",
     "deliveries",
     "fault_rules",
@@ -121,7 +122,7 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
-class Fleet:
+class DrawnFleet:
     """Pairs and groups of one scenario, and the oracle: what must fail over, what must stay as it is."""
 
     pairs: tuple[PairSpec, ...]
@@ -130,17 +131,38 @@ class Fleet:
     dr: str = DR
 
     # ----------------------------------------------------------------- oracle
-    def _eligible(self, route: Route, status: str) -> bool:
-        return route == (self.primary, self.dr) and status in ELIGIBLE_STATUSES
+    @cached_property
+    def _eligible(self) -> frozenset[TargetKey]:
+        """The game day's eligibility oracle, asked about this fleet's API-shaped records."""
+        pairs = [
+            {
+                "ReplicaPairId": p.id,
+                "SourceRegion": p.source,
+                "DestinationRegion": p.destination,
+                "Status": p.status,
+                "ReplicaGroupId": p.group or "",
+            }
+            for p in self.pairs
+        ]
+        groups = [
+            {
+                "ReplicaGroupId": g.id,
+                "SourceRegionId": g.source,
+                "DestinationRegionId": g.destination,
+                "Status": g.status,
+            }
+            for g in self.groups
+        ]
+        return frozenset(eligible_targets(pairs, groups, primary=self.primary, dr=self.dr))
 
     @property
     def eligible_groups(self) -> frozenset[str]:
-        return frozenset(g.id for g in self.groups if self._eligible(g.route, g.status))
+        return frozenset(rid for kind, rid in self._eligible if kind == "group")
 
     @property
     def eligible_pairs(self) -> frozenset[str]:
         """Loose pairs only: a pair in a group never fails over on its own (its group is the unit)."""
-        return frozenset(p.id for p in self.pairs if p.group is None and self._eligible(p.route, p.status))
+        return frozenset(rid for kind, rid in self._eligible if kind == "pair")
 
     @property
     def eligible_targets(self) -> frozenset[str]:
@@ -232,7 +254,7 @@ def fleets(
     max_groups: int = 3,
     status: st.SearchStrategy[str] | None = None,
     route: st.SearchStrategy[Route] | None = None,
-) -> Fleet:
+) -> DrawnFleet:
     """Loose pairs and groups of 2-17 pairs over several routes and mixed statuses, ≤ ``max_pairs`` pairs.
 
     A group's members share its route and status, as the API keeps them (a group replicates as one).
@@ -259,7 +281,7 @@ def fleets(
     for i in range(n_loose):
         src, dst = draw(route)
         pairs.append(PairSpec(f"pair-p{i:03d}", src, dst, draw(status)))
-    return Fleet(tuple(pairs), tuple(groups))
+    return DrawnFleet(tuple(pairs), tuple(groups))
 
 
 # ------------------------------------------------------------------------------------------- faults
@@ -282,7 +304,7 @@ _ERRORS: dict[str, FaultError] = {
     "invalid-status": FaultError(status=403, code="OperationDenied.InvalidStatus"),
     "last-token": FaultError(status=403, code="LastTokenProcessing"),
 }
-WRITE_ACTIONS = ("FailoverDiskReplicaPair", "FailoverDiskReplicaGroup")
+FAILOVER_ACTIONS = ("FailoverDiskReplicaPair", "FailoverDiskReplicaGroup")
 DESCRIBE_ACTIONS = ("DescribeDiskReplicaPairs", "DescribeDiskReplicaGroups")
 # A describe answering InvalidStatus/LastTokenProcessing is not a thing the API does; a failed
 # *listing* with a permanent code is a permanent failure of the whole plan, not a survivable fault.
@@ -347,7 +369,7 @@ class FaultSchedule:
         return "\n".join(parts) or "(no faults)"
 
 
-def _targets_for(fleet: Fleet, action: str) -> list[str]:
+def _targets_for(fleet: DrawnFleet, action: str) -> list[str]:
     if action == "FailoverDiskReplicaGroup":
         return [g.id for g in fleet.groups]
     return [p.id for p in fleet.pairs]
@@ -356,7 +378,7 @@ def _targets_for(fleet: Fleet, action: str) -> list[str]:
 @st.composite
 def fault_rules(
     draw: st.DrawFn,
-    fleet: Fleet,
+    fleet: DrawnFleet,
     *,
     index: int,
     read_timeout: float,
@@ -372,17 +394,17 @@ def fault_rules(
     ClientToken must make one of the two a replay.
     """
     kind = draw(st.sampled_from(kinds))
-    actions = WRITE_ACTIONS if kind in _WRITE_ONLY else (*WRITE_ACTIONS, *DESCRIBE_ACTIONS, None)
+    actions = FAILOVER_ACTIONS if kind in _WRITE_ONLY else (*FAILOVER_ACTIONS, *DESCRIBE_ACTIONS, None)
     action = draw(st.sampled_from(actions))
     target: str | None = None
-    if action in WRITE_ACTIONS:
+    if action in FAILOVER_ACTIONS:
         ids = _targets_for(fleet, action)
         # named targets prefer eligible ones: a fault on a target that is never called is a no-op
         preferred = [i for i in ids if i in fleet.eligible_targets] or ids
         target = draw(st.none() | st.sampled_from(preferred)) if preferred else None
     error: FaultError | None = _ERRORS.get(kind)
     if permanent:
-        error = draw(st.sampled_from(PERMANENT_ERRORS)) if action in WRITE_ACTIONS else FaultError(status=503)
+        error = draw(st.sampled_from(PERMANENT_ERRORS)) if action in FAILOVER_ACTIONS else FaultError(status=503)
     count = draw(st.none() | st.integers(1, max_count)) if permanent else draw(st.integers(1, max_count))
     hang = kind == "hang" and not permanent
     reset = kind == "reset" and not permanent
@@ -405,7 +427,7 @@ def fault_rules(
 @st.composite
 def fault_schedules(
     draw: st.DrawFn,
-    fleet: Fleet,
+    fleet: DrawnFleet,
     *,
     read_timeout: float,
     max_rules: int = 4,
@@ -445,7 +467,7 @@ def fault_schedules(
 
 
 @st.composite
-def permanent_fault_schedules(draw: st.DrawFn, fleet: Fleet, *, read_timeout: float) -> FaultSchedule:
+def permanent_fault_schedules(draw: st.DrawFn, fleet: DrawnFleet, *, read_timeout: float) -> FaultSchedule:
     """Faults the function cannot outlast: permanent codes, or transient ones that never stop."""
     rules = [
         draw(fault_rules(fleet, index=i, read_timeout=read_timeout, kinds=("500", "503"), permanent=True))
@@ -592,7 +614,7 @@ class Notification:
 
 
 @dataclass(frozen=True)
-class Delivery:
+class DeliveryPlan:
     """How the alarm reaches the function.
 
     ``waves`` run one after the other; the notifications of one wave run concurrently (one thread
@@ -635,7 +657,7 @@ def deliveries(
     short_timeouts: tuple[float, ...] = (1.5,),
     reinvoke: bool | None = None,
     shapes: tuple[EventShape, ...] = EVENT_SHAPES,
-) -> Delivery:
+) -> DeliveryPlan:
     """N sequential waves of K concurrent copies, in any of the alarm's shapes, maybe a timed-out first run.
 
     ``reinvoke``: ``None`` draws it (about one example in four, it costs a deadline of wall time),
@@ -648,7 +670,7 @@ def deliveries(
     if reinvoke is None:
         reinvoke = draw(st.sampled_from((False, False, False, True)))
     first_timeout = draw(st.sampled_from(short_timeouts)) if reinvoke and short_timeouts else None
-    return Delivery(waves, first_timeout)
+    return DeliveryPlan(waves, first_timeout)
 
 
 # ---------------------------------------------------------------------------------------- conditions
@@ -693,7 +715,7 @@ class Conditions:
                     "deleting",
                 )
             },
-            "rateLimits": [{"action": a, "rate": self.rate_limit, "burst": 5} for a in WRITE_ACTIONS]
+            "rateLimits": [{"action": a, "rate": self.rate_limit, "burst": 5} for a in FAILOVER_ACTIONS]
             if self.rate_limit
             else [],
         }
@@ -745,10 +767,10 @@ def conditions(
 
 # ----------------------------------------------------------------------------------------- scenarios
 @dataclass(frozen=True)
-class Scenario:
-    fleet: Fleet
+class ChaosCase:
+    fleet: DrawnFleet
     faults: FaultSchedule
-    delivery: Delivery
+    delivery: DeliveryPlan
     conditions: Conditions
 
     def describe(self) -> str:
@@ -762,13 +784,13 @@ class Scenario:
 def scenarios(
     draw: st.DrawFn,
     *,
-    fleet: st.SearchStrategy[Fleet] | None = None,
-    delivery: st.SearchStrategy[Delivery] | None = None,
+    fleet: st.SearchStrategy[DrawnFleet] | None = None,
+    delivery: st.SearchStrategy[DeliveryPlan] | None = None,
     condition: st.SearchStrategy[Conditions] | None = None,
     kinds: tuple[FaultKind, ...] = FAULT_KINDS,
     primary_down: bool | None = None,
     permanent: bool = False,
-) -> Scenario:
+) -> ChaosCase:
     """A whole example: the fleet first (faults name its targets), then conditions, faults, deliveries."""
     f = draw(fleets() if fleet is None else fleet)
     c = draw(conditions() if condition is None else condition)
@@ -782,4 +804,4 @@ def scenarios(
         faults = draw(permanent_fault_schedules(f, read_timeout=c.read_timeout))
     else:
         faults = draw(fault_schedules(f, read_timeout=c.read_timeout, kinds=kinds, primary_down=primary_down))
-    return Scenario(f, faults, draw(deliveries() if delivery is None else delivery), c)
+    return ChaosCase(f, faults, draw(deliveries() if delivery is None else delivery), c)
