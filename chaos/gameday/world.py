@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, default_credentials
-from chaos.emulator.fc import FunctionSpec
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
 from chaos.emulator.ebs.urls import REQUIRED
+from chaos.emulator.fc import FunctionSpec
 from chaos.gameday.client import EmulatorControl, HttpControl, LocalControl
 from chaos.gameday.scenario import Scenario
 from chaos.template import DEFAULT_TEMPLATE, FunctionDef, ensure_importable, read_template

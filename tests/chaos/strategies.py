@@ -24,8 +24,8 @@ from typing import Any, Literal
 from hypothesis import strategies as st
 
 from chaos.emulator.config import DEFAULT_ACCOUNT_ID
-from chaos.emulator.faults import FaultError, FaultRule
 from chaos.emulator.ebs.models import GroupRecord, PairRecord
+from chaos.emulator.faults import FaultError, FaultRule
 from chaos.gameday.eligibility import FAILOVER_FROM_STATUSES, TargetKey, eligible_targets
 
 __all__ = [

@@ -19,8 +19,8 @@ from replica_failover.token import MAX_ROUNDS, round_token
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.ebs.backend import CallContext
-from chaos.emulator.faults import FaultError, FaultRule
 from chaos.emulator.ebs.models import FleetSpec
+from chaos.emulator.faults import FaultError, FaultRule
 from tests.conftest import DR, PRIMARY, EbsCall, seed_basic
 from tests.function.conftest import Invoke
 from tests.function.test_failover import ALERT, PRIMARY_PAIRS, by_id, effects_per_target, set_faults, writes
