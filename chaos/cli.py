@@ -325,17 +325,16 @@ def gameday_schema() -> None:
 
 @gameday_app.command("list")
 def gameday_list(
-    directory: Annotated[Path, typer.Argument(help="scenario directory")] = Path("chaos/scenarios"),
+    directory: Annotated[Path | None, typer.Argument(help="scenario directory (default: the bundled library)")] = None,
 ) -> None:
-    """List the scenarios in a directory with their titles."""
-    from chaos.gameday.scenario import ScenarioError, load_scenario
+    """List the scenarios in a directory (default: the bundled library) with their titles."""
+    from chaos.gameday.library import LibraryError, listing
 
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            title = load_scenario(path).title
-        except ScenarioError as exc:
-            title = f"[invalid] {str(exc).splitlines()[0]}"
-        print(f"{path}\t{title}")
+    try:
+        print("\n".join(listing(directory)))
+    except LibraryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover
