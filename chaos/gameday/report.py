@@ -754,8 +754,10 @@ def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
 # ---------------------------------------------------------------------------------- files
 def write_report_file(path: Path, text: str) -> Path:
     """Every file a game day writes goes through here (reports and the function's log): one place to redact."""
+    from replica_failover.redact import redact_text  # masks every credential value this process has held
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    path.write_text(redact_text(text), encoding="utf-8")
     return path
 
 

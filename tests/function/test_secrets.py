@@ -412,11 +412,6 @@ def test_a_game_day_with_canary_credentials_leaks_nothing(tmp_path: Path, output
     outputs.assert_clean()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="chaos/gameday's report copies the emulator ledger's accessKeyId of every call into "
-    "report.json/report.html; the fix (redact the ledger detail) belongs to chaos/gameday",
-)
 def test_game_day_reports_do_not_name_the_functions_access_key_id(tmp_path: Path) -> None:
     _, files = run_canary_game_day(tmp_path)
     assert [p.name for p in files if CANARY_AK in p.read_text(errors="replace")] == []
