@@ -322,11 +322,9 @@ def call_webhook(emulator: Emulator, fc_endpoint: str, monkeypatch: pytest.Monke
 def test_the_webhook_leaks_nothing_when_fc_answers_4xx(
     canary: Emulator, endpoint: str, monkeypatch: pytest.MonkeyPatch, outputs: Outputs
 ) -> None:
-    # no function is registered in the emulator's FC: 404 ServiceNotFound, which fc2 logs with its headers
+    # no function is registered in the emulator's FC: 404 ServiceNotFound, answered to a signed request
     status, payload = call_webhook(canary, f"http://{endpoint}", monkeypatch, CANARY_WEBHOOK)
     assert status == 502
-    fc2_lines = [m for m in outputs.records("root") if "Client error: 404" in m]
-    assert fc2_lines and all("'x-fc-security-token': '***'" in m for m in fc2_lines)
     forged = call_webhook(canary, f"http://{endpoint}", monkeypatch, "not-the-secret")
     assert forged[0] == 401
     outputs.add(payload, forged[1])
@@ -348,7 +346,6 @@ def test_the_webhook_leaks_nothing_when_fc_answers_5xx(
     finally:
         fc.stop()
     assert status == 502
-    assert [m for m in outputs.records("root") if "Server error: 503" in m]
     outputs.add(payload)
     outputs.assert_clean()
 
