@@ -89,10 +89,11 @@ def serve(
             "use its documented keys and its unauthenticated /_emulator/ control plane; keep it on 127.0.0.1",
             err=True,
         )
+    stop = threading.Event()
+    # Before the endpoint line: whoever reads that line may send SIGTERM at once.
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     handle = start(emulator, host, port)
     print(json.dumps({"endpoint": handle.url, "control": f"{handle.url}/_emulator/", "region": region}), flush=True)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         stop.wait()
     except KeyboardInterrupt:
