@@ -493,3 +493,11 @@ def test_spec_uses_camel_case_aliases() -> None:
     assert spec.max_async_retry_attempts == 0 and spec.on_failure == "arn"
     with pytest.raises(ValueError, match=r"package\.module:function"):
         FunctionSpec(service="s", name="f", handler="not a handler")
+
+
+def test_the_context_credentials_repr_hides_the_secret_and_the_token() -> None:
+    from chaos.emulator.fc.context import Credentials
+
+    shown = repr(Credentials("LTAI-canary-id", "canary-secret-value", "canary-sts-token"))
+    assert "LTAI-canary-id" in shown
+    assert "canary-secret-value" not in shown and "canary-sts-token" not in shown

@@ -17,9 +17,10 @@ from chaos.emulator.fc.urls import LATEST
 @dataclass(frozen=True)
 class Credentials:
     access_key_id: str
-    access_key_secret: str
+    # repr=False: a logged or printed context must not show the secret or the STS token
+    access_key_secret: str = field(repr=False)
     # None when the function role resolves to a permanent key (FC itself always hands out STS)
-    security_token: str | None
+    security_token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True)
