@@ -71,17 +71,17 @@ def test_system_events_last_minutes_follow_the_emulator_clock(emulator: Emulator
     content = {"eventId": "e-1", "eventStatus": "Executing", "regionId": PRIMARY}
     emulator.cms.add_events(
         [
-            SystemEventSeed(Product="ECS", Name="Instance:SystemFailure.Reboot:Executing", offsetSeconds=-1800),
+            SystemEventSeed(Product="ECS", Name="Instance:SystemFailure.Reboot:Executing", offset_seconds=-1800),
             SystemEventSeed(
                 Product="ECS",
                 Name="Instance:SystemFailure.Reboot:Executing",
-                offsetSeconds=-120,
+                offset_seconds=-120,
                 RegionId=PRIMARY,
                 ResourceId=f"acs:ecs:{PRIMARY}:1234567890123456:instance/i-1",
                 InstanceName="db-1",
                 Content=content,
             ),
-            SystemEventSeed(Product="ECS", Name="Disk:Stalled:Executing", offsetSeconds=300, RegionId=PRIMARY),
+            SystemEventSeed(Product="ECS", Name="Disk:Stalled:Executing", offset_seconds=300, RegionId=PRIMARY),
         ]
     )
     window = 10 * 60 * 1000
@@ -108,7 +108,7 @@ def test_system_event_filters_keywords_and_pages(emulator: Emulator, cms: CmsCal
     emulator.clock.freeze(True)
     emulator.cms.add_events(
         [
-            SystemEventSeed(Product="ECS", Name=f"n{i}", Level=level, Status=status, Content=text, offsetSeconds=-i)
+            SystemEventSeed(Product="ECS", Name=f"n{i}", Level=level, Status=status, Content=text, offset_seconds=-i)
             for i, (level, status, text) in enumerate(
                 [
                     ("CRITICAL", "Executing", "region outage disk io hang"),
@@ -119,7 +119,10 @@ def test_system_event_filters_keywords_and_pages(emulator: Emulator, cms: CmsCal
             )
         ]
     )
-    call = lambda **p: [e["Name"] for e in events(cms("DescribeSystemEventAttribute", **p))]  # noqa: E731
+
+    def call(**p: Any) -> list[str]:
+        return [e["Name"] for e in events(cms("DescribeSystemEventAttribute", **p))]
+
     assert call(Level="CRITICAL") == ["n0", "n3"]
     assert call(Status="Executing") == ["n0", "n2"]
     assert call(Product="ecs", Name="n1") == ["n1"]
@@ -156,11 +159,11 @@ def test_metric_last_answers_the_newest_point_per_instance_as_a_json_string(emul
     probe = {"Namespace": "acs_networkmonitor", "MetricName": "Availability"}
     emulator.cms.add_datapoints(
         [
-            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 100}, offsetSeconds=-7200),
-            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 40}, offsetSeconds=-120),
-            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 0}, offsetSeconds=-60),
-            DatapointSeed(**probe, dimensions={"taskId": "t-dr"}, values={"Average": 100}, offsetSeconds=-60),
-            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 100}, offsetSeconds=120),
+            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 100}, offset_seconds=-7200),
+            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 40}, offset_seconds=-120),
+            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 0}, offset_seconds=-60),
+            DatapointSeed(**probe, dimensions={"taskId": "t-dr"}, values={"Average": 100}, offset_seconds=-60),
+            DatapointSeed(**probe, dimensions={"taskId": "t-primary"}, values={"Average": 100}, offset_seconds=120),
             DatapointSeed(Namespace="acs_ecs_dashboard", MetricName="CPUUtilization", values={"Average": 5}),
         ]
     )
@@ -278,6 +281,7 @@ def test_control_plane_stores_and_lists_evidence(endpoint: str, emulator: Emulat
     )
     assert r.json() == {"stored": 1}
     assert len(requests.get(f"{base}/metrics", timeout=5).json()["datapoints"]) == 1
+    bad: dict[str, Any]
     for bad in (
         {"events": [{"Product": "ECS"}]},
         {"events": [{"Product": "ECS", "Name": "X", "Level": "FATAL"}]},
