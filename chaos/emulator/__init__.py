@@ -4,6 +4,8 @@ Layout (moto-style; docs/emulator.md has the full reference):
 
 * ``ebs/``: the ebs 2021-07-30 replica pair/group API (RPC on ``/``).
 * ``fc/``: the Function Compute 2.0 invoke API (``/2016-08-15/...``).
+* ``cms/``: CloudMonitor 2019-01-01 evidence reads (RPC on ``/``, recognised by ``Version``).
+* ``notify/``: a DingTalk-compatible robot (``/robot/send``) and a JSON webhook receiver (``/hooks/…``).
 * ``services.py``: the registry, ``SERVICES``: the one place a service is added.
 * ``app.py``: :class:`Emulator`, the WSGI app: shared pieces + registered services + control plane.
 * ``control.py`` (+ ``control_models.py``, ``control_guard.py``): the ``/_emulator/`` control plane.

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Request
 
 from chaos.emulator.auth import Authenticator
 from chaos.emulator.clock import Clock
+from chaos.emulator.cms.service import CmsService
 from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.control import CONTROL_PREFIX, ControlPlane
 from chaos.emulator.ebs.backend import EbsBackend
@@ -23,6 +24,7 @@ from chaos.emulator.ebs.service import EbsService
 from chaos.emulator.faults import FaultEngine
 from chaos.emulator.fc.service import FcEmulator
 from chaos.emulator.ledger import Ledger
+from chaos.emulator.notify.service import NotifyService
 from chaos.emulator.ratelimit import RateLimiter
 from chaos.emulator.services import SERVICES, Service
 from chaos.emulator.shared import Shared
@@ -65,6 +67,8 @@ class Emulator:
         self.services: tuple[Service, ...] = tuple(make(shared) for make in SERVICES)
         self.ebs = self.service(EbsService)
         self.fc = self.service(FcEmulator)
+        self.cms = self.service(CmsService)
+        self.notify = self.service(NotifyService)
         self.control = ControlPlane(self)
 
     def service(self, kind: type[S]) -> S:

@@ -18,6 +18,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from chaos.emulator.clock import Clock
+from chaos.emulator.cms.models import SeedDatapoints, SeedSystemEvents
+from chaos.emulator.cms.service import CmsService
 from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.control_guard import check_content_type, check_host
 from chaos.emulator.control_models import (
@@ -37,6 +39,8 @@ from chaos.emulator.faults import FaultEngine
 from chaos.emulator.fc.registry import FunctionSpec
 from chaos.emulator.fc.service import FcEmulator
 from chaos.emulator.ledger import Ledger
+from chaos.emulator.notify.models import SeedRobots
+from chaos.emulator.notify.service import NotifyService
 
 CONTROL_PREFIX = "/_emulator"
 
@@ -50,6 +54,8 @@ class Controlled(Protocol):
     faults: FaultEngine
     ebs: EbsService
     fc: FcEmulator
+    cms: CmsService
+    notify: NotifyService
 
     @property
     def service_names(self) -> list[str]: ...
@@ -83,6 +89,10 @@ ENDPOINTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("/fc/invocations", "fc_invocations", ("GET",), "FC invocation records and async failures"),
     ("/fc/wait", "fc_wait", ("POST",), "wait until no FC async work is queued or running {timeout}"),
     ("/quiesce", "quiesce", ("POST",), "wait until no ebs request is in flight {timeout}"),
+    ("/cms/system-events", "cms_events", ("GET", "POST"), "CloudMonitor system events; store {events: [...]}"),
+    ("/cms/metrics", "cms_metrics", ("GET", "POST"), "CloudMonitor datapoints; store {datapoints: [...]}"),
+    ("/robots", "robots", ("GET", "POST"), "DingTalk robots (no tokens/secrets); add {robots: [RobotSpec]}"),
+    ("/notifications", "notifications", ("GET", "DELETE"), "robot and webhook requests received (?since=N); clear"),
 )
 
 URLS = Map(
@@ -263,6 +273,35 @@ class ControlPlane:
     def on_quiesce(self, request: Request) -> dict[str, Any]:
         body: WaitBody = parse(WaitBody, self._json(request, {}))
         return {"quiet": self.em.wait_quiet(body.timeout)}
+
+    # ----------------------------------------------------- CloudMonitor, notifications
+    def on_cms_events(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            body: SeedSystemEvents = parse(SeedSystemEvents, self._json(request))
+            return {"stored": self.em.cms.add_events(body.events)}
+        return {"systemEvents": self.em.cms.events(), "now": self.em.clock.now()}
+
+    def on_cms_metrics(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            body: SeedDatapoints = parse(SeedDatapoints, self._json(request))
+            return {"stored": self.em.cms.add_datapoints(body.datapoints)}
+        return {"datapoints": self.em.cms.datapoints(), "now": self.em.clock.now()}
+
+    def on_robots(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            body: SeedRobots = parse(SeedRobots, self._json(request))
+            return {"configured": self.em.notify.configure_robots(body.robots), "robots": self.em.notify.robots()}
+        return {"robots": self.em.notify.robots()}
+
+    def on_notifications(self, request: Request) -> dict[str, Any]:
+        if request.method == "DELETE":
+            self.em.notify.clear_notifications()
+            return {"cleared": True}
+        try:
+            since = int(request.args.get("since", "0"))
+        except ValueError:
+            raise ControlError(400, "since must be an integer") from None
+        return {"notifications": self.em.notify.notifications(max(0, since))}
 
 
 def _reply(status: int, body: Any) -> Response:

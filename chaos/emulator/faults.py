@@ -9,6 +9,11 @@ What a firing rule does: ``latencyMs`` (delay, then carry on), ``hangMs`` (hold 
 the client's read timeout), ``reset`` (drop the connection without an answer) and ``error``
 (answer with it). ``phase: "after"`` applies the state change first and then misbehaves: the lost
 acknowledgement that ClientToken exists for.
+
+``service`` scopes a rule to one emulated service (``ebs``, ``cms``, ``robot``, ``webhook``…).
+Without it a rule matches every cloud API; the notification endpoints (:data:`OPT_IN_SERVICES`)
+are reached only by rules that name them, so an existing "everything fails" rule does not
+silence the alerting a game day observes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from chaos.emulator.config import Model
+
+# services a rule without ``service`` never matches
+OPT_IN_SERVICES = frozenset({"robot", "webhook"})
 
 
 class FaultError(Model):
@@ -37,6 +45,7 @@ class FaultRule(Model):
     site: Literal["production", "backup"] | None = None
     target: str | None = None
     access_key_id: str | None = None
+    service: str | None = Field(default=None, max_length=32)
     # when
     probability: float = Field(default=1.0, ge=0.0, le=1.0)
     count: int | None = Field(default=None, ge=0)
@@ -122,10 +131,15 @@ class FaultEngine:
         target: str | None,
         access_key_id: str | None,
         now: float,
+        service: str = "ebs",
     ) -> Firing | None:
         with self._lock:
             for armed in self._armed:
                 r = armed.rule
+                if r.service is None and service in OPT_IN_SERVICES:
+                    continue
+                if r.service is not None and r.service != service:
+                    continue
                 if r.action is not None and r.action != action:
                     continue
                 if r.region is not None and r.region != region:

@@ -12,8 +12,10 @@ from typing import Protocol
 
 from werkzeug.wrappers import Request, Response
 
+from chaos.emulator.cms.service import CmsService
 from chaos.emulator.ebs.service import EbsService
 from chaos.emulator.fc.service import FcEmulator
+from chaos.emulator.notify.service import NotifyService
 from chaos.emulator.shared import Shared
 
 
@@ -40,3 +42,5 @@ ServiceFactory = Callable[[Shared], Service]
 # FC owns a path prefix; ebs (RPC on "/") goes last, being the catch-all. A new RPC service on "/"
 # (ecs, cms, alidns) goes before ebs and recognises its requests by its API Version.
 SERVICES: tuple[ServiceFactory, ...] = (FcEmulator.create, EbsService.create)
+# cms (RPC on "/", Version 2019-01-01) and the notification endpoints (own paths), before ebs
+SERVICES = (*SERVICES[:-1], CmsService.create, NotifyService.create, SERVICES[-1])

@@ -1,0 +1,63 @@
+"""The CloudMonitor service object the emulator registers, and its control-plane surface.
+
+The control plane stores evidence through ``add_events``/``add_datapoints`` and reads it back
+with ``events``/``datapoints``; it never touches the backend's lock or lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from chaos.emulator.cms.backend import CmsBackend
+from chaos.emulator.cms.dispatch import CmsDispatcher
+from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
+from chaos.emulator.cms.responses import CmsResponse
+from chaos.emulator.cms.urls import recognised
+from chaos.emulator.shared import Shared
+
+
+class CmsService:
+    name = "cms"
+
+    def __init__(self, shared: Shared) -> None:
+        self.backend = CmsBackend(shared.clock.now)
+        self._dispatcher = CmsDispatcher(shared, CmsResponse(self.backend))
+
+    @classmethod
+    def create(cls, shared: Shared) -> CmsService:
+        return cls(shared)
+
+    # ----- HTTP
+    def recognises(self, request: Request) -> bool:
+        """RPC on ``/`` naming CloudMonitor's version 2019-01-01."""
+        return recognised(request)
+
+    def dispatch(self, request: Request) -> Response:
+        return self._dispatcher.dispatch(request)
+
+    # ----- lifecycle
+    def settle(self) -> None:
+        """Nothing to apply: queries compare record times with the clock."""
+
+    def reset(self) -> None:
+        self.backend.reset()
+
+    def shutdown(self) -> None:
+        """Nothing runs in the background."""
+
+    # ----- the control plane's surface
+    def add_events(self, events: Iterable[SystemEventSeed]) -> list[str]:
+        """Store system events stamped on the emulator clock; answers their ids."""
+        return self.backend.add_events(events)
+
+    def add_datapoints(self, datapoints: Iterable[DatapointSeed]) -> int:
+        return self.backend.add_datapoints(datapoints)
+
+    def events(self) -> list[dict[str, Any]]:
+        return self.backend.events()
+
+    def datapoints(self) -> list[dict[str, Any]]:
+        return self.backend.datapoints()
