@@ -25,7 +25,7 @@ from chaos.emulator.ebs.urls import REQUIRED
 from chaos.emulator.fc import FunctionSpec
 from chaos.gameday.client import EmulatorControl, HttpControl, LocalControl
 from chaos.gameday.scenario import Scenario
-from chaos.template import DEFAULT_TEMPLATE, FunctionDef, ensure_importable, read_template
+from chaos.template import FunctionDef, TemplateError, ensure_importable, locate_template, read_template
 
 # Game-day defaults under the scenario's own env: the template's 2 s verify poll would dominate a run
 # whose transitions are instant; everything else is the template's production value.
@@ -108,8 +108,12 @@ class World:
         logs: IO[str],
         capture_dir: str | None = None,
     ) -> World:
-        template_path = sc.function.template or DEFAULT_TEMPLATE
-        functions = read_template(template_path if template_path.is_absolute() else base_dir / template_path)
+        try:
+            # a scenario's own template is relative to the scenario file
+            template_path = base_dir / sc.function.template if sc.function.template else locate_template()
+            functions = read_template(template_path)
+        except TemplateError as exc:
+            raise RunError(str(exc)) from None
         if sc.function.name not in functions:
             raise RunError(f"no function {sc.function.name!r} in {template_path}")
         return cls(
