@@ -1,6 +1,6 @@
 """Game days: declarative chaos scenarios run against the emulator, judged from its ledger.
 
-Structure (the phases of one run, in the order :mod:`chaos.gameday.runner` drives them):
+Structure (the phases of one run, in the order ``runner.py`` drives them):
 
 * ``scenario.py``: the scenario file (pydantic; ``gameday schema``); ``library.py``: the bundled
   scenarios (package data, found from any working directory).
