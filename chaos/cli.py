@@ -280,6 +280,15 @@ def gameday_run(
         str | None, typer.Option("--fc-endpoint", help="FC endpoint for --target; keys from ALIBABA_CLOUD_*")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every expectation, not only violations")] = False,
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            envvar="REPLICA_FAILOVER_TEMPLATE",
+            show_default="the checkout's template.yml",
+            help="the Funcraft template, for scenarios that name none",
+        ),
+    ] = None,
 ) -> None:
     """Run scenarios; exit 1 if any expectation is violated, 2 if a scenario cannot be run."""
     import logging
@@ -311,6 +320,7 @@ def gameday_run(
                         target=fc_target,
                         fc_endpoint=fc_endpoint,
                         progress=progress,
+                        template=template,
                     ),
                 )
             except (ScenarioError, RunError) as exc:

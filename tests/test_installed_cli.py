@@ -2,8 +2,8 @@
 
 The package is laid out as a wheel installs it (the modules and the package data pyproject declares,
 nothing else), first on PYTHONPATH of a fresh interpreter whose working directory is an empty temp dir.
-The template, and with it the function's code directory, then comes from ``--template`` or
-``$REPLICA_FAILOVER_TEMPLATE``; without either the command says so in one line and exits 2.
+The template, and with it the function's code directory and the events/ a scenario names, then comes
+from ``--template`` or ``$REPLICA_FAILOVER_TEMPLATE``; without either the command says so and exits 2.
 """
 
 from __future__ import annotations
@@ -117,3 +117,35 @@ def test_locate_template_order(tmp_path: Path) -> None:
     checkout.write_text("Resources: {}\n")
     assert locate_template(None, {TEMPLATE_ENV: ""}, checkout) == checkout
     assert locate_template(None, {}) == TEMPLATE  # this test runs from the checkout
+
+
+def test_gameday_without_any_template_is_a_scenario_error(site: Path, tmp_path: Path) -> None:
+    scenario = site / "chaos" / "scenarios" / "region-outage.yaml"
+    res = cli(site, tmp_path, "gameday", "run", str(scenario), "--report-dir", str(tmp_path / "r"))
+    assert res.returncode == EXIT_USAGE, res.stdout + res.stderr
+    assert "no template.yml" in res.stdout and "Traceback" not in res.stdout + res.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_gameday_runs_a_bundled_scenario_with_the_template_option(site: Path, tmp_path: Path) -> None:
+    scenario = site / "chaos" / "scenarios" / "region-outage.yaml"
+    report_dir = tmp_path / "r"
+    args = ["gameday", "run", str(scenario), "--template", str(TEMPLATE), "--report-dir", str(report_dir)]
+    res = cli(site, tmp_path, *args)
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads((report_dir / "region-outage" / "report.json").read_text(encoding="utf-8"))
+    # its event file (events/mns-topic.json) was found beside the template, not beside the package
+    assert doc["verdict"] == "pass" and doc["invocations"], doc["expectations"]
+
+
+def test_a_scenario_event_file_found_nowhere_is_a_scenario_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from chaos.cli import app
+
+    text = (ROOT / "chaos" / "scenarios" / "region-outage.yaml").read_text(encoding="utf-8")
+    scenario = tmp_path / "typo.yaml"
+    scenario.write_text(text.replace("events/mns-topic.json", "events/mns-tpoic.json"), encoding="utf-8")
+    res = CliRunner().invoke(app, ["gameday", "run", str(scenario), "--report-dir", str(tmp_path / "r")])
+    assert res.exit_code == EXIT_USAGE, res.output
+    assert "event file events/mns-tpoic.json not found" in res.output and "Traceback" not in res.output

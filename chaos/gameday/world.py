@@ -95,6 +95,7 @@ class World:
     fc_endpoint: str | None
     logs: IO[str]  # the function's JSON log lines (in-process invocations)
     capture_dir: str | None = None  # where an out-of-process emulator's FC attempts leave their results
+    project_dir: Path | None = None  # the template's directory: scenario event files may name its events/
 
     @classmethod
     def build(
@@ -107,10 +108,11 @@ class World:
         fc_endpoint: str | None,
         logs: IO[str],
         capture_dir: str | None = None,
+        template: Path | None = None,
     ) -> World:
         try:
-            # a scenario's own template is relative to the scenario file
-            template_path = base_dir / sc.function.template if sc.function.template else locate_template()
+            # a scenario's own template is relative to the scenario file; else --template, else the default
+            template_path = base_dir / sc.function.template if sc.function.template else locate_template(template)
             functions = read_template(template_path)
         except TemplateError as exc:
             raise RunError(str(exc)) from None
@@ -126,6 +128,7 @@ class World:
             fc_endpoint,
             logs,
             capture_dir,
+            template_path.parent,
         )
 
     @property
