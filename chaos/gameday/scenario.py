@@ -107,7 +107,10 @@ class Fleet(_Model):
 
 class FunctionConfig(_Model):
     name: str = Field(default="failover", description="function in template.yml")
-    template: Path | None = Field(default=None, description="template.yml path (default: the repository's)")
+    template: Path | None = Field(
+        default=None,
+        description="template.yml, relative to the scenario (default: gameday --template, then the checkout's)",
+    )
     env: dict[str, str] = Field(
         default_factory=dict,
         description="overrides on top of template.yml's environment; EBS_ENDPOINT/FC_ENDPOINT are set by the runner",
