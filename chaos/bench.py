@@ -54,7 +54,6 @@ from typing import Any
 PRIMARY, DR = "cn-hangzhou", "cn-shanghai"
 HOST = "127.0.0.1"
 PAGE_SIZE = 500  # what the function asks DescribeDiskReplicaPairs for (ebs.py)
-FUNCTION_DIR = Path(__file__).resolve().parent.parent / "functions" / "failover"
 STARTUP_TIMEOUT = 30.0
 CHILD_SLACK_SECONDS = 120.0
 
@@ -257,9 +256,10 @@ def child_main() -> None:
 def _child_function(spec: dict[str, Any]) -> dict[str, Any]:
     from chaos.emulator.config import DEFAULT_ACCOUNT_ID, Credential
     from chaos.emulator.fc import FunctionSpec, make_context
+    from chaos.template import ensure_importable
 
     os.environ.update(spec["env"])
-    sys.path.insert(0, str(FUNCTION_DIR))
+    ensure_importable(Path(spec["codeDir"]))
     fn = FunctionSpec(service="replica-failover", name="failover", handler="index:handler", timeout=spec["timeout"])
     context = make_context(
         fn,
@@ -412,6 +412,7 @@ def run_once(emu: EmulatorProcess, cfg: BenchConfig, mode: str) -> dict[str, Any
         DEFAULT_STS_ACCESS_KEY_SECRET,
         DEFAULT_STS_SECURITY_TOKEN,
     )
+    from chaos.template import code_dir
 
     targets = prepare(emu, cfg)
     offset = emu.clock_offset()
@@ -420,7 +421,7 @@ def run_once(emu: EmulatorProcess, cfg: BenchConfig, mode: str) -> dict[str, Any
     spec: dict[str, Any] = {"mode": mode, "credential": credential, "endpoint": emu.url.split("://", 1)[1]}
     if mode == "function":
         event = {"action": "failover", "primaryRegion": PRIMARY, "reason": "bench", "incidentId": "bench-1"}
-        spec.update(env=function_env(cfg, emu.url), timeout=function_timeout(cfg), event=event)
+        spec.update(env=function_env(cfg, emu.url), timeout=function_timeout(cfg), event=event, codeDir=str(code_dir()))
         timeout = function_timeout(cfg) + CHILD_SLACK_SECONDS
     else:  # sequential: N calls at L each, and every retry on top
         timeout = CHILD_SLACK_SECONDS + 4 * cfg.pairs * (cfg.latency_ms / 1000 + 0.01) * (1 + 2 * cfg.fault_rate)
@@ -441,16 +442,15 @@ def run_once(emu: EmulatorProcess, cfg: BenchConfig, mode: str) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------------ cold start
-_IMPORT_TIMER = (
-    "import sys, time; sys.path.insert(0, {path!r}); t = time.perf_counter(); import {module}; "
-    "print((time.perf_counter() - t) * 1000)"
-)
+# Each probe runs in the function's code directory, which is how the code gets on its sys.path
+# (``python -c`` puts the working directory first, as FC's runtime does with /code): the probe
+# interpreter may be a bare runtime-image Python that has no chaos package to import a helper from.
+_IMPORT_TIMER = "import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1000)"
 # What FC does on a new instance, up to the first answer: import the entry module, run the
 # initializer, handle one event. The event is a resolved alarm (a no-op), so no API call and no
 # network: what is timed is the function's own cold path, with every boundary model built.
 _FIRST_ANSWER_TIMER = """
-import json, sys, time, types
-sys.path.insert(0, {path!r})
+import json, time, types
 t = time.perf_counter()
 import index
 ctx = types.SimpleNamespace(region={dr!r}, request_id="cold-start", account_id={account!r},
@@ -461,8 +461,14 @@ elapsed = (time.perf_counter() - t) * 1000
 assert out["status"] == "noop" and out["apiCalls"] == 0, out
 print(elapsed)
 """
-# the project's sample of a CloudMonitor alarm back to OK: a no-op for the function
-RESOLVED_ALARM = FUNCTION_DIR.parent.parent / "events" / "alert-ok.json"
+
+def resolved_alarm() -> Path:
+    """The project's sample of a CloudMonitor alarm back to OK (a no-op for the function), in the
+    events/ directory beside the template, as in the repository."""
+    from chaos.template import locate_template
+
+    return locate_template().parent / "events" / "alert-ok.json"
+
 COLD_START_ENV = {"FAILOVER_PRIMARY_REGIONS": PRIMARY, "FAILOVER_DR_REGION": DR, "FAILOVER_LOG_LEVEL": "ERROR"}
 
 
@@ -481,22 +487,33 @@ def cold_start(runs: int, python: str | None = None) -> dict[str, Any] | None:
     """
     if runs <= 0:
         return None
+    from chaos.template import code_dir
+
     exe = python or sys.executable
-    event = RESOLVED_ALARM.read_text()
+    function_dir = code_dir()
+    event = resolved_alarm().read_text()
     account = str(json.loads(event)["userId"])
     codes = {
-        "index": _IMPORT_TIMER.format(path=str(FUNCTION_DIR), module="index"),
-        "aliyunsdkcore.client": _IMPORT_TIMER.format(path=str(FUNCTION_DIR), module="aliyunsdkcore.client"),
-        "firstAnswer": _FIRST_ANSWER_TIMER.format(path=str(FUNCTION_DIR), dr=DR, account=account, event=event),
+        "index": _IMPORT_TIMER.format(module="index"),
+        "aliyunsdkcore.client": _IMPORT_TIMER.format(module="aliyunsdkcore.client"),
+        "firstAnswer": _FIRST_ANSWER_TIMER.format(dr=DR, account=account, event=event),
     }
     samples: dict[str, list[float]] = {name: [] for name in codes}
     with tempfile.TemporaryDirectory(prefix="rf-pyc-") as prefix:
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE" and not k.startswith("FAILOVER_")}
+        # PYTHONSAFEPATH would keep the working directory (the code directory) off sys.path
+        dropped = ("PYTHONDONTWRITEBYTECODE", "PYTHONSAFEPATH")
+        env = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("FAILOVER_")}
         env.update(COLD_START_ENV, PYTHONPYCACHEPREFIX=prefix)
         for warm in (True, *([False] * runs)):
             for name, code in codes.items():  # interleaved, so drift on the machine hits all alike
                 out = subprocess.run(  # noqa: S603 - a chosen interpreter, fixed code
-                    [exe, "-c", code], capture_output=True, text=True, timeout=60, check=False, env=env
+                    [exe, "-c", code],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    check=False,
+                    env=env,
+                    cwd=function_dir,
                 )
                 if out.returncode != 0:
                     raise RuntimeError(f"cold-start probe {name} failed on {exe}: {out.stderr[-2000:]}")

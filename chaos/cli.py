@@ -138,7 +138,15 @@ def invoke_cmd(
     endpoint: Annotated[str | None, typer.Option(help="emulator URL (sets EBS_ENDPOINT and FC_ENDPOINT)")] = None,
     function: Annotated[str, typer.Option(help="function in template.yml: NAME or SERVICE/NAME")] = "failover",
     timeout: Annotated[float | None, typer.Option(help="override the template's Timeout (s)")] = None,
-    template: Annotated[Path, typer.Option(dir_okay=False, help="the Funcraft template")] = Path("template.yml"),
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            envvar="REPLICA_FAILOVER_TEMPLATE",
+            show_default="the checkout's template.yml",
+            help="the Funcraft template; the function's code is its CodeUri",
+        ),
+    ] = None,
     env: Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE override, repeatable")] = None,
 ) -> None:
     """Run a template.yml function in-process with an FC-like context: fun local invoke without Docker.
@@ -148,9 +156,10 @@ def invoke_cmd(
     5 failed/refused/partial.
     """
     from chaos.invoke import invoke
-    from chaos.template import TemplateError, read_template
+    from chaos.template import TemplateError, locate_template, read_template
 
     try:
+        template = locate_template(template)
         functions = read_template(template)
     except TemplateError as exc:
         fail(str(exc).splitlines()[0])
@@ -271,6 +280,15 @@ def gameday_run(
         str | None, typer.Option("--fc-endpoint", help="FC endpoint for --target; keys from ALIBABA_CLOUD_*")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="every expectation, not only violations")] = False,
+    template: Annotated[
+        Path | None,
+        typer.Option(
+            dir_okay=False,
+            envvar="REPLICA_FAILOVER_TEMPLATE",
+            show_default="the checkout's template.yml",
+            help="the Funcraft template, for scenarios that name none",
+        ),
+    ] = None,
 ) -> None:
     """Run scenarios; exit 1 if any expectation is violated, 2 if a scenario cannot be run."""
     import logging
@@ -302,6 +320,7 @@ def gameday_run(
                         target=fc_target,
                         fc_endpoint=fc_endpoint,
                         progress=progress,
+                        template=template,
                     ),
                 )
             except (ScenarioError, RunError) as exc:

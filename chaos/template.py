@@ -1,12 +1,19 @@
 """Read the Funcraft template.yml: the functions, their code directory, handler, timeout and environment.
 
-Used by ``replica-failover invoke`` (``fun local invoke`` without Docker) and by game days, so both run
-the function exactly as the template deploys it: same code directory, same handler, same environment.
+Used by ``replica-failover invoke`` (``fun local invoke`` without Docker), by game days and by bench, so
+they run the function exactly as the template deploys it: same code directory, same handler, same
+environment.
+
+Which template: :func:`locate_template` — an explicit path (``--template``), else
+``$REPLICA_FAILOVER_TEMPLATE``, else the checkout's template.yml when this package runs from a
+checkout. An installed package has no checkout next to it, so there it needs one of the first two;
+the function's code directory is then the template's ``CodeUri``, as ``fun deploy`` reads it.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -19,7 +26,9 @@ from chaos.emulator.fc import FunctionSpec
 
 SERVICE_TYPE = "Aliyun::Serverless::Service"
 FUNCTION_TYPE = "Aliyun::Serverless::Function"
-DEFAULT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yml"
+# where template.yml sits when this package runs from a checkout (absent in an installed package)
+CHECKOUT_TEMPLATE = Path(__file__).resolve().parent.parent / "template.yml"
+TEMPLATE_ENV = "REPLICA_FAILOVER_TEMPLATE"
 
 
 class FunctionDef(BaseModel):
@@ -61,13 +70,38 @@ class TemplateError(ValueError):
     pass
 
 
-def read_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, FunctionDef]:
+def locate_template(
+    explicit: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    checkout: Path = CHECKOUT_TEMPLATE,
+) -> Path:
+    """The template to read: ``explicit``, else ``$REPLICA_FAILOVER_TEMPLATE``, else the checkout's.
+
+    An explicit or configured path is returned as given (reading it reports a missing file with its
+    name); only the fallback is checked here, so that "no template at all" is one clear error.
+    """
+    if explicit is not None:
+        return explicit
+    configured = (os.environ if environ is None else environ).get(TEMPLATE_ENV)
+    if configured:
+        return Path(configured)
+    if checkout.is_file():
+        return checkout
+    raise TemplateError(
+        f"no template.yml: pass --template PATH or set {TEMPLATE_ENV} "
+        "(the default is the checkout's, and this package does not run from one)"
+    )
+
+
+def read_template(path: Path | None = None) -> dict[str, FunctionDef]:
     """Functions by ``service/name``, and by bare name when only one service has a function of that name.
 
     The template has one service per function (FC 2.0 roles are per service), so the bare names
     (``failover``, ``webhook``) stay unambiguous; a name two services share is only reachable as
     ``service/name``.
+    ``path``: default :func:`locate_template`'s choice.
     """
+    path = locate_template(path)
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -111,7 +145,11 @@ def read_template(path: Path = DEFAULT_TEMPLATE) -> dict[str, FunctionDef]:
 
 
 def ensure_importable(code_uri: Path) -> None:
-    """Put the code directory first on sys.path, as FC does with the function's CodeUri."""
+    """Put the code directory first on sys.path, as FC does with the function's CodeUri.
+
+    The one place this project (emulator, game days, bench, tests) makes the function's top-level
+    modules (``index``, ``webhook``) importable in-process.
+    """
     entry = str(code_uri)
     if entry not in sys.path:
         sys.path.insert(0, entry)
@@ -122,3 +160,11 @@ def load_handler(fn: FunctionDef, ref: str | None = None) -> Callable[..., Any]:
     module, _, attr = fn.import_ref(ref).partition(":")
     handler: Callable[..., Any] = getattr(importlib.import_module(module), attr)
     return handler
+
+
+def code_dir(function: str = "failover", template: Path | None = None) -> Path:
+    """The code directory (CodeUri) of ``function`` in the template :func:`locate_template` picks."""
+    functions = read_template(template)
+    if function not in functions:
+        raise TemplateError(f"no function {function!r} in the template; have {', '.join(sorted(functions))}")
+    return functions[function].code_uri

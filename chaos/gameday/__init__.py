@@ -1,1 +1,20 @@
-"""Game days: declarative chaos scenarios run against the emulator, judged from its ledger."""
+"""Game days: declarative chaos scenarios run against the emulator, judged from its ledger.
+
+Structure (the phases of one run, in the order ``runner.py`` drives them):
+
+* ``scenario.py``: the scenario file (pydantic; ``gameday schema``); ``library.py``: the bundled
+  scenarios (package data, found from any working directory).
+* ``world.py``: world setup: the emulator (embedded or ``--endpoint``), the fleet, the template's
+  functions registered with their environment. ``client.py``: how the runner talks to the emulator
+  (in-process or over ``/_emulator/``); ``capture.py``: the FC handlers that wrap the template's
+  functions and keep what each attempt returned.
+* ``channels.py``: delivery: how each copy of the trigger event reaches the function (``direct``,
+  ``fc-sync``, ``fc-async``, ``webhook``; a deployed ``fc://`` target) and how its result comes back.
+* ``method.py``: the method: the scenario's steps during the run (faults armed, flips, clock moves).
+* ``judging.py``: reading the emulator after the method (``observations.py``), checking the
+  steady-state hypothesis and writing the journal (``journal.py``).
+* ``expectations.py``: the hypothesis as a table of checks, one function per ``expect`` field,
+  with ``eligibility.py`` the oracle of which targets must fail over.
+* ``timeline.py``, ``report.py``: per-target timelines and the report files (JSON, Markdown, HTML);
+  ``display.py``: what the command prints.
+"""

@@ -66,7 +66,9 @@ def plan_deliveries(world: World) -> list[Delivery]:
             # a deployed function is only reachable through FC, and only a synchronous invocation hands
             # its result back: on a staging account the result is the evidence
             channel = "fc-sync"
-        payload = event.payload(world.base_dir)
+        payload = (
+            event.payload(world.base_dir, world.project_dir) if world.project_dir else event.payload(world.base_dir)
+        )
         for rep in range(event.repeat):
             for copy in range(event.copies):
                 label = event.label(step)

@@ -41,6 +41,7 @@ class RunOptions:
     target: FcTarget | None = None
     fc_endpoint: str | None = None
     progress: ProgressFn | None = None
+    template: Path | None = None  # for scenarios that name none; default: locate_template's choice
 
 
 @dataclass
@@ -87,6 +88,7 @@ def run_scenario(
             fc_endpoint=opts.fc_endpoint,
             logs=logs,
             capture_dir=capture_dir,
+            template=opts.template,
         )
         journal = _run(world, name, opts.progress or (lambda phase, done, total: None))
     reports: dict[str, Path] = {}

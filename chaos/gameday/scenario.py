@@ -107,7 +107,10 @@ class Fleet(_Model):
 
 class FunctionConfig(_Model):
     name: str = Field(default="failover", description="function in template.yml")
-    template: Path | None = Field(default=None, description="template.yml path (default: the repository's)")
+    template: Path | None = Field(
+        default=None,
+        description="template.yml, relative to the scenario (default: gameday --template, then the checkout's)",
+    )
     env: dict[str, str] = Field(
         default_factory=dict,
         description="overrides on top of template.yml's environment; EBS_ENDPOINT/FC_ENDPOINT are set by the runner",
@@ -158,15 +161,16 @@ class EventDef(_Model):
     def label(self, index: int) -> str:
         return self.name or (self.file.name if self.file else f"event-{index}")
 
-    def payload(self, base: Path) -> bytes:
-        """The bytes delivered; files resolve against the scenario's directory, then the repository."""
+    def payload(self, base: Path, project: Path = REPO_ROOT) -> bytes:
+        """The bytes delivered; files resolve against the scenario's directory, then ``project`` (the
+        template's directory, where the project keeps events/; the repository when run from a checkout)."""
         if self.raw is not None:
             return self.raw.encode("utf-8")
         if self.body is not None:
             doc: Any = self.body
         else:
             assert self.file is not None
-            path = _resolve(self.file, base)
+            path = _resolve(self.file, base, project)
             text = path.read_text(encoding="utf-8")
             if not self.patch:
                 return text.encode("utf-8")  # byte for byte: form bodies and odd JSON stay as written
@@ -178,11 +182,11 @@ class EventDef(_Model):
         return json.dumps(doc).encode("utf-8")
 
 
-def _resolve(path: Path, base: Path) -> Path:
-    for candidate in (path, base / path, REPO_ROOT / path):
+def _resolve(path: Path, base: Path, project: Path) -> Path:
+    for candidate in (path, base / path, project / path):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"event file {path} not found (looked in {base} and {REPO_ROOT})")
+    raise ScenarioError(f"event file {path} not found (looked in {base} and {project})")
 
 
 class Trigger(_Model):

@@ -25,7 +25,7 @@ from chaos.emulator.ebs.urls import REQUIRED
 from chaos.emulator.fc import FunctionSpec
 from chaos.gameday.client import EmulatorControl, HttpControl, LocalControl
 from chaos.gameday.scenario import Scenario
-from chaos.template import DEFAULT_TEMPLATE, FunctionDef, ensure_importable, read_template
+from chaos.template import FunctionDef, TemplateError, ensure_importable, locate_template, read_template
 
 # Game-day defaults under the scenario's own env: the template's 2 s verify poll would dominate a run
 # whose transitions are instant; everything else is the template's production value.
@@ -95,6 +95,7 @@ class World:
     fc_endpoint: str | None
     logs: IO[str]  # the function's JSON log lines (in-process invocations)
     capture_dir: str | None = None  # where an out-of-process emulator's FC attempts leave their results
+    project_dir: Path | None = None  # the template's directory: scenario event files may name its events/
 
     @classmethod
     def build(
@@ -107,9 +108,14 @@ class World:
         fc_endpoint: str | None,
         logs: IO[str],
         capture_dir: str | None = None,
+        template: Path | None = None,
     ) -> World:
-        template_path = sc.function.template or DEFAULT_TEMPLATE
-        functions = read_template(template_path if template_path.is_absolute() else base_dir / template_path)
+        try:
+            # a scenario's own template is relative to the scenario file; else --template, else the default
+            template_path = base_dir / sc.function.template if sc.function.template else locate_template(template)
+            functions = read_template(template_path)
+        except TemplateError as exc:
+            raise RunError(str(exc)) from None
         if sc.function.name not in functions:
             raise RunError(f"no function {sc.function.name!r} in {template_path}")
         return cls(
@@ -122,6 +128,7 @@ class World:
             fc_endpoint,
             logs,
             capture_dir,
+            template_path.parent,
         )
 
     @property

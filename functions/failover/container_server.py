@@ -854,6 +854,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     code_dir = os.path.abspath(args.code_dir)
+    # Not chaos.template.ensure_importable: this server ships in the image alone, stdlib only.
     if code_dir not in sys.path:
         sys.path.insert(0, code_dir)
     configure_root_logging()

@@ -74,7 +74,8 @@ FAILOVER_ROUTE: Route = ROUTES[0]
 # The same oracle table the game-day expectations judge by (pairs and groups share it in the docs).
 ELIGIBLE_STATUSES: tuple[str, ...] = FAILOVER_FROM_STATUSES
 # Not to be failed over: not replicating yet, going away, mid-reversal, or already failed over.
-# The first seven are the ones the issue names; the rest complete the status list.
+# The first seven are the common states of a pair that must not be failed over; the rest complete
+# the status list, so every status the API can answer is drawn.
 INELIGIBLE_STATUSES: tuple[str, ...] = (
     "invalid",
     "deleted",

@@ -1,4 +1,4 @@
-"""Issue §5, property-based chaos: random fleets, fault schedules and deliveries against the emulator.
+"""Property-based chaos: random fleets, fault schedules and deliveries against the emulator.
 
 Every property is read from the emulator's ledger and final state. What each test checks:
 

@@ -1,4 +1,4 @@
-"""The failover function against the emulator: every fault the issue names, exact effects in the ledger."""
+"""The failover function against the emulator: every fault the function must survive, exact effects in the ledger."""
 
 from __future__ import annotations
 

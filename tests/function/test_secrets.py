@@ -157,7 +157,7 @@ def test_connection_refused_reads_as_such_and_leaks_nothing(
     result, extra = run_function(canary, monkeypatch, f"127.0.0.1:{port}")
     assert result["status"] == "pending"
     assert f"connect to 127.0.0.1:{port}: Connection refused" in result["reason"]
-    # the SDK's own ERROR line (the signed URL in the issue) was written, masked
+    # the SDK's own ERROR line (it carries the signed request URL) was written, masked
     sdk = [m for m in outputs.records("aliyunsdkcore") if "HttpError occurred" in m]
     assert sdk and all("Signature=***" in m and "SecurityToken=***" in m for m in sdk)
     outputs.add(result, *extra)

@@ -1,7 +1,7 @@
 """The ClientToken chain and retries until the deadline, against the emulator: effects counted in its ledger.
 
 What these prove: a failover that fails asynchronously is retried every time (a new round's token);
-a moving LastRecoverPoint no longer splits one outage into two tokens; a later incident after a
+a moving LastRecoverPoint does not split one outage into two tokens; a later incident after a
 failback walks past the consumed tokens; a long API blip is outlasted instead of ending the run.
 """
 
@@ -48,7 +48,7 @@ def test_token_format_and_chain() -> None:
     tokens = [round_token(base, k) for k in range(MAX_ROUNDS)]
     assert all(t.isascii() and len(t) <= 64 for t in tokens) and len(set(tokens)) == MAX_ROUNDS
     assert tokens[0].startswith("rf2-") and tokens[0].endswith("-0") and len(tokens[-1]) == 4 + 40 + 3
-    # the recovery point is not an input any more; the direction is
+    # the recovery point is not an input (it moves while a primary still replicates); the direction is
     moved = {"ReplicaPairId": "pair-0", "SourceRegion": PRIMARY, "DestinationRegion": DR, "LastRecoverPoint": 9}
     assert chain_base(PRIMARY, DR, "pair", moved) == base
     back = {"ReplicaPairId": "pair-0", "SourceRegion": DR, "DestinationRegion": PRIMARY}
@@ -277,7 +277,8 @@ def test_a_15_second_blip_of_503s_is_outlasted(emulator: Emulator, invoke: Invok
     final |= {g.ReplicaGroupId: g.Status for g in emulator.backend.groups.values()}
     assert {final[t] for t in eligible} == {"failovered"}
     fired = {str(r["id"]): int(str(r["fired"])) for r in emulator.faults.rules()}
-    # what used to end the run: more than 8 attempts at one call, more retries than a fixed budget of 50
+    # the blips outlast a per-call cap of 8 attempts and a fixed budget of 50 retries: only retrying until the
+    # deadline, with a refilling budget, gets through them
     assert fired["list-blip"] > 8
     assert fired["write-blip-FailoverDiskReplicaPair"] + fired["write-blip-FailoverDiskReplicaGroup"] > 50
     assert result["retries"] > 50

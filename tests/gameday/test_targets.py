@@ -36,7 +36,7 @@ def test_a_typo_in_a_fault_target_is_a_scenario_error(tmp_path: Path) -> None:
 
 
 def test_the_cli_refuses_it_before_running(cli: CliRunner, tmp_path: Path) -> None:
-    path = _storm(tmp_path, **{"held-past-read-timeout": "pair-storm11-000003"})  # an id from the old scheme
+    path = _storm(tmp_path, **{"held-past-read-timeout": "pair-storm11-000003"})  # not how the fleet names its pairs
     result = cli.invoke(app, ["gameday", str(path), "--report-dir", str(tmp_path / "r")])
     assert result.exit_code == 2, result.output
     assert "pair-storm11-000003 is not in the fleet" in result.output and "Traceback" not in result.output
