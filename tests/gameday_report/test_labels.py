@@ -31,7 +31,9 @@ def test_figure_tiles_carry_human_labels(outage: RunOutcome) -> None:
     cards = _cards(page)
     for shown in ("Duration", "API calls", "FC attempts", "FC re-invocations", "Failed over", "Eligible targets"):
         assert shown in cards, sorted(cards)
-    assert cards["API calls"] == "15" and cards["Failed over"] == "11"
+    # The call count depends on how the function batches its looks under load; the tile must show the measured one.
+    assert cards["API calls"] == str(outage.journal.figures["apiCalls"]) and cards["Failed over"] == "11"
+    assert int(cards["API calls"]) >= 11
     for raw in ("durationS", "fcAttempts", "apiCalls", "fleet eligible", "primaryRegion"):
         assert raw not in cards, raw
     md = outage.reports["markdown"].read_text(encoding="utf-8")
