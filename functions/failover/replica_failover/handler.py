@@ -20,8 +20,8 @@ from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, load_settings
 from replica_failover.errors import EventError, FailoverError
-from replica_failover.events import parse_event
 from replica_failover.incident import Incident
+from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
 from replica_failover.result import Result, Status, TargetResult, failure_for, summarize
 
