@@ -25,11 +25,6 @@ class JsonLogger:
         self.stream = stream
         self.context = context
 
-    def bind(self, **context: Any) -> JsonLogger:
-        child = JsonLogger(stream=self.stream, **{**self.context, **context})
-        child.threshold = self.threshold
-        return child
-
     def log(self, level: str, event: str, **fields: Any) -> None:
         if LEVELS.get(level, 20) < self.threshold:
             return
