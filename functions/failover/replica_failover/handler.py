@@ -28,7 +28,7 @@ from replica_failover.result import Result, Status, TargetResult, failure_for, s
 
 if TYPE_CHECKING:
     # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
-    # adapter): handle() imports them after the event says "act", so a no-op, rejected or
+    # adapter): they are imported after the event says "act", so a no-op, rejected or
     # resolved-alarm invocation - and the import of this module - never pays for them.
     from replica_failover.ebs import EbsApi
     from replica_failover.execute import Backoff, Executor
