@@ -30,8 +30,6 @@ Where each concern lives:
 - :mod:`.parse`: the two entry points and the dispatch through envelopes.
 """
 
-from __future__ import annotations
-
 from replica_failover.intake.parse import parse_alert_callback, parse_event
 
 __all__ = ["parse_alert_callback", "parse_event"]
