@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from replica_failover.config import load_settings
 from replica_failover.errors import EventError
-from replica_failover.events import parse_event
+from replica_failover.intake import parse_event
 from typer.testing import CliRunner
 
 from chaos.cli import app, bench_progress

@@ -6,7 +6,7 @@ so the trigger is anonymous and a shared secret in the callback URL (``?token=``
 everything (fail closed).
 
 Only threshold-alert callbacks pass, recognised by the same model and rules the failover function
-uses (``replica_failover.events.parse_alert_callback``): manual events, system events, EventBridge
+uses (``replica_failover.intake.parse_alert_callback``): manual events, system events, EventBridge
 and MNS payloads are refused here, so a leaked URL cannot be used to request a manual failover. An
 accepted callback is handed to the failover function by an *async* invocation signed with the
 context's STS credentials, so FC's async retry policy and on-failure destination apply. The
@@ -202,7 +202,7 @@ def handler(environ: dict[str, Any], start_response: StartResponse) -> Iterable[
         log.warning("webhook-bad-body", error=body[1]["error"])
         return _reply(start_response, *body)
 
-    from replica_failover.events import parse_alert_callback  # after auth: unauthenticated calls stay cheap
+    from replica_failover.intake import parse_alert_callback  # after auth: unauthenticated calls stay cheap
 
     try:
         event = parse_alert_callback(body, str(environ.get("CONTENT_TYPE", "")), limit=MAX_BODY)

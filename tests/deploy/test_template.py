@@ -481,7 +481,7 @@ def test_events_drive_the_real_parser_under_the_template_settings(name: str, dis
     """The samples are what `replica-failover invoke --event` / `fun local invoke` feed the function,
     so they must mean what their names say under the production environment of template.yml."""
     from replica_failover.config import load_settings
-    from replica_failover.events import parse_event
+    from replica_failover.intake import parse_event
 
     env = function(load_template(), "failover")["EnvironmentVariables"]
     settings = load_settings(env, function_region="cn-shanghai")

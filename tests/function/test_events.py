@@ -14,8 +14,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from replica_failover.config import Settings
 from replica_failover.errors import EVENT_REASON_CODES, EventError
-from replica_failover.events import parse_alert_callback, parse_event
 from replica_failover.incident import Incident
+from replica_failover.intake import parse_alert_callback, parse_event
 
 SAMPLES = Path(__file__).parent / "samples"
 APIGW_ACCOUNT = "1273560756088235"

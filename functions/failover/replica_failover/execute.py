@@ -38,7 +38,7 @@ from replica_failover.config import Settings
 from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.log import JsonLogger
 from replica_failover.plan import ALREADY, Plan, PlanItem, can_fail_over
-from replica_failover.result import Outcome, TargetResult
+from replica_failover.result import Outcome, TargetResult, target_result
 from replica_failover.token import MAX_ROUNDS, round_token
 
 RAM_ACTION = {"pair": "ebs:FailoverDiskReplicaPair", "group": "ebs:FailoverDiskReplicaGroup"}
@@ -615,16 +615,7 @@ class Executor:
         todo = plan.to_failover
         for item in plan.items:
             if item.decision != "failover":
-                results[_key(item)] = TargetResult(
-                    kind=item.kind,
-                    id=item.id,
-                    name=item.name,
-                    outcome=item.decision,
-                    reason=item.reason,
-                    status_before=item.status,
-                    status_after=item.status,
-                    members=list(item.members),
-                )
+                results[_key(item)] = target_result(item, item.decision, item.reason, status_after=item.status)
         if todo:
             # FAILOVER_CONCURRENCY=1 stays strictly one target at a time, in plan order (reproducible)
             slots = self.settings.concurrency
@@ -771,13 +762,10 @@ class Executor:
             outcome, reason, status_after = "pending", f"{why}; last error {f.code}: {f.message}", None
         finally:
             self.board.leave()
-        res = TargetResult(
-            kind=item.kind,
-            id=item.id,
-            name=item.name,
-            outcome=outcome,
-            reason=reason,
-            status_before=item.status,
+        res = target_result(
+            item,
+            outcome,
+            reason,
             status_after=status_after,
             client_token=token,
             token_round=k,
@@ -787,7 +775,6 @@ class Executor:
             errors=errors,
             started_at=round(started, 3),
             duration_ms=round((time.monotonic() - t0) * 1000, 1),
-            members=list(item.members),
         )
         self.log.info(
             "target", kind=item.kind, id=item.id, outcome=outcome, attempts=attempts, round=k, reason=reason

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
@@ -20,14 +21,14 @@ from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, load_settings
 from replica_failover.errors import EventError, FailoverError
-from replica_failover.events import parse_event
 from replica_failover.incident import Incident
+from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
-from replica_failover.result import Result, Status, TargetResult, failure_for, summarize
+from replica_failover.result import Result, Status, TargetResult, failure_for, summarize, target_result
 
 if TYPE_CHECKING:
     # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
-    # adapter): handle() imports them after the event says "act", so a no-op, rejected or
+    # adapter): they are imported after the event says "act", so a no-op, rejected or
     # resolved-alarm invocation - and the import of this module - never pays for them.
     from replica_failover.ebs import EbsApi
     from replica_failover.execute import Backoff, Executor
@@ -60,23 +61,19 @@ def initialize(context: Any, env: Mapping[str, str] | None = None) -> Settings:
     return settings_for(os.environ if env is None else env, getattr(context, "region", None))
 
 
-def handle(
-    event: bytes | str,
-    context: Any,
-    *,
-    env: Mapping[str, str] | None = None,
-    log_stream: IO[str] | None = None,
-    backoff: Backoff | None = None,
-) -> dict[str, Any]:
-    started, t0 = time.time(), time.monotonic()
-    env = os.environ if env is None else env
-    settings = settings_for(env, getattr(context, "region", None))
-    timeout = _timeout(context)
-    deadline_at = t0 + max(0.5, timeout - settings.deadline_margin_seconds)
-    request_id = getattr(context, "request_id", None)
-    log = JsonLogger(settings.log_level, log_stream, requestId=request_id)
+@dataclass(frozen=True)
+class _Invocation:
+    """What every result of one invocation shares: its settings, clocks, deadline and logger."""
 
-    def finish(
+    settings: Settings
+    log: JsonLogger
+    request_id: str | None
+    timeout: float
+    started: float
+    t0: float
+
+    def result(
+        self,
         status: Status,
         reason: str,
         incident: Incident,
@@ -88,14 +85,15 @@ def handle(
         ok: bool | None = None,
         codes: list[str] | None = None,
     ) -> dict[str, Any]:
+        """The result of this invocation, logged (ERROR when a human must act) and returned."""
         targets = targets or []
         failure = failure_for(status, reason, codes=codes, targets=targets)
         result = Result(
             ok=ok if ok is not None else status in ("completed", "noop", "planned"),
             status=status,
             reason=reason,
-            mode=settings.mode,
-            request_id=request_id,
+            mode=self.settings.mode,
+            request_id=self.request_id,
             incident={to_camel(k): v for k, v in incident.model_dump(mode="json").items()},
             targets=targets,
             summary=summarize(targets),
@@ -105,15 +103,46 @@ def handle(
             write_calls=api.stats.writes if api else 0,
             retries=executor.budget.used if executor else 0,
             retry_budget_left=executor.budget.left if executor else None,
-            started_at=round(started, 3),
-            duration_ms=round((time.monotonic() - t0) * 1000, 1),
-            deadline_seconds=timeout,
+            started_at=round(self.started, 3),
+            duration_ms=round((time.monotonic() - self.t0) * 1000, 1),
+            deadline_seconds=self.timeout,
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
-        log.log(level, "result", result=result)
-        if status == "pending":
-            raise PendingWork(result)
+        self.log.log(level, "result", result=result)
         return result
+
+
+def handle(
+    event: bytes | str,
+    context: Any,
+    *,
+    env: Mapping[str, str] | None = None,
+    log_stream: IO[str] | None = None,
+    backoff: Backoff | None = None,
+) -> dict[str, Any]:
+    started, t0 = time.time(), time.monotonic()
+    env = os.environ if env is None else env
+    settings = settings_for(env, getattr(context, "region", None))
+    request_id = getattr(context, "request_id", None)
+    run = _Invocation(
+        settings=settings,
+        log=JsonLogger(settings.log_level, log_stream, requestId=request_id),
+        request_id=request_id,
+        timeout=_timeout(context),
+        started=started,
+        t0=t0,
+    )
+    result = _invoke(run, event, context, env, backoff)
+    if result["status"] == "pending":
+        raise PendingWork(result)  # the only raise: work is left that a retry of the invocation can do
+    return result
+
+
+def _invoke(
+    run: _Invocation, event: bytes | str, context: Any, env: Mapping[str, str], backoff: Backoff | None
+) -> dict[str, Any]:
+    settings, log = run.settings, run.log
+    deadline_at = run.t0 + max(0.5, run.timeout - settings.deadline_margin_seconds)
 
     # 1. event -> Incident; bad input stops here, before any credential or API is touched
     try:
@@ -130,9 +159,9 @@ def handle(
         notificationId=incident.notification_id,
     )
     if incident.disposition == "reject":
-        return finish("rejected", incident.reason, incident, ok=False)
+        return run.result("rejected", incident.reason, incident, ok=False)
     if incident.disposition == "noop":
-        return finish("noop", incident.reason, incident)
+        return run.result("noop", incident.reason, incident)
 
     # 2. resolve what replicates from the unhealthy region into ours, from the DR site's backend
     from replica_failover.credentials import resolve_credentials
@@ -154,7 +183,7 @@ def handle(
         pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
-        return finish(
+        return run.result(
             status,
             f"could not list replica pairs/groups in {dr}: {f}",
             incident,
@@ -175,27 +204,22 @@ def handle(
     )
     if incident.disposition == "plan" or plan.refused:
         planned = [
-            TargetResult(
-                kind=i.kind,
-                id=i.id,
-                name=i.name,
-                outcome="pending" if i.decision == "failover" else i.decision,
-                reason=i.reason,
-                status_before=i.status,
-                client_token=i.client_token,
-                members=list(i.members),
+            target_result(
+                i, "pending" if i.decision == "failover" else i.decision, i.reason, client_token=i.client_token
             )
             for i in plan.items
         ]
         if incident.disposition == "plan":  # a dry run shows everything, cap or not
-            return finish("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
-        return finish("refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False)
+            return run.result("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
+        return run.result(
+            "refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False
+        )
 
     # 4. Execution
     targets = executor.run(plan)
     counts = summarize(targets)
     if counts["pending"]:
-        return finish(
+        return run.result(
             "pending",
             f"{counts['pending']} target(s) left for a retry",
             incident,
@@ -204,7 +228,7 @@ def handle(
             executor=executor,
         )
     if counts["failed"]:
-        return finish(
+        return run.result(
             "partial",
             f"{counts['failed']} target(s) failed permanently; see their reasons",
             incident,
@@ -213,7 +237,7 @@ def handle(
             executor=executor,
             ok=False,
         )
-    return finish(
+    return run.result(
         "completed",
         f"{counts['failedOver']} failed over, {counts['alreadyFailedOver']} already done, {counts['skipped']} skipped",
         incident,

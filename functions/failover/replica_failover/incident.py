@@ -65,10 +65,6 @@ class Incident(BaseModel):
     operator_reason: str | None = None
     """The free-text ``reason`` of a manual event."""
 
-    @property
-    def should_act(self) -> bool:
-        return self.disposition == "act"
-
     @classmethod
     def for_rejection(cls, error: EventError, *, dr_region: str, source: Source = "unknown") -> Incident:
         """An Incident recording a rejected payload, so the handler can log every outcome the same way.

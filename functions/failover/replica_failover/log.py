@@ -25,17 +25,12 @@ class JsonLogger:
         self.stream = stream
         self.context = context
 
-    def bind(self, **context: Any) -> JsonLogger:
-        child = JsonLogger(stream=self.stream, **{**self.context, **context})
-        child.threshold = self.threshold
-        return child
-
     def log(self, level: str, event: str, **fields: Any) -> None:
         if LEVELS.get(level, 20) < self.threshold:
             return
         record = {"ts": round(time.time(), 3), "level": level, "event": event, **self.context, **fields}
-        # the record is copied only when a key names a secret: copying a 10,000-target result just to
-        # find none was the invocation's peak memory; values and patterns are masked on the line itself
+        # the record is copied only when a key names a secret (copying a 10,000-target result to find
+        # none would be the invocation's peak memory); values and patterns are masked on the line itself
         line = dumps(record, default=str, separators=(",", ":"), ensure_ascii=True)
         with _lock:  # whole lines, even from worker threads
             stream = self.stream or sys.stdout

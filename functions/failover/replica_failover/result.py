@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+if TYPE_CHECKING:
+    from replica_failover.plan import PlanItem
 
 Outcome = Literal["failedOver", "alreadyFailedOver", "skipped", "failed", "pending"]
 Status = Literal["completed", "partial", "pending", "planned", "noop", "refused", "rejected", "failed"]
@@ -40,6 +43,42 @@ class TargetResult(_Model):
     duration_ms: float | None = None
     verified: bool | None = None
     members: list[str] = Field(default_factory=list)
+
+
+def target_result(
+    item: PlanItem,
+    outcome: Outcome,
+    reason: str,
+    *,
+    status_after: str | None = None,
+    client_token: str | None = None,
+    token_round: int | None = None,
+    passed_rounds: list[str] | None = None,
+    attempts: int = 0,
+    request_ids: list[str] | None = None,
+    errors: list[str] | None = None,
+    started_at: float | None = None,
+    duration_ms: float | None = None,
+) -> TargetResult:
+    """A plan item's result: what the plan knew about the target, plus what became of it."""
+    return TargetResult(
+        kind=item.kind,
+        id=item.id,
+        name=item.name,
+        outcome=outcome,
+        reason=reason,
+        status_before=item.status,
+        status_after=status_after,
+        client_token=client_token,
+        token_round=token_round,
+        passed_rounds=passed_rounds or [],
+        attempts=attempts,
+        request_ids=request_ids or [],
+        errors=errors or [],
+        started_at=started_at,
+        duration_ms=duration_ms,
+        members=list(item.members),
+    )
 
 
 class Failure(_Model):
