@@ -13,7 +13,7 @@ an earlier incident consumed (before a failback), or round ``k`` failed asynchro
 from __future__ import annotations
 
 import hashlib
-from typing import Literal
+from typing import Any, Literal
 
 PREFIX = "rf2-"
 # a target failed over (or failed to) this many times within the API's token window is a loop, not a history
@@ -29,3 +29,11 @@ def round_token(base: str, k: int) -> str:
     if not 0 <= k < MAX_ROUNDS:
         raise ValueError(f"token round {k} outside 0..{MAX_ROUNDS - 1}")
     return f"{base}-{k}"
+
+
+def chain_base(primary: str, dr: str, kind: Literal["pair", "group"], record: dict[str, Any]) -> str:
+    """The chain's base for a target, from its describe record (the DR site's view of it)."""
+    src = str(record.get("SourceRegion" if kind == "pair" else "SourceRegionId"))
+    dst = str(record.get("DestinationRegion" if kind == "pair" else "DestinationRegionId"))
+    rid = str(record.get("ReplicaPairId" if kind == "pair" else "ReplicaGroupId", ""))
+    return token_base(primary, dr, kind, rid, src, dst)
