@@ -51,7 +51,7 @@ _URL = re.compile(r"(?:\bwith url: |https?://)\S+")
 
 
 # Not frozen: Python assigns __traceback__ on exceptions it re-raises (contextlib's @contextmanager
-# does on the way out of a with block), and a frozen dataclass turned that into FrozenInstanceError.
+# does on the way out of a with block), which a frozen dataclass turns into FrozenInstanceError.
 @dataclass(eq=False)
 class ApiFailure(Exception):
     code: str
@@ -86,7 +86,7 @@ class CallStats:
 class EbsApi:
     """ebs calls against one endpoint. Thread-safe: each call borrows an idle AcsClient (it holds a
     Session and its connection) and returns it, so there are as many clients as calls ever in flight
-    at once - FAILOVER_CONCURRENCY - however many threads take turns; a client per thread cost
+    at once - FAILOVER_CONCURRENCY - however many threads take turns; a client per thread costs
     about half a MB each for the executor's waiting threads."""
 
     def __init__(

@@ -216,7 +216,7 @@ class SendSlots:
     def __init__(self, n: int) -> None:
         self._lock = threading.Lock()
         # two queues on one lock, and a release wakes one waiter of the right kind: waking every
-        # waiting thread on every call cost more CPU than the calls (4 threads per slot)
+        # waiting thread on every call costs more CPU than the calls (4 threads per slot)
         self._urgent_turn = threading.Condition(self._lock)
         self._normal_turn = threading.Condition(self._lock)
         self._free = n

@@ -43,8 +43,8 @@ class Deadline:
 class RetryBudget:
     """Retries of errors for the whole invocation, as a token bucket: ``size`` at once, then ``rate`` a second.
 
-    Why a bucket and not a count: a fixed count protects the API by ending the run, so a 15 s blip
-    of 503s spent fifty retries in a second and a half and left every target pending. A bucket
+    Why a bucket and not a count: a fixed count protects the API by ending the run: a 15 s blip of
+    503s spends fifty retries in a second and a half and leaves every target pending. A bucket
     bounds the retry *rate* instead (after the first ``size``), and a retry that finds it empty
     waits for its token, so the run slows down and goes on until the deadline. ``size`` 0 means no
     retries of errors; ``rate`` 0 makes ``size`` a plain count again. A retry of a throttled answer
@@ -117,7 +117,7 @@ class Backoff:
 
     Short on purpose: every second here is a second of read-only disks. What protects the API from
     our retries is the refilling retry budget and the adaptive send rate, not long sleeps; a longer
-    cap only stretched the run's tail (a target with six 504s in a row waited ~6 s at a 5 s cap).
+    cap only stretches the run's tail (at a 5 s cap, a target with six 504s in a row waits ~6 s).
 
     ``now``/``sleep`` are the executor's clock for deadlines, backoffs and the retry budget; tests
     inject a simulated one to live through a long outage without waiting it out.
