@@ -8,6 +8,9 @@ chain. Every invocation walks the chain from round 0, and moves to round ``k + 1
 200 for round ``k`` left the target not failed over (execute.py): the 200 was the replay of a token
 an earlier incident consumed (before a failback), or round ``k`` failed asynchronously
 (``failover_failed``). docs/idempotency.md has the long form.
+
+Where it sits: event -> incident -> decision -> **plan** (derives each target's chain base) ->
+**execution** (sends round ``k``'s token) -> result.
 """
 
 from __future__ import annotations
