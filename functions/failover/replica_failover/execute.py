@@ -312,8 +312,8 @@ class Executor:
             recs = self.retry_call(partial(self.api.describe_pairs, region, pair_ids=ids), "status")
         else:
             recs = self.retry_call(partial(self.api.describe_groups, region, group_ids=ids), "status")
-        field = "ReplicaPairId" if kind == "pair" else "ReplicaGroupId"
-        return {str(r.get(field)): str(r.get("Status")) for r in recs}
+        id_key = "ReplicaPairId" if kind == "pair" else "ReplicaGroupId"
+        return {str(r.get(id_key)): str(r.get("Status")) for r in recs}
 
     def _verify(self, plan: Plan, results: list[TargetResult]) -> None:
         """Poll until every target that was failed over reads ``failovered``, or the deadline."""
