@@ -13,7 +13,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
-from replica_failover.execute import AdaptiveRate
+from replica_failover.pacing import AdaptiveRate
 
 
 @dataclass

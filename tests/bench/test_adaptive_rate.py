@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from replica_failover.execute import AdaptiveRate, Deadline
+from replica_failover.pacing import AdaptiveRate
+from replica_failover.retry import Deadline
 
 from tests.bench.simulation import simulate
 
@@ -64,5 +65,7 @@ def test_a_slot_past_the_deadline_is_refused() -> None:
     ticket = rate.begin(Deadline.after(10.0))
     rate.done(ticket, throttled=True)  # the first throttle: paced, here at the 0.5 req/s ceiling
     assert rate.rate == 0.5
-    assert rate.acquire(Deadline.after(10.0))  # the next slot is 2 s away: within the deadline
-    assert not rate.acquire(Deadline.after(3.0))  # and the one after that, 4 s away, is not
+    ticket = rate.begin(Deadline.after(10.0))  # the next slot is 2 s away: within the deadline
+    assert ticket is not None
+    rate.done(ticket, throttled=False)
+    assert rate.begin(Deadline.after(3.0)) is None  # and the one after that, 4 s away, is not

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_localserver.http import WSGIServer
-from replica_failover.execute import Backoff
 from replica_failover.handler import PendingWork, handle
+from replica_failover.retry import Backoff
 
 from chaos.emulator.app import Emulator
 from tests.chaos.strategies import DR, Conditions, FaultSchedule, Notification

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from replica_failover.execute import Backoff
 from replica_failover.handler import PendingWork, handle
+from replica_failover.retry import Backoff
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.fc import FcContext, FunctionSpec, make_context

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 from replica_failover.ebs import ApiFailure, EbsApi
-from replica_failover.execute import Deadline, SendSlots, StatusBoard, _Retryable, wait_less_looking
+from replica_failover.lookup import StatusBoard
+from replica_failover.pacing import SendSlots
+from replica_failover.retry import Deadline, wait_less_looking
+from replica_failover.retry import Retryable as _Retryable
 from tenacity import RetryCallState, Retrying
 from tenacity.wait import wait_fixed
 

@@ -13,9 +13,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from replica_failover.execute import Backoff
-from replica_failover.plan import chain_base
-from replica_failover.token import MAX_ROUNDS, round_token
+from replica_failover.retry import Backoff
+from replica_failover.token import MAX_ROUNDS, chain_base, round_token
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.ebs.backend import CallContext

@@ -6,13 +6,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.execute import Executor
 from replica_failover.plan import PlanItem
-from replica_failover.result import Outcome
+from replica_failover.policy import Done, NextRound
 from typer.testing import CliRunner
 
 from chaos.emulator.app import Emulator
@@ -70,9 +69,9 @@ def no_reconciliation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Broken function: InvalidStatus is taken at its word (failed) instead of describing the target again."""
     original = Executor._on_failure
 
-    def on_failure(self: Executor, item: PlanItem, f: ApiFailure, ambiguous: bool) -> tuple[Outcome, str, Any]:
+    def on_failure(self: Executor, item: PlanItem, f: ApiFailure, ambiguous: bool) -> Done | NextRound:
         if f.code == "OperationDenied.InvalidStatus":
-            return "failed", f"{f.code} (not reconciled)", None
+            return Done("failed", f"{f.code} (not reconciled)")
         return original(self, item, f, ambiguous)
 
     monkeypatch.setattr(Executor, "_on_failure", on_failure)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from replica_failover.execute import Backoff
 from replica_failover.handler import PendingWork, handle
+from replica_failover.retry import Backoff
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.faults import FaultError, FaultRule

@@ -1,7 +1,7 @@
 """A thin typed adapter over the ebs 2021-07-30 API (aliyun-python-sdk-core + aliyun-python-sdk-ebs).
 
 Every SDK failure becomes one :class:`ApiFailure` with the code, HTTP status and request id, and a
-classification the retry policy reads (``transient``/``throttled``). The SDK itself never retries
+classification the retry policy reads (``transient``/``throttled``, decided in policy.py). The SDK itself never retries
 ebs calls (it has no retry config for ebs), so retries are ours, with ClientTokens. The SDK is
 imported on first use, not at import: it is on the cold-start path of a plan-only or no-op call.
 """
@@ -17,24 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replica_failover.credentials import Credentials
+from replica_failover.policy import is_throttled, is_transient
 from replica_failover.redact import redact_text
 
 VERSION = "2021-07-30"
 MAX_PAGES = 10_000  # 5,000,000 records at 500 a page: a bound, not an expectation
 
-# codes a retry can cure (with the same ClientToken)
-TRANSIENT_CODES = frozenset(
-    {
-        "RequestTimeout",
-        "InternalError",
-        "ServiceUnavailable",
-        "SDK.HttpError",
-        "SDK.ServerUnreachable",
-        "SDK.UnknownServerError",
-        "LastTokenProcessing",
-    }
-)
-TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 MAX_MESSAGE = 500
 
 # What the SDK's transport errors say, in requests'/urllib3's words (their text is all it keeps),
@@ -63,7 +51,7 @@ _URL = re.compile(r"(?:\bwith url: |https?://)\S+")
 
 
 # Not frozen: Python assigns __traceback__ on exceptions it re-raises (contextlib's @contextmanager
-# does on the way out of a with block), and a frozen dataclass turned that into FrozenInstanceError.
+# does on the way out of a with block), which a frozen dataclass turns into FrozenInstanceError.
 @dataclass(eq=False)
 class ApiFailure(Exception):
     code: str
@@ -76,32 +64,29 @@ class ApiFailure(Exception):
 
     @property
     def throttled(self) -> bool:
-        return self.code.startswith("Throttling") or self.status == 429
+        return is_throttled(self.code, self.status)
 
     @property
     def transient(self) -> bool:
-        return self.throttled or self.code in TRANSIENT_CODES or self.status in TRANSIENT_STATUS
+        return is_transient(self.code, self.status)
 
 
 @dataclass
 class CallStats:
     calls: int = 0
     writes: int = 0
-    by_code: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def count(self, write: bool, code: str | None) -> None:
+    def count(self, write: bool) -> None:
         with self._lock:
             self.calls += 1
             self.writes += int(write)
-            key = code or "OK"
-            self.by_code[key] = self.by_code.get(key, 0) + 1
 
 
 class EbsApi:
     """ebs calls against one endpoint. Thread-safe: each call borrows an idle AcsClient (it holds a
     Session and its connection) and returns it, so there are as many clients as calls ever in flight
-    at once - FAILOVER_CONCURRENCY - however many threads take turns; a client per thread cost
+    at once - FAILOVER_CONCURRENCY - however many threads take turns; a client per thread costs
     about half a MB each for the executor's waiting threads."""
 
     def __init__(
@@ -171,7 +156,7 @@ class EbsApi:
             with self._client(region) as client:
                 raw = client.do_action_with_exception(request)
         except ServerException as exc:
-            self.stats.count(write, exc.get_error_code())
+            self.stats.count(write)
             raise ApiFailure(
                 exc.get_error_code() or "Unknown",
                 # a SignatureDoesNotMatch answer echoes the string to sign: AccessKeyId, SecurityToken
@@ -180,12 +165,12 @@ class EbsApi:
                 exc.get_request_id(),
             ) from None
         except ClientException as exc:
-            self.stats.count(write, exc.get_error_code())
+            self.stats.count(write)
             code = exc.get_error_code() or "SDK.ClientError"
             message = str(exc.get_error_msg())
             cause = self._transport_cause(message, host) if code == "SDK.HttpError" else redact_text(message)
             raise ApiFailure(code, cause[:MAX_MESSAGE]) from None
-        self.stats.count(write, None)
+        self.stats.count(write)
         try:
             body = json.loads(raw)
         except ValueError:

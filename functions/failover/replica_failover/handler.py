@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     # adapter): they are imported after the event says "act", so a no-op, rejected or
     # resolved-alarm invocation - and the import of this module - never pays for them.
     from replica_failover.ebs import EbsApi
-    from replica_failover.execute import Backoff, Executor
+    from replica_failover.execute import Executor
+    from replica_failover.retry import Backoff
 
 DEFAULT_TIMEOUT = 60.0
 SETTINGS_PREFIXES = ("FAILOVER_", "EBS_", "ALIBABA_CLOUD_REGION", "FC_REGION")
@@ -166,8 +167,9 @@ def _invoke(
     # 2. resolve what replicates from the unhealthy region into ours, from the DR site's backend
     from replica_failover.credentials import resolve_credentials
     from replica_failover.ebs import ApiFailure, EbsApi
-    from replica_failover.execute import Deadline, Executor
+    from replica_failover.execute import Executor
     from replica_failover.plan import build_plan
+    from replica_failover.retry import Deadline
 
     deadline = Deadline(deadline_at)
     api = EbsApi(

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from replica_failover.config import Settings
 from replica_failover.incident import Incident
-from replica_failover.token import round_token, token_base
+from replica_failover.token import chain_base, round_token
 
 TargetKind = Literal["pair", "group"]
 Decision = Literal["failover", "alreadyFailedOver", "skipped"]
@@ -47,13 +47,6 @@ def can_fail_over(kind: TargetKind, status: str) -> bool:
     if kind == "group":
         return status in GROUP_FAILOVER_FROM
     return bool(status) and status not in PAIR_SKIP and status not in ALREADY
-
-
-def chain_base(primary: str, dr: str, kind: TargetKind, record: dict[str, Any]) -> str:
-    src = str(record.get("SourceRegion" if kind == "pair" else "SourceRegionId"))
-    dst = str(record.get("DestinationRegion" if kind == "pair" else "DestinationRegionId"))
-    rid = str(record.get("ReplicaPairId" if kind == "pair" else "ReplicaGroupId", ""))
-    return token_base(primary, dr, kind, rid, src, dst)
 
 
 class PlanItem(BaseModel):
