@@ -345,7 +345,7 @@ def on_error(api_action: str, code: str, status: int | None = None) -> ErrorDeci
         action = ram_action(api_action)
         return ErrorDecision(kind="failed", reason=f"{code}: the function's role lacks {action}", ram_action=action)
     if code == "DomainRecordDuplicate":
-        return ErrorDecision(kind="success", reason="the record already holds this value")
+        return ErrorDecision(kind="success", reason=f"{code}: the record already holds this value")
     if code in INCORRECT_STATUS:
         return ErrorDecision(kind="recheck", reason=f"{code}: re-read the state")
     if code in NOT_FOUND:
