@@ -25,9 +25,8 @@ MAX_FILE_BYTES = 1_000_000
 
 Provider = Literal["alidns", "privatezone"]
 RecordType = Literal["A", "AAAA", "CNAME", "TXT"]
-Source = Literal["file", "tag"]
 
-_INSTANCE_ID = r"^i-[A-Za-z0-9]{1,64}$"
+_INSTANCE_ID = r"^i-[A-Za-z0-9_-]{1,64}$"
 _TARGET_ID = r"^(pair|pg)-[A-Za-z0-9-]{1,64}$"
 
 
@@ -44,7 +43,6 @@ class Standby(_Model):
 
     instance_id: str = Field(pattern=_INSTANCE_ID)
     takes: tuple[str, ...] = Field(min_length=1, description="pair ids (pair-...) and group ids (pg-...)")
-    source: Source = Field(default="file", exclude=True)
 
     @model_validator(mode="after")
     def _ids(self) -> Standby:
@@ -212,7 +210,7 @@ def standbys_from_tags(instances: Iterable[Mapping[str, Any]]) -> tuple[tuple[St
         if not re.match(_TARGET_ID, target) or not re.match(_INSTANCE_ID, iid):
             problems.append(f"{iid or '?'}: tag {STANDBY_TAG}={value!r} is not a pair or group id")
             continue
-        out.append(Standby(instance_id=iid, takes=(target,), source="tag"))
+        out.append(Standby(instance_id=iid, takes=(target,)))
     return tuple(out), problems
 
 
