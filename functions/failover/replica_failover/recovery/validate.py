@@ -199,7 +199,11 @@ def review(
             ids = ", ".join(sorted(str(d.get("RecordId")) for d in found))
             add("error", "record-ambiguous", None, rec.key, f"matches records {ids}: set recordId")
         else:
-            current = str(found[0].get("Value") or "")
+            got = found[0]
+            rr, rtype = str(got.get("RR") or got.get("Rr") or ""), str(got.get("Type") or "")
+            if (rr, rtype) != (rec.rr, rec.type):
+                add("error", "record-mismatch", None, rec.key, f"record {got.get('RecordId')} is {rr} {rtype}")
+            current = str(got.get("Value") or "")
             changes.append(Change(step=f"switch:{rec.key}", subject=rec.key, before=current, after=rec.value))
     return Review(findings=tuple(findings), changes=tuple(changes))
 
