@@ -160,12 +160,17 @@ def test_a_full_recovery_runs_in_order_and_ends_done() -> None:
     world = World(**{**world.__dict__, "targets": {"pair-1": "failovered"}})
     actions, progress = decide(LAYOUT, world, progress)
     assert [a.kind for a in actions] == ["act", "act", "wait", "wait"]
+    # AttachDisk d-1 was throttled, d-2 accepted: only d-2 waits for its read to catch up
+    actions, progress = decide(LAYOUT, world, progress.answered("attach:d-2"))
+    assert [a.kind for a in actions] == ["act", "wait", "wait", "wait"]
+    progress = progress.answered("attach:d-1")
     # the read lags behind our AttachDisk: wait, do not attach again
     actions, progress = decide(LAYOUT, world, progress)
     assert [a.kind for a in actions] == ["wait", "wait", "wait", "wait"]
     world = World(**{**world.__dict__, "disks": {"d-1": DiskState("In_use", "i-1"), "d-2": DiskState("In_use", "i-1")}})
     actions, progress = decide(LAYOUT, world, progress)
     assert [a.kind for a in actions] == ["done", "done", "act", "wait"]
+    progress = progress.answered("start:i-1")
     world = World(**{**world.__dict__, "instances": {"i-1": "Running"}})
     actions, progress = decide(LAYOUT, world, progress)
     assert [a.kind for a in actions] == ["done", "done", "done", "act"]
@@ -277,18 +282,20 @@ worlds = st.builds(
     hook=st.sampled_from(["passed", "none", "pending", "failed"]),
 )
 # a read often repeats: the state did not move (yet) after our write
-sequences = st.lists(st.tuples(worlds, st.integers(1, 3)), min_size=1, max_size=8).map(
-    lambda runs: [w for w, n in runs for _ in range(n)]
+# (world, were this round's writes accepted?): a read often repeats (the state did not move yet
+# after our write), and a write is sometimes refused (throttled, conflict) and may be sent again
+sequences = st.lists(st.tuples(worlds, st.integers(1, 3), st.booleans()), min_size=1, max_size=8).map(
+    lambda runs: [(w, ok) for w, n, ok in runs for _ in range(n)]
 )
 
 
 @settings(max_examples=500, deadline=None)
 @given(sequences)
-def test_random_observations_never_break_order_or_act_twice(sequence: list[World]) -> None:
+def test_random_observations_never_break_order_or_act_twice(sequence: list[tuple[World, bool]]) -> None:
     progress = Progress()
-    acted: set[str] = set()
+    acted: set[str] = set()  # steps whose write was accepted
     done_before: set[str] = set()
-    for world in sequence:
+    for world, accepted in sequence:
         actions, after = decide(PROP_LAYOUT, world, progress)
         by_step = {a.step: a for a in actions}
         assert len(by_step) == len(actions) == 7
@@ -297,7 +304,6 @@ def test_random_observations_never_break_order_or_act_twice(sequence: list[World
                 continue
             assert a.step not in acted, f"acted twice on {a.step}"
             assert a.step not in done_before, f"acted on {a.step}, done earlier"
-            acted.add(a.step)
         for att in PROP_LAYOUT.attaches:
             if by_step[att.step].kind == "act":
                 assert world.targets.get(att.target_id) == "failovered"
@@ -316,3 +322,7 @@ def test_random_observations_never_break_order_or_act_twice(sequence: list[World
         done_before |= {a.step for a in actions if a.kind == "done"}
         assert after.done == frozenset(done_before)
         progress = after
+        if accepted:
+            steps = [a.step for a in actions if a.kind == "act"]
+            acted.update(steps)
+            progress = progress.answered(*steps)

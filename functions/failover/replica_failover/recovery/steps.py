@@ -7,8 +7,11 @@ runs with its disks attached, and the hook (if any) passed.
 
 Exactly once: every decision starts from a fresh read. A disk attached to its standby, a Running
 instance with all its disks, a record at its DR value are done. A disk attached elsewhere is a
-conflict: reported, never detached. ``Progress`` remembers steps done and steps acted on, so a step
-is never acted on twice - a read that lags behind our own write waits instead of writing again.
+conflict: reported, never detached. ``Progress`` remembers steps done and steps whose write was
+accepted, so a step is never acted on twice - a read that lags behind our own write waits instead of
+writing again. The invocation's deadline bounds that wait; a new invocation starts from a fresh
+``Progress`` and trusts the reads (a repeated AttachDisk on a disk already taken answers
+``InvalidDisk.InUse``/``IncorrectDiskStatus``: recheck).
 
 No I/O here: the executor reads, calls :func:`decide`, performs the ``act`` actions, feeds errors
 through :func:`on_error`, and reads again.
@@ -104,13 +107,10 @@ class Progress:
     done: frozenset[str] = frozenset()
     acted: frozenset[str] = frozenset()
 
-    def after(self, actions: Iterable[Action]) -> Progress:
-        """The progress once these actions were carried out (every ``act`` answered 200)."""
-        acts = list(actions)
-        return Progress(
-            done=self.done | {a.step for a in acts if a.kind == "done"},
-            acted=self.acted | {a.step for a in acts if a.kind == "act"},
-        )
+    def answered(self, *steps: str) -> Progress:
+        """The progress once these steps' writes were accepted (200, or an error the policy calls
+        success). Only accepted writes count: a throttled or failed call leaves the step free to act."""
+        return Progress(done=self.done, acted=self.acted | set(steps))
 
 
 # ---------------------------------------------------------------- single steps
@@ -223,9 +223,10 @@ def switch_action(
 
 
 def decide(layout: Layout, world: World, progress: Progress) -> tuple[tuple[Action, ...], Progress]:
-    """Every step's action for this round, and the progress after it. A step done in an earlier round
-    stays done whatever this round reads (a later change is someone else's, never undone by us).
-    Steps are decided in order, each seeing the steps before it that this round found done."""
+    """Every step's action for this round, and the progress with this round's done steps added. A step
+    done in an earlier round stays done whatever this round reads (a later change is someone else's,
+    never undone by us). Steps are decided in order, each seeing the steps before it that this round
+    found done. The caller records accepted writes with :meth:`Progress.answered`."""
     actions: list[Action] = []
     done = set(progress.done)
     blocked: set[str] = set()
@@ -248,7 +249,7 @@ def decide(layout: Layout, world: World, progress: Progress) -> tuple[tuple[Acti
         settle(start_action(iid, layout, world, now(), frozenset(blocked)))
     for s in layout.switches:
         settle(switch_action(s, layout, world, now(), frozenset(blocked)))
-    return tuple(actions), Progress(frozenset(done), progress.acted).after(a for a in actions if a.kind == "act")
+    return tuple(actions), now()
 
 
 def finished(actions: Iterable[Action]) -> bool:
