@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from chaos.recovery_cli import recovery_app
+
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
@@ -43,6 +45,7 @@ gameday_app = typer.Typer(
     "`gameday FILE...` is `gameday run FILE...`.",
 )
 app.add_typer(gameday_app, name="gameday")
+app.add_typer(recovery_app, name="recovery")
 
 # `invoke` exits with one code per class of outcome; the codes live with invoke (chaos/invoke.py)
 EXIT_USAGE = 2

@@ -55,7 +55,14 @@ PRODUCTION_ENV = {
 }
 WEBHOOK_ENV = {"WEBHOOK_SECRET", "FAILOVER_SERVICE", "FAILOVER_FUNCTION"}
 # distribution -> what it is for; the image installs exactly these (container_server.py is stdlib only)
-RUNTIME_DISTRIBUTIONS = {"aliyun-python-sdk-core", "aliyun-fc2", "pydantic", "tenacity"}
+RUNTIME_DISTRIBUTIONS = {
+    "aliyun-python-sdk-core",
+    "aliyun-fc2",
+    "pydantic",
+    "tenacity",
+    "aliyun-python-sdk-ecs",
+    "pyyaml",
+}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
