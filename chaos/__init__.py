@@ -2,13 +2,14 @@
 
 Structure:
 
-* ``emulator/``: the stateful stand-in for the cloud APIs, one package per service (``ebs/``, ``fc/``),
+* ``emulator/``: the stateful stand-in for the cloud APIs, one package per service (``ebs/``, ``fc/``, ``cms/``, ``notify/``),
   with shared auth, ClientTokens, faults, rate limits, ledger, clock and the ``/_emulator/`` control plane.
 * ``gameday/``: game days: scenario, world, delivery channels, method, judging, expectations, reports.
 * ``scenarios/``: the bundled game-day library (package data).
 * ``cli.py``: the ``replica-failover`` command; ``invoke.py``: ``invoke`` (the function in-process, as
   ``fun local invoke`` without Docker); ``template.py``: template.yml, which template, the code directory;
-  ``bench.py``: ``bench``; ``demo.py``: ``demo``.
+  ``bench.py``: ``bench``; ``demo.py``: ``demo``; ``recovery_cli.py``: ``recovery schema|check`` (the recovery
+  map); ``approve.py``: ``approve`` (a signed approval for a held plan).
 
 The failover function (``functions/failover``) never imports this package.
 """

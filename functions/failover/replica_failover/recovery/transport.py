@@ -52,7 +52,7 @@ class RpcApi(EbsApi):
             with self._client(region) as client:
                 raw = client.do_action_with_exception(request)
         except ServerException as exc:
-            self.stats.count(write, exc.get_error_code())
+            self.stats.count(write)
             raise ApiFailure(
                 exc.get_error_code() or "Unknown",
                 redact_text(str(exc.get_error_msg() or ""))[:MAX_MESSAGE],
@@ -60,12 +60,12 @@ class RpcApi(EbsApi):
                 exc.get_request_id(),
             ) from None
         except ClientException as exc:
-            self.stats.count(write, exc.get_error_code())
+            self.stats.count(write)
             code = exc.get_error_code() or "SDK.ClientError"
             message = str(exc.get_error_msg())
             cause = self._transport_cause(message, host) if code == "SDK.HttpError" else redact_text(message)
             raise ApiFailure(code, cause[:MAX_MESSAGE]) from None
-        self.stats.count(write, None)
+        self.stats.count(write)
         try:
             body = json.loads(raw)
         except ValueError:
