@@ -1,0 +1,164 @@
+"""Approvals: one human approves exactly one plan, for at most an hour."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+from replica_failover import redact
+from replica_failover.approval import (
+    MAX_TTL_SECONDS,
+    Approval,
+    ApprovalError,
+    ApprovedTarget,
+    plan_digest,
+    sign,
+    verify,
+)
+
+SECRET = "appr-secret-0123456789abcdef"
+NOW = 1_800_000_000.0
+KEY = "thr-0123456789abcdef0123456789abcdef"
+A = ApprovedTarget(kind="pair", id="pair-a", client_token="tok-a0")
+B = ApprovedTarget(kind="group", id="pg-b", client_token="tok-b0")
+C = ApprovedTarget(kind="pair", id="pair-c", client_token="tok-c0")
+
+
+def _approve(targets: tuple[ApprovedTarget, ...] = (A, B), ttl: int = 600, key: str = KEY) -> Approval:
+    return sign(
+        SECRET,
+        incident_key=key,
+        digest=plan_digest(key, targets),
+        approver="alice",
+        targets=targets,
+        now=NOW,
+        ttl_seconds=ttl,
+    )
+
+
+def test_digest_is_order_and_duplicate_independent_and_binds_everything() -> None:
+    d = plan_digest(KEY, [A, B])
+    assert d == plan_digest(KEY, [B, A, B])
+    assert len(d) == 64
+    assert d != plan_digest(KEY, [A])
+    assert d != plan_digest("other", [A, B])
+    assert d != plan_digest(KEY, [A, B.model_copy(update={"client_token": "tok-b1"})])
+
+
+def test_valid_approval_runs_exactly_the_approved_targets() -> None:
+    approval = _approve()
+    check = verify(SECRET, approval, incident_key=KEY, plan_targets=[B, A], now=NOW + 10)
+    assert sorted(t.id for t in check.run) == ["pair-a", "pg-b"]
+    assert (check.held, check.vanished, check.approver) == ((), (), "alice")
+
+
+def test_new_targets_are_held_and_vanished_ones_reported() -> None:
+    approval = _approve()
+    check = verify(SECRET, approval, incident_key=KEY, plan_targets=[A, C], now=NOW)
+    assert check.run == (A,)
+    assert check.held == (C,)
+    assert check.vanished == (B,)
+    # a target whose client token changed is a different plan item: held, and the old one vanished
+    b2 = B.model_copy(update={"client_token": "tok-b1"})
+    check = verify(SECRET, approval, incident_key=KEY, plan_targets=[A, b2], now=NOW)
+    assert (check.run, check.held, check.vanished) == ((A,), (b2,), (B,))
+
+
+def test_survives_a_json_round_trip_as_the_manual_event_carries_it() -> None:
+    approval = _approve()
+    again = Approval.model_validate(json.loads(approval.model_dump_json()))
+    assert verify(SECRET, again, incident_key=KEY, plan_targets=[A, B], now=NOW).run
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"approver": "mallory"}, "bad-signature"),
+        ({"expires_at": int(NOW) + 1200}, "bad-signature"),
+        ({"targets": (A, B, C)}, "bad-signature"),
+        ({"incident_key": "thr-other"}, "bad-signature"),
+        ({"signature": "0" * 64}, "bad-signature"),
+    ],
+)
+def test_tampered_approvals_are_rejected(change: dict[str, object], reason: str) -> None:
+    tampered = _approve().model_copy(update=change)
+    with pytest.raises(ApprovalError) as info:
+        verify(SECRET, tampered, incident_key=KEY, plan_targets=[A, B, C], now=NOW)
+    assert info.value.reason == reason
+
+
+def test_forged_with_another_secret_is_rejected() -> None:
+    forged = sign(
+        "some-other-secret-9876543210",
+        incident_key=KEY,
+        digest=plan_digest(KEY, [A]),
+        approver="alice",
+        targets=[A],
+        now=NOW,
+    )
+    with pytest.raises(ApprovalError, match="bad-signature"):
+        verify(SECRET, forged, incident_key=KEY, plan_targets=[A], now=NOW)
+
+
+def test_expired_is_rejected_at_the_second() -> None:
+    approval = _approve(ttl=60)
+    assert verify(SECRET, approval, incident_key=KEY, plan_targets=[A, B], now=NOW + 59).run
+    with pytest.raises(ApprovalError, match="expired"):
+        verify(SECRET, approval, incident_key=KEY, plan_targets=[A, B], now=NOW + 60)
+
+
+def test_reuse_for_another_incident_is_rejected() -> None:
+    approval = _approve()
+    with pytest.raises(ApprovalError) as info:
+        verify(SECRET, approval, incident_key="thr-another-incident", plan_targets=[A, B], now=NOW)
+    assert info.value.reason == "other-incident"
+
+
+def test_lifetime_is_capped_at_an_hour() -> None:
+    with pytest.raises(ApprovalError, match="bad-ttl"):
+        _approve(ttl=MAX_TTL_SECONDS + 1)
+    approval = _approve(ttl=MAX_TTL_SECONDS)
+    # validated against the clock too: an approval signed "in the future" cannot stretch the hour
+    with pytest.raises(ApprovalError, match="bad-ttl"):
+        verify(SECRET, approval, incident_key=KEY, plan_targets=[A, B], now=NOW - 10)
+
+
+def test_sign_refuses_a_digest_of_other_targets() -> None:
+    with pytest.raises(ApprovalError, match="digest-mismatch"):
+        sign(SECRET, incident_key=KEY, digest=plan_digest(KEY, [A]), approver="x", targets=[A, B], now=NOW)
+
+
+def test_digest_inconsistent_with_targets_is_rejected_even_if_signed() -> None:
+    # a holder of the secret who signs a digest of another plan still cannot get it run
+    from replica_failover.approval import _mac
+
+    digest = plan_digest(KEY, [A])
+    sig = _mac(SECRET, KEY, digest, "alice", int(NOW) + 60, [A, B])
+    bad = Approval(
+        incident_key=KEY, digest=digest, approver="alice", expires_at=int(NOW) + 60, targets=(A, B), signature=sig
+    )
+    with pytest.raises(ApprovalError, match="digest-mismatch"):
+        verify(SECRET, bad, incident_key=KEY, plan_targets=[A, B], now=NOW)
+
+
+def test_missing_or_short_secret_refuses() -> None:
+    with pytest.raises(ApprovalError, match="no-secret"):
+        verify(None, _approve(), incident_key=KEY, plan_targets=[A], now=NOW)
+    with pytest.raises(ApprovalError, match="no-secret"):
+        sign("short", incident_key=KEY, digest=plan_digest(KEY, [A]), approver="x", targets=[A], now=NOW)
+
+
+def test_bad_shapes_are_rejected_by_the_model() -> None:
+    good = json.loads(_approve().model_dump_json())
+    for field, value in [("digest", "xyz"), ("targets", []), ("approver", "a\nb"), ("signature", "A" * 64)]:
+        with pytest.raises(ValidationError):
+            Approval.model_validate({**good, field: value})
+    with pytest.raises(ValidationError):
+        Approval.model_validate({**good, "extra": 1})
+
+
+def test_the_secret_is_registered_with_the_redactor() -> None:
+    _approve()
+    assert SECRET not in redact.redact_text(f"oops {SECRET} leaked")
+    assert SECRET not in _approve().model_dump_json()
