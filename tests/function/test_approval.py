@@ -162,3 +162,46 @@ def test_the_secret_is_registered_with_the_redactor() -> None:
     _approve()
     assert SECRET not in redact.redact_text(f"oops {SECRET} leaked")
     assert SECRET not in _approve().model_dump_json()
+
+
+# ---------------------------------------------------------------------- the approve command
+def _cli(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    from typer.testing import CliRunner
+
+    from chaos.cli import app
+
+    result = CliRunner().invoke(app, ["approve", *args], env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _args(digest: str, targets: str = "pair:pair-a:tok-a0,group:pg-b:tok-b0") -> list[str]:
+    return [
+        "--incident-key", KEY, "--digest", digest, "--approver", "alice",
+        "--targets", targets, "--primary-region", "cn-hangzhou", "--ttl", "300",
+    ]  # fmt: skip
+
+
+def test_approve_command_prints_a_verifiable_manual_event() -> None:
+    import time
+
+    code, out, err = _cli(_args(plan_digest(KEY, [A, B])), {"FAILOVER_APPROVAL_SECRET": SECRET})
+    assert code == 0, err
+    event = json.loads(out)
+    assert (event["action"], event["primaryRegion"], event["incidentId"]) == ("failover", "cn-hangzhou", KEY)
+    approval = Approval.model_validate(event["approval"])
+    assert 290 <= approval.expires_at - time.time() <= 300
+    check = verify(SECRET, approval, incident_key=KEY, plan_targets=[A, B], now=time.time())
+    assert set(check.run) == {A, B}
+    assert SECRET not in out
+
+
+def test_approve_command_refuses_bad_input() -> None:
+    env = {"FAILOVER_APPROVAL_SECRET": SECRET}
+    code, out, err = _cli(_args(plan_digest(KEY, [A])), env)
+    assert code == 2 and out == "" and "digest-mismatch" in err
+    code, out, err = _cli(_args(plan_digest(KEY, [A]), "pair:pair-a"), env)
+    assert code == 2 and out == "" and "KIND:ID:CLIENT_TOKEN" in err
+    code, out, err = _cli(_args(plan_digest(KEY, [A, B])), {"FAILOVER_APPROVAL_SECRET": ""})
+    assert code == 2 and "FAILOVER_APPROVAL_SECRET is not set" in err
+    code, out, err = _cli([*_args(plan_digest(KEY, [A, B]))[:-1], "7200"], env)
+    assert code == 2 and out == ""
