@@ -242,3 +242,15 @@ def test_result_names_at_most_twenty_failures() -> None:
     msg = messages.result(incident_key="k", status="failed", counts={"failed": 25}, failures=failures)
     assert len(msg.data["failures"]) == 20 and msg.data["failuresNotNamed"] == 5
     assert "and 5 more" in msg.text
+
+
+def test_notify_all_sends_to_each_configured_channel(robot: tuple[Robot, str]) -> None:
+    from replica_failover.notify.send import notify_all
+
+    app, url = robot
+    records = notify_all(
+        _msg(), dingtalk_url=f"{url}/robot/send?access_token={TOKEN}", dingtalk_secret=SECRET, webhook_url=f"{url}/hook"
+    )
+    assert [(r.channel, r.ok) for r in records] == [("dingtalk", True), ("webhook", True)]
+    assert len(app.bodies) == 2
+    assert notify_all(_msg(), dingtalk_url=None, dingtalk_secret=None, webhook_url=None) == []

@@ -183,3 +183,20 @@ def _record(
         error=None if error is None else redact_text(error)[:500],
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
     )
+
+
+def notify_all(
+    message: Message,
+    *,
+    dingtalk_url: str | None,
+    dingtalk_secret: str | None,
+    webhook_url: str | None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[NotificationRecord]:
+    """Send ``message`` to every configured channel, one after the other (each bounded by ``timeout``)."""
+    records: list[NotificationRecord] = []
+    if dingtalk_url:
+        records.append(send("dingtalk", dingtalk_url, message, secret=dingtalk_secret, timeout=timeout))
+    if webhook_url:
+        records.append(send("webhook", webhook_url, message, timeout=timeout))
+    return records
