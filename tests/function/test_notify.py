@@ -228,7 +228,10 @@ def test_hold_message_for_approval_names_the_digest_and_command() -> None:
         approval_digest="d" * 64,
         targets=["pair:pair-a:tok"],
     )
-    assert "replica-failover approve --incident-key thr-1 --digest " + "d" * 64 in msg.text
+    assert (
+        "replica-failover approve --incident-key thr-1 --digest " + "d" * 64 + " --primary-region cn-hangzhou"
+        " --approver <you> --targets pair:pair-a:tok`"
+    ) in msg.text
     assert "`probe`=unavailable" in msg.text
     assert msg.data["evidence"] == {"alarm": "true", "probe": "unavailable"}
     act = messages.act(

@@ -48,15 +48,17 @@ def hold(
     approval_digest: str | None = None,
     targets: Sequence[str] = (),
 ) -> Message:
-    """Nothing was failed over: the policy did not confirm, or (``approval_digest``) a human must approve."""
+    """Nothing was failed over: the policy did not confirm, or (``approval_digest``) a human must approve
+    ``targets`` (``kind:id:client_token`` each, as the approve command takes them)."""
     region = primary_region or "unknown region"
     lines = [f"### Failover held: {region}", f"Incident `{incident_key}`", f"Policy `{policy}`: {reason}"]
     lines += _evidence_lines(terms)
     if approval_digest:
         lines.append(f"Approval needed for {len(targets)} target(s), plan digest `{approval_digest}`:")
+        listed = ",".join(targets) if targets else "<kind:id:token,...>"
         lines.append(
             f"`replica-failover approve --incident-key {incident_key} --digest {approval_digest} "
-            f"--approver <you> --targets <kind:id:token,...>`"
+            f"--primary-region {region} --approver <you> --targets {listed}`"
         )
     data = {
         "incidentKey": incident_key,
