@@ -230,7 +230,8 @@ def parse(text: str) -> Node:
 class Facts(BaseModel):
     """What the decision sees: the signal (always known) and the evidence (None: unavailable)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # built on first use: the module is imported with the configuration, on every cold start
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     alarm: bool = False
     resource: bool = False
@@ -273,7 +274,7 @@ def terms(node: Node) -> tuple[Term, ...]:
 class Decision(BaseModel):
     """The outcome, with what each term of the policy came to (``unavailable`` when unknown)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     act: bool
     value: Literal["true", "false", "unknown"]
