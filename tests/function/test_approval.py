@@ -205,3 +205,28 @@ def test_approve_command_refuses_bad_input() -> None:
     assert code == 2 and "FAILOVER_APPROVAL_SECRET is not set" in err
     code, out, err = _cli([*_args(plan_digest(KEY, [A, B]))[:-1], "7200"], env)
     assert code == 2 and out == ""
+
+
+def test_plan_targets_and_the_command_argument_round_trip() -> None:
+    from replica_failover.approval import plan_targets, target_arg
+    from replica_failover.plan import PlanItem
+
+    def item(kind: str, ident: str, decision: str, token: str | None) -> PlanItem:
+        return PlanItem.model_validate(
+            {"kind": kind, "id": ident, "region": "cn-shanghai", "source_region": "cn-hangzhou",
+             "status": "normal", "decision": decision, "reason": "r", "client_token": token}
+        )  # fmt: skip
+
+    items = [
+        item("pair", "pair-a", "failover", "tok-a0"),
+        item("group", "pg-b", "failover", "tok-b0"),
+        item("pair", "pair-z", "alreadyFailedOver", None),
+        item("pair", "pair-s", "skipped", None),
+    ]
+    targets = plan_targets(items)
+    assert targets == (A, B)
+    arg = target_arg(targets)
+    assert arg == "group:pg-b:tok-b0,pair:pair-a:tok-a0"
+    code, out, err = _cli(_args(plan_digest(KEY, targets), arg), {"FAILOVER_APPROVAL_SECRET": SECRET})
+    assert code == 0, err
+    assert set(Approval.model_validate(json.loads(out)["approval"]).targets) == {A, B}

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,6 +66,31 @@ class ApprovalCheck(BaseModel):
     """In the plan but not approved (new, or a changed token): wait for a new approval."""
     vanished: tuple[ApprovedTarget, ...]
     """Approved but no longer in the plan (gone, or already failed over): report them."""
+
+
+class _PlanItem(Protocol):
+    @property
+    def kind(self) -> Literal["pair", "group"]: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def client_token(self) -> str | None: ...
+    @property
+    def decision(self) -> str: ...
+
+
+def plan_targets(items: Iterable[_PlanItem]) -> tuple[ApprovedTarget, ...]:
+    """The targets a plan would fail over (``decision == "failover"``), as approvals name them."""
+    return tuple(
+        ApprovedTarget(kind=i.kind, id=i.id, client_token=i.client_token)
+        for i in items
+        if i.decision == "failover" and i.client_token
+    )
+
+
+def target_arg(targets: Iterable[ApprovedTarget]) -> str:
+    """``kind:id:client_token,...``: the approve command's ``--targets`` value."""
+    return ",".join(":".join(k) for k in _sorted(targets))
 
 
 def _sorted(targets: Iterable[ApprovedTarget]) -> list[tuple[str, str, str]]:
