@@ -360,5 +360,11 @@ def gameday_list(
         raise typer.Exit(2) from None
 
 
+# the command body lives in chaos/approve.py (it imports nothing heavy until it runs)
+from chaos.approve import approve as _approve  # noqa: E402
+
+app.command("approve")(_approve)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -50,6 +50,28 @@ Variables (default in brackets; an empty value counts as unset):
 ``FAILOVER_LOG_LEVEL`` [INFO]
     ``DEBUG``, ``INFO``, ``WARNING`` (or ``WARN``), ``ERROR`` or ``CRITICAL``.
 
+Confirmation, approval and notifications:
+
+``FAILOVER_CONFIRM`` [the default policy of ``confirm/policy.py``]
+    When a signal is enough to act, e.g. ``alarm and (probe or events>=5)``; parsed at load, an error
+    names the position. ``FAILOVER_MODE=approve`` also needs ``FAILOVER_APPROVAL_SECRET``.
+``FAILOVER_APPROVAL_SECRET`` [none] (secret, at least 16 characters)
+    HMAC key of approvals; required in ``approve`` mode. Never in Settings, read by :func:`load_secrets`.
+``FAILOVER_EVIDENCE_WINDOW_MINUTES`` [10]
+    How far back CloudMonitor system events count (1-1440).
+``FAILOVER_EVIDENCE_TIMEOUT_SECONDS`` [3]
+    One bound on gathering all evidence in parallel (> 0, at most 30).
+``FAILOVER_EVIDENCE_SITE_TASK_ID`` [none] / ``FAILOVER_EVIDENCE_AVAILABILITY_BELOW`` [90]
+    Site-monitoring task whose ``Availability`` (percent) below the threshold makes ``metric`` true;
+    without a task ``metric`` is unavailable.
+``FAILOVER_NOTIFY_DINGTALK_URL`` / ``FAILOVER_NOTIFY_DINGTALK_SECRET`` [none] (secrets)
+    DingTalk custom robot webhook (``https://oapi.dingtalk.com/robot/send?access_token=...``) and its
+    ``SEC...`` signing secret.
+``FAILOVER_NOTIFY_WEBHOOK_URL`` [none] (secret: such URLs embed a token)
+    Generic JSON webhook (``{"text": ...}``, Slack/Lark-compatible).
+``CMS_ENDPOINT`` [none]
+    CloudMonitor endpoint override, like ``EBS_ENDPOINT``.
+
 Credentials are deliberately not part of :class:`Settings`: they come from the FC context (or
 ``ALIBABA_CLOUD_ACCESS_KEY_ID``/...) at call time, so Settings can be logged and cached safely.
 """
@@ -60,14 +82,17 @@ import json
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from replica_failover.confirm.policy import DEFAULT_POLICY, MAX_POLICY_LENGTH, Policy, PolicyError
 from replica_failover.errors import ConfigError
+from replica_failover.redact import register_env
 
 Level = Literal["CRITICAL", "WARN", "INFO"]
-Mode = Literal["auto", "plan-only"]
+Mode = Literal["auto", "plan-only", "approve"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 #: Severity order of alarm levels (higher is more severe).
@@ -157,6 +182,15 @@ class Settings(BaseModel):
     connect_timeout_seconds: float = Field(default=3.0, gt=0, le=300, allow_inf_nan=False)
     read_timeout_seconds: float = Field(default=10.0, gt=0, le=900, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
+    confirm: str = Field(default=DEFAULT_POLICY, min_length=1, max_length=4 * MAX_POLICY_LENGTH)
+    evidence_window_minutes: int = Field(default=10, ge=1, le=1440)
+    evidence_timeout_seconds: float = Field(default=3.0, gt=0, le=30, allow_inf_nan=False)
+    evidence_site_task_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    evidence_availability_below: float = Field(default=90.0, gt=0, le=100, allow_inf_nan=False)
+    cms_endpoint: str | None = Field(default=None, pattern=_ENDPOINT_RE.pattern)
+    notify_dingtalk: bool = False
+    """A DingTalk robot is configured (its URL and secret stay out of Settings: :func:`load_secrets`)."""
+    notify_webhook: bool = False
 
     @model_validator(mode="after")
     def _dr_is_not_primary(self) -> Settings:
@@ -208,10 +242,35 @@ _ENV_OF_FIELD: Final[Mapping[str, str]] = {
     "connect_timeout_seconds": "FAILOVER_CONNECT_TIMEOUT_SECONDS",
     "read_timeout_seconds": "FAILOVER_READ_TIMEOUT_SECONDS",
     "log_level": "FAILOVER_LOG_LEVEL",
+    "confirm": "FAILOVER_CONFIRM",
+    "evidence_window_minutes": "FAILOVER_EVIDENCE_WINDOW_MINUTES",
+    "evidence_timeout_seconds": "FAILOVER_EVIDENCE_TIMEOUT_SECONDS",
+    "evidence_site_task_id": "FAILOVER_EVIDENCE_SITE_TASK_ID",
+    "evidence_availability_below": "FAILOVER_EVIDENCE_AVAILABILITY_BELOW",
+    "cms_endpoint": "CMS_ENDPOINT",
 }
 
 # Variables whose values are never quoted back in errors (an endpoint may embed user:password).
-_UNECHOED: Final = frozenset({"EBS_ENDPOINT"})
+_UNECHOED: Final = frozenset(
+    {
+        "EBS_ENDPOINT",
+        "CMS_ENDPOINT",
+        "FAILOVER_APPROVAL_SECRET",
+        "FAILOVER_NOTIFY_DINGTALK_URL",
+        "FAILOVER_NOTIFY_DINGTALK_SECRET",
+        "FAILOVER_NOTIFY_WEBHOOK_URL",
+    }
+)
+#: Their values are secrets: the redactor masks them wherever they would be output.
+SECRET_VARIABLES: Final = (
+    "FAILOVER_APPROVAL_SECRET",
+    "FAILOVER_NOTIFY_DINGTALK_URL",
+    "FAILOVER_NOTIFY_DINGTALK_SECRET",
+    "FAILOVER_NOTIFY_WEBHOOK_URL",
+)
+MIN_APPROVAL_SECRET: Final = 16
+_DINGTALK_URL_RE: Final = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?/[^\s#]*[?&]access_token=[^&\s#]+[^\s#]*")
+_WEBHOOK_URL_RE: Final = re.compile(r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:/[^\s#]*)?")
 
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
@@ -373,7 +432,7 @@ def load_settings(env: Mapping[str, str], *, function_region: str | None = None)
         "min_level": _choice(
             env, "FAILOVER_MIN_LEVEL", {"critical": "CRITICAL", "warn": "WARN", "info": "INFO"}
         ),
-        "mode": _choice(env, "FAILOVER_MODE", {"auto": "auto", "plan-only": "plan-only"}),
+        "mode": _choice(env, "FAILOVER_MODE", {"auto": "auto", "plan-only": "plan-only", "approve": "approve"}),
         "max_targets": _int(env, "FAILOVER_MAX_TARGETS"),
         "tags": _tags(env, "FAILOVER_TAGS"),
         "resource_group_id": _get(env, "FAILOVER_RESOURCE_GROUP_ID"),
@@ -407,11 +466,73 @@ def load_settings(env: Mapping[str, str], *, function_region: str | None = None)
         ),
     }
     values.update({k: v for k, v in optional.items() if v is not None})
+    values.update(_confirm_values(env, values.get("mode")))
 
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
         raise _config_error(exc) from None
+
+
+def _confirm_values(env: Mapping[str, str], mode: object) -> dict[str, object]:
+    """The confirmation, evidence and notification settings; the secrets are checked, never kept."""
+    register_env(*SECRET_VARIABLES)
+    out: dict[str, object] = {}
+    policy = _get(env, "FAILOVER_CONFIRM")
+    if policy is not None:
+        try:
+            out["confirm"] = str(Policy(policy))
+        except PolicyError as exc:
+            raise ConfigError("FAILOVER_CONFIRM", str(exc)) from None
+    secret = _get(env, "FAILOVER_APPROVAL_SECRET")
+    if secret is not None and len(secret) < MIN_APPROVAL_SECRET:
+        raise ConfigError("FAILOVER_APPROVAL_SECRET", f"must be at least {MIN_APPROVAL_SECRET} characters")
+    if mode == "approve" and secret is None:
+        raise ConfigError("FAILOVER_APPROVAL_SECRET", "is required when FAILOVER_MODE=approve")
+    dingtalk = _get(env, "FAILOVER_NOTIFY_DINGTALK_URL")
+    if dingtalk is not None:
+        if not _DINGTALK_URL_RE.fullmatch(dingtalk):
+            raise ConfigError(
+                "FAILOVER_NOTIFY_DINGTALK_URL", "must look like https://oapi.dingtalk.com/robot/send?access_token=..."
+            )
+        out["notify_dingtalk"] = True
+    if _get(env, "FAILOVER_NOTIFY_DINGTALK_SECRET") is not None and dingtalk is None:
+        raise ConfigError("FAILOVER_NOTIFY_DINGTALK_SECRET", "is set but FAILOVER_NOTIFY_DINGTALK_URL is not")
+    webhook = _get(env, "FAILOVER_NOTIFY_WEBHOOK_URL")
+    if webhook is not None:
+        if not _WEBHOOK_URL_RE.fullmatch(webhook):
+            raise ConfigError("FAILOVER_NOTIFY_WEBHOOK_URL", "must be an http(s) URL")
+        out["notify_webhook"] = True
+    numbers: dict[str, object | None] = {
+        "evidence_window_minutes": _int(env, "FAILOVER_EVIDENCE_WINDOW_MINUTES"),
+        "evidence_timeout_seconds": _float(env, "FAILOVER_EVIDENCE_TIMEOUT_SECONDS"),
+        "evidence_site_task_id": _get(env, "FAILOVER_EVIDENCE_SITE_TASK_ID"),
+        "evidence_availability_below": _float(env, "FAILOVER_EVIDENCE_AVAILABILITY_BELOW", "percent"),
+        "cms_endpoint": _get(env, "CMS_ENDPOINT"),
+    }
+    out.update({k: v for k, v in numbers.items() if v is not None})
+    return out
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The confirmation and notification secrets, read when needed and never part of Settings."""
+
+    approval_secret: str | None = field(default=None, repr=False)
+    dingtalk_url: str | None = field(default=None, repr=False)
+    dingtalk_secret: str | None = field(default=None, repr=False)
+    webhook_url: str | None = field(default=None, repr=False)
+
+
+def load_secrets(env: Mapping[str, str]) -> Secrets:
+    """The secret variables (validated by :func:`load_settings`), registered with the redactor."""
+    register_env(*SECRET_VARIABLES)
+    return Secrets(
+        approval_secret=_get(env, "FAILOVER_APPROVAL_SECRET"),
+        dingtalk_url=_get(env, "FAILOVER_NOTIFY_DINGTALK_URL"),
+        dingtalk_secret=_get(env, "FAILOVER_NOTIFY_DINGTALK_SECRET"),
+        webhook_url=_get(env, "FAILOVER_NOTIFY_WEBHOOK_URL"),
+    )
 
 
 def _id_set(env: Mapping[str, str], name: str) -> frozenset[str] | None:
@@ -427,7 +548,7 @@ def _config_error(exc: ValidationError) -> ConfigError:
     # a model-level error (no field) is the DR/primary overlap check
     variable = _ENV_OF_FIELD.get(field, field or "FAILOVER_DR_REGION")
     message = str(first.get("msg", "invalid value"))
-    if variable in _UNECHOED or field == "ebs_endpoint":
+    if variable in _UNECHOED or field in ("ebs_endpoint", "cms_endpoint"):
         message = "must look like http(s)://host[:port] or host[:port] (no credentials or path)"
     elif field == "resource_group_id":
         message = "must be a resource group id like rg-aek2...; " + message

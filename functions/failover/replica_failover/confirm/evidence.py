@@ -1,0 +1,120 @@
+"""The evidence behind a decision, gathered from the cloud when the signal arrives.
+
+Each source is a callable returning its value (a count or a yes/no) or raising :class:`Unavailable`
+(throttled, refused, not configured). :func:`gather` runs them all in parallel threads under one time
+bound, measures it, and never raises: a source that fails, raises anything else or is still running
+at the bound is recorded as unavailable with its reason. No state is kept between invocations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from replica_failover.confirm.policy import Facts
+from replica_failover.redact import redact_text
+
+Value = int | bool
+Source = Callable[[], Value]
+MAX_REASON: Final = 300
+KNOWN: Final = ("cms_events", "probe", "metric")
+
+
+class Unavailable(Exception):
+    """The source could not say (throttled, forbidden, not configured): neither for nor against."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class SourceResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    name: str
+    available: bool
+    value: Value | None = None
+    reason: str | None = None
+    elapsed_ms: float = Field(ge=0)
+
+
+class Evidence(BaseModel):
+    """Per source: a value, or unavailable with the reason. ``elapsed_ms`` is the whole gathering."""
+
+    model_config = ConfigDict(frozen=True)
+    sources: dict[str, SourceResult]
+    elapsed_ms: float = Field(ge=0)
+    timeout_seconds: float
+
+    def value(self, name: str) -> Value | None:
+        result = self.sources.get(name)
+        return result.value if result is not None and result.available else None
+
+    def facts(self, *, alarm: bool = False, resource: bool = False, manual: bool = False) -> Facts:
+        """The policy's view: the signal's class plus what the sources said (None where unavailable)."""
+        events = self.value("cms_events")
+        probe = self.value("probe")
+        metric = self.value("metric")
+        return Facts(
+            alarm=alarm,
+            resource=resource,
+            manual=manual,
+            events=None if events is None or isinstance(events, bool) else events,
+            probe=None if probe is None else bool(probe),
+            metric=None if metric is None else bool(metric),
+        )
+
+
+def _run(name: str, source: Source, out: dict[str, SourceResult], lock: threading.Lock) -> None:
+    started = time.monotonic()
+    try:
+        value = source()
+        if not isinstance(value, int):  # bool is an int
+            raise Unavailable(f"the source returned {type(value).__name__}, not a count or yes/no")
+        result = SourceResult(name=name, available=True, value=value, elapsed_ms=_ms(started))
+    except Unavailable as exc:
+        result = SourceResult(name=name, available=False, reason=_reason(exc.reason), elapsed_ms=_ms(started))
+    except Exception as exc:  # a source bug must not take the decision down: it only counts as unavailable
+        reason = _reason(f"{type(exc).__name__}: {exc}")
+        result = SourceResult(name=name, available=False, reason=reason, elapsed_ms=_ms(started))
+    with lock:
+        out.setdefault(name, result)
+
+
+def _ms(started: float) -> float:
+    return round((time.monotonic() - started) * 1000, 1)
+
+
+def _reason(text: str) -> str:
+    return redact_text(text)[:MAX_REASON]
+
+
+def gather(sources: Mapping[str, Source], timeout: float) -> Evidence:
+    """Run every source in its own daemon thread; return when all are done or ``timeout`` has passed.
+
+    A source still running at the bound is left to finish in the background (its thread is a daemon,
+    its late answer ignored) and recorded as unavailable ("timed out after N s")."""
+    started = time.monotonic()
+    deadline = started + max(0.0, timeout)
+    out: dict[str, SourceResult] = {}
+    lock = threading.Lock()
+    threads = {
+        name: threading.Thread(target=_run, args=(name, src, out, lock), name=f"evidence-{name}", daemon=True)
+        for name, src in sources.items()
+    }
+    for thread in threads.values():
+        thread.start()
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    elapsed = _ms(started)
+    with lock:
+        for name in threads:
+            out.setdefault(
+                name,
+                SourceResult(name=name, available=False, reason=f"timed out after {timeout:g} s", elapsed_ms=elapsed),
+            )
+        results = {name: out[name] for name in threads}
+    return Evidence(sources=results, elapsed_ms=elapsed, timeout_seconds=timeout)
