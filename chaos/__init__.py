@@ -3,7 +3,8 @@
 Structure:
 
 * ``emulator/``: the stateful stand-in for the cloud APIs, one package per service (``ebs/``, ``fc/``,
-  ``cms/``, ``notify/``), with shared auth, ClientTokens, faults, rate limits, ledger, clock and the ``/_emulator/`` control plane.
+  ``cms/``, ``notify/``), with shared auth, ClientTokens, faults, rate limits, ledger, clock and the
+  ``/_emulator/`` control plane.
 * ``gameday/``: game days: scenario, world, delivery channels, method, judging, expectations, reports.
 * ``scenarios/``: the bundled game-day library (package data).
 * ``cli.py``: the ``replica-failover`` command; ``invoke.py``: ``invoke`` (the function in-process, as
