@@ -18,8 +18,10 @@ from chaos.emulator.auth import Authenticator
 from chaos.emulator.clock import Clock
 from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.control import CONTROL_PREFIX, ControlPlane
+from chaos.emulator.dns.service import DnsService
 from chaos.emulator.ebs.backend import EbsBackend
 from chaos.emulator.ebs.service import EbsService
+from chaos.emulator.ecs.service import EcsService
 from chaos.emulator.faults import FaultEngine
 from chaos.emulator.fc.service import FcEmulator
 from chaos.emulator.ledger import Ledger
@@ -65,6 +67,8 @@ class Emulator:
         self.services: tuple[Service, ...] = tuple(make(shared) for make in SERVICES)
         self.ebs = self.service(EbsService)
         self.fc = self.service(FcEmulator)
+        self.ecs = self.service(EcsService)
+        self.dns = self.service(DnsService)
         self.control = ControlPlane(self)
 
     def service(self, kind: type[S]) -> S:

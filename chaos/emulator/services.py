@@ -12,7 +12,9 @@ from typing import Protocol
 
 from werkzeug.wrappers import Request, Response
 
+from chaos.emulator.dns.service import DnsService
 from chaos.emulator.ebs.service import EbsService
+from chaos.emulator.ecs.service import EcsService
 from chaos.emulator.fc.service import FcEmulator
 from chaos.emulator.shared import Shared
 
@@ -39,4 +41,4 @@ ServiceFactory = Callable[[Shared], Service]
 
 # FC owns a path prefix; ebs (RPC on "/") goes last, being the catch-all. A new RPC service on "/"
 # (ecs, cms, alidns) goes before ebs and recognises its requests by its API Version.
-SERVICES: tuple[ServiceFactory, ...] = (FcEmulator.create, EbsService.create)
+SERVICES: tuple[ServiceFactory, ...] = (FcEmulator.create, EcsService.create, DnsService.create, EbsService.create)
