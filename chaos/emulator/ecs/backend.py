@@ -131,7 +131,8 @@ class EcsBackend:
             disk = self.disks.get(event.disk_id)
             if disk is None:
                 zone = event.zone_id or f"{event.region_id}-a"  # a pair seeded without zone [INF]
-                disk = DiskRecord(
+                # ids and zones were validated as ebs records; construct skips re-validation (big fleets)
+                disk = DiskRecord.model_construct(
                     DiskId=event.disk_id, RegionId=event.region_id, ZoneId=zone, Status=status,
                     ReplicaPairId=event.pair_id,
                 )  # fmt: skip

@@ -8,6 +8,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from chaos.emulator.ecs.backend import EcsBackend
+from chaos.emulator.ecs.fleet import StandbySpec, standby_instances
 from chaos.emulator.ecs.models import DiskRecord, InstanceRecord
 from chaos.emulator.ecs.responses import REQUIRED, VERSION, EcsResponse, target
 from chaos.emulator.rpc import RpcDispatcher, RpcProduct, request_version
@@ -58,6 +59,10 @@ class EcsService:
     def seed_disks(self, records: Iterable[DiskRecord]) -> list[str]:
         """Store disks as given (ValueError when one names an instance that does not exist)."""
         return self.backend.seed_disks(records)
+
+    def seed_standby(self, ebs_snapshot: dict[str, list[dict[str, Any]]], spec: StandbySpec) -> list[str]:
+        """A Stopped, tagged standby instance per group and loose pair of ``ebs_snapshot``."""
+        return self.backend.seed_instances(standby_instances(ebs_snapshot, spec))
 
     def instances(self) -> list[dict[str, Any]]:
         with self.backend.lock:
