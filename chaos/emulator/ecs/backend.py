@@ -137,13 +137,9 @@ class EcsBackend:
                     ReplicaPairId=event.pair_id,
                 )  # fmt: skip
                 self.disks[disk.DiskId] = disk
-            elif disk.Status in ("Available", LOCKED) and disk.Status != status:
-                before = disk.Status
+            elif disk.Status in ("Available", LOCKED):
+                # not a ledger transition of its own: it mirrors the pair's, which the ledger has
                 disk.Status = status
-                self.ledger.record_transition(
-                    {"time": self.clock.now(), "service": "ecs", "targetType": "disk", "targetId": disk.DiskId,
-                     "from": before, "to": status, "cause": f"replica pair {event.pair_id}"}
-                )  # fmt: skip
 
     def set_stuck(self, instance_id: str, stuck: bool) -> dict[str, Any]:
         with self.lock:
