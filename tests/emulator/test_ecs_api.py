@@ -14,8 +14,9 @@ from aliyunsdkecs.request.v20140526.StartInstancesRequest import StartInstancesR
 from aliyunsdkecs.request.v20140526.StopInstancesRequest import StopInstancesRequest
 
 from chaos.emulator.app import Emulator
-from chaos.emulator.config import RateLimit
+from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, RateLimit
 from chaos.emulator.faults import FaultRule
+from tests.conftest import DR
 from tests.emulator.ecs_fixtures import error_of, seed_site, send
 
 
@@ -200,3 +201,14 @@ def test_throttling_and_ram_denial(emulator: Emulator, endpoint: str, legacy_cli
     emulator.update_config({"credentials": [{**c, "allowedActions": ["ecs:DescribeDisks"]} for c in creds]})
     assert error_of(legacy_client, endpoint, attach("i-a", "d-free")) == (403, "Forbidden.RAM")
     assert emulator.ledger.snapshot()["effects"] == []
+
+
+def test_a_wrong_secret_is_refused_before_anything_is_written(emulator: Emulator, endpoint: str) -> None:
+    seed_site(emulator)
+    intruder = AcsClient(DEFAULT_ACCESS_KEY_ID, "not-the-secret", DR, timeout=10, connect_timeout=5)
+    # the legacy core reports the gateway's SignatureDoesNotMatch as InvalidAccessKeySecret
+    assert error_of(intruder, endpoint, attach("i-a", "d-free")) == (400, "InvalidAccessKeySecret")
+    assert emulator.ledger.snapshot()["effects"] == [] and disk_status(emulator, "d-free") == "Available"
+    (entry,) = emulator.ledger.snapshot()["requests"]
+    assert entry["service"] == "ecs" and entry["code"] == "SignatureDoesNotMatch"
+    assert "not-the-secret" not in json.dumps(entry)
