@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -128,8 +129,12 @@ class Emulator:
             svc.reset()
 
     def wait_quiet(self, timeout: float) -> bool:
-        """Block until no ebs request is being processed (or ``timeout``); True when quiet."""
-        return self.ebs.wait_quiet(timeout)
+        """Block until no ebs, ecs or alidns request is being processed (or ``timeout``); True when quiet."""
+        deadline = time.monotonic() + timeout
+        quiet = self.ebs.wait_quiet(timeout)
+        for svc in (self.ecs, self.dns):
+            quiet = svc.wait_quiet(max(0.0, deadline - time.monotonic())) and quiet
+        return quiet
 
     def shutdown(self) -> None:
         """Stop every service's background work (FC's async workers)."""

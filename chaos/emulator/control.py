@@ -90,7 +90,7 @@ ENDPOINTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("/functions", "functions", ("GET", "POST"), "list FC functions; register a FunctionSpec"),
     ("/fc/invocations", "fc_invocations", ("GET",), "FC invocation records and async failures"),
     ("/fc/wait", "fc_wait", ("POST",), "wait until no FC async work is queued or running {timeout}"),
-    ("/quiesce", "quiesce", ("POST",), "wait until no ebs request is in flight {timeout}"),
+    ("/quiesce", "quiesce", ("POST",), "wait until no ebs, ecs or alidns request is in flight {timeout}"),
     ("/instances", "instances", ("GET", "POST"), "list ECS instances; seed {instances: [InstanceRecord]}"),
     ("/instances/<rid>", "instance", ("GET", "PATCH"), "one ECS instance; hold in Starting {stuck: bool}"),
     ("/disks", "disks", ("GET", "POST"), "list ECS disks; seed {disks: [DiskRecord]}"),

@@ -9,6 +9,7 @@ there is no token stage. What differs per product is an :class:`RpcProduct`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -67,8 +68,26 @@ class RpcDispatcher:
         self._s = shared
         self._p = product
         self._handler = handler
+        # requests being processed (held ones too): a game day waits for none before counting effects
+        self._inflight = 0
+        self._quiet = threading.Condition()
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no request of this product is being processed (or ``timeout``); True when quiet."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._inflight == 0, timeout=timeout)
 
     def dispatch(self, request: Request) -> Response:
+        with self._quiet:
+            self._inflight += 1
+        try:
+            return self._dispatch(request)
+        finally:
+            with self._quiet:
+                self._inflight -= 1
+                self._quiet.notify_all()
+
+    def _dispatch(self, request: Request) -> Response:
         started = time.perf_counter()
         request_id = new_request_id()
         entry: dict[str, Any] = {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from aliyunsdkcore.acs_exception.exceptions import ClientException
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkecs.request.v20140526.AttachDiskRequest import AttachDiskRequest
 from aliyunsdkecs.request.v20140526.DescribeDisksRequest import DescribeDisksRequest
@@ -14,7 +16,7 @@ from aliyunsdkecs.request.v20140526.StartInstancesRequest import StartInstancesR
 from aliyunsdkecs.request.v20140526.StopInstancesRequest import StopInstancesRequest
 
 from chaos.emulator.app import Emulator
-from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, RateLimit
+from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, RateLimit
 from chaos.emulator.faults import FaultRule
 from tests.conftest import DR
 from tests.emulator.ecs_fixtures import error_of, seed_site, send
@@ -212,3 +214,14 @@ def test_a_wrong_secret_is_refused_before_anything_is_written(emulator: Emulator
     (entry,) = emulator.ledger.snapshot()["requests"]
     assert entry["service"] == "ecs" and entry["code"] == "SignatureDoesNotMatch"
     assert "not-the-secret" not in json.dumps(entry)
+
+
+def test_quiesce_waits_for_an_attach_held_past_the_callers_timeout(emulator: Emulator, endpoint: str) -> None:
+    seed_site(emulator)
+    rule = FaultRule.model_validate({"action": "AttachDisk", "phase": "before", "count": 1, "hangMs": 1500})
+    emulator.faults.set([rule], emulator.clock.now(), 0)
+    impatient = AcsClient(DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET, DR, timeout=0.3, connect_timeout=5)
+    with pytest.raises(ClientException):
+        send(impatient, endpoint, attach("i-a", "d-free"))
+    assert emulator.wait_quiet(10)  # the held write lands after the caller gave up
+    assert [(e["action"], e["targetId"]) for e in emulator.ledger.snapshot()["effects"]] == [("AttachDisk", "d-free")]

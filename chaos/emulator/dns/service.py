@@ -50,6 +50,10 @@ class DnsService:
     def shutdown(self) -> None:
         """Nothing runs in the background."""
 
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no request is being processed (or ``timeout``); True when quiet."""
+        return self._dispatcher.wait_quiet(timeout)
+
     # ----- the control plane's surface
     def seed_records(self, records: Iterable[DomainRecord]) -> list[str]:
         return self.backend.seed(records)

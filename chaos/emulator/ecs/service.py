@@ -52,6 +52,10 @@ class EcsService:
     def shutdown(self) -> None:
         """Nothing runs in the background."""
 
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no request is being processed (or ``timeout``); True when quiet."""
+        return self._dispatcher.wait_quiet(timeout)
+
     # ----- the control plane's surface
     def seed_instances(self, records: Iterable[InstanceRecord]) -> list[str]:
         return self.backend.seed_instances(records)
