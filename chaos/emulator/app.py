@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,8 +20,10 @@ from chaos.emulator.clock import Clock
 from chaos.emulator.cms.service import CmsService
 from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.control import CONTROL_PREFIX, ControlPlane
+from chaos.emulator.dns.service import DnsService
 from chaos.emulator.ebs.backend import EbsBackend
 from chaos.emulator.ebs.service import EbsService
+from chaos.emulator.ecs.service import EcsService
 from chaos.emulator.faults import FaultEngine
 from chaos.emulator.fc.service import FcEmulator
 from chaos.emulator.ledger import Ledger
@@ -69,6 +72,8 @@ class Emulator:
         self.fc = self.service(FcEmulator)
         self.cms = self.service(CmsService)
         self.notify = self.service(NotifyService)
+        self.ecs = self.service(EcsService)
+        self.dns = self.service(DnsService)
         self.control = ControlPlane(self)
 
     def service(self, kind: type[S]) -> S:
@@ -128,8 +133,12 @@ class Emulator:
             svc.reset()
 
     def wait_quiet(self, timeout: float) -> bool:
-        """Block until no ebs request is being processed (or ``timeout``); True when quiet."""
-        return self.ebs.wait_quiet(timeout)
+        """Block until no ebs, ecs or alidns request is being processed (or ``timeout``); True when quiet."""
+        deadline = time.monotonic() + timeout
+        quiet = self.ebs.wait_quiet(timeout)
+        for svc in (self.ecs, self.dns):
+            quiet = svc.wait_quiet(max(0.0, deadline - time.monotonic())) and quiet
+        return quiet
 
     def shutdown(self) -> None:
         """Stop every service's background work (FC's async workers)."""

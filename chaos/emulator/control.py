@@ -27,14 +27,20 @@ from chaos.emulator.control_models import (
     ControlError,
     FaultsBody,
     FlipBody,
+    HoldBody,
     ResetBody,
     WaitBody,
     errors,
     parse,
 )
+from chaos.emulator.dns.models import SeedRecords
+from chaos.emulator.dns.service import DnsService
 from chaos.emulator.ebs.backend import Kind
 from chaos.emulator.ebs.models import FleetSpec, SeedGroups, SeedPairs
 from chaos.emulator.ebs.service import EbsService
+from chaos.emulator.ecs.fleet import StandbySpec
+from chaos.emulator.ecs.models import SeedDisks, SeedInstances
+from chaos.emulator.ecs.service import EcsService
 from chaos.emulator.faults import FaultEngine
 from chaos.emulator.fc.registry import FunctionSpec
 from chaos.emulator.fc.service import FcEmulator
@@ -56,6 +62,8 @@ class Controlled(Protocol):
     fc: FcEmulator
     cms: CmsService
     notify: NotifyService
+    ecs: EcsService
+    dns: DnsService
 
     @property
     def service_names(self) -> list[str]: ...
@@ -88,11 +96,18 @@ ENDPOINTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("/functions", "functions", ("GET", "POST"), "list FC functions; register a FunctionSpec"),
     ("/fc/invocations", "fc_invocations", ("GET",), "FC invocation records and async failures"),
     ("/fc/wait", "fc_wait", ("POST",), "wait until no FC async work is queued or running {timeout}"),
-    ("/quiesce", "quiesce", ("POST",), "wait until no ebs request is in flight {timeout}"),
     ("/cms/system-events", "cms_events", ("GET", "POST"), "CloudMonitor system events; store {events: [...]}"),
     ("/cms/metrics", "cms_metrics", ("GET", "POST"), "CloudMonitor datapoints; store {datapoints: [...]}"),
     ("/robots", "robots", ("GET", "POST"), "DingTalk robots (no tokens/secrets); add {robots: [RobotSpec]}"),
     ("/notifications", "notifications", ("GET", "DELETE"), "robot and webhook requests received (?since=N); clear"),
+    ("/quiesce", "quiesce", ("POST",), "wait until no ebs, ecs or alidns request is in flight {timeout}"),
+    ("/instances", "instances", ("GET", "POST"), "list ECS instances; seed {instances: [InstanceRecord]}"),
+    ("/instances/<rid>", "instance", ("GET", "PATCH"), "one ECS instance; hold in Starting {stuck: bool}"),
+    ("/disks", "disks", ("GET", "POST"), "list ECS disks; seed {disks: [DiskRecord]}"),
+    ("/disks/<rid>", "disk", ("GET",), "one ECS disk"),
+    ("/standby", "standby", ("POST",), "a Stopped standby instance per group and loose pair {StandbySpec}"),
+    ("/dns/records", "dns_records", ("GET", "POST"), "list alidns records; seed {records: [DomainRecord]}"),
+    ("/dns/records/<rid>", "dns_record", ("GET",), "one alidns record"),
 )
 
 URLS = Map(
@@ -302,6 +317,52 @@ class ControlPlane:
         except ValueError:
             raise ControlError(400, "since must be an integer") from None
         return {"notifications": self.em.notify.notifications(max(0, since))}
+    # ----------------------------------------------------------- ecs, dns
+    def on_instances(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            seed: SeedInstances = parse(SeedInstances, self._json(request))
+            return {"seeded": self.em.ecs.seed_instances(seed.instances)}
+        return {"instances": self.em.ecs.instances()}
+
+    def on_instance(self, request: Request, rid: str) -> dict[str, Any]:
+        if request.method == "PATCH":
+            body: HoldBody = parse(HoldBody, self._json(request))
+            try:
+                return self.em.ecs.hold_starting(rid, body.stuck)
+            except KeyError:
+                raise ControlError(404, f"no instance {rid}") from None
+        return _found(self.em.ecs.instance(rid), f"no instance {rid}")
+
+    def on_disks(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            seed: SeedDisks = parse(SeedDisks, self._json(request))
+            try:
+                return {"seeded": self.em.ecs.seed_disks(seed.disks)}
+            except ValueError as exc:
+                raise ControlError(400, str(exc)) from None
+        return {"disks": self.em.ecs.disks()}
+
+    def on_disk(self, request: Request, rid: str) -> dict[str, Any]:
+        return _found(self.em.ecs.disk(rid), f"no disk {rid}")
+
+    def on_standby(self, request: Request) -> dict[str, Any]:
+        spec: StandbySpec = parse(StandbySpec, self._json(request, {}))
+        return {"seeded": self.em.ecs.seed_standby(self.em.ebs.snapshot(), spec)}
+
+    def on_dns_records(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            seed: SeedRecords = parse(SeedRecords, self._json(request))
+            return {"seeded": self.em.dns.seed_records(seed.records)}
+        return {"records": self.em.dns.records()}
+
+    def on_dns_record(self, request: Request, rid: str) -> dict[str, Any]:
+        return _found(self.em.dns.record(rid), f"no record {rid}")
+
+
+def _found(doc: dict[str, Any] | None, missing: str) -> dict[str, Any]:
+    if doc is None:
+        raise ControlError(404, missing)
+    return doc
 
 
 def _reply(status: int, body: Any) -> Response:

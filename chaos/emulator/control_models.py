@@ -47,6 +47,10 @@ class FaultsBody(_Body):
     rules: list[FaultRule] = Field(max_length=1000)
 
 
+class HoldBody(_Body):
+    stuck: bool  # true: the ECS instance stays in Starting until released
+
+
 class WaitBody(_Body):
     timeout: float = Field(default=30.0, gt=0, le=600)
 

@@ -13,7 +13,9 @@ from typing import Protocol
 from werkzeug.wrappers import Request, Response
 
 from chaos.emulator.cms.service import CmsService
+from chaos.emulator.dns.service import DnsService
 from chaos.emulator.ebs.service import EbsService
+from chaos.emulator.ecs.service import EcsService
 from chaos.emulator.fc.service import FcEmulator
 from chaos.emulator.notify.service import NotifyService
 from chaos.emulator.shared import Shared
@@ -41,6 +43,11 @@ ServiceFactory = Callable[[Shared], Service]
 
 # FC owns a path prefix; ebs (RPC on "/") goes last, being the catch-all. A new RPC service on "/"
 # (ecs, cms, alidns) goes before ebs and recognises its requests by its API Version.
-SERVICES: tuple[ServiceFactory, ...] = (FcEmulator.create, EbsService.create)
-# cms (RPC on "/", Version 2019-01-01) and the notification endpoints (own paths), before ebs
-SERVICES = (*SERVICES[:-1], CmsService.create, NotifyService.create, SERVICES[-1])
+SERVICES: tuple[ServiceFactory, ...] = (
+    FcEmulator.create,
+    NotifyService.create,  # the robot and webhook receiver: their own paths
+    EcsService.create,  # Version 2014-05-26
+    DnsService.create,  # Version 2015-01-09
+    CmsService.create,  # Version 2019-01-01
+    EbsService.create,  # the catch-all
+)

@@ -4,7 +4,7 @@ cross-cutting machinery (authentication, ClientToken store, fault rules, flow co
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from chaos.emulator.auth import Authenticator
 from chaos.emulator.clock import Clock
@@ -12,6 +12,7 @@ from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.faults import FaultEngine
 from chaos.emulator.ledger import Ledger
 from chaos.emulator.ratelimit import RateLimiter
+from chaos.emulator.replica_events import ReplicaEvents
 from chaos.emulator.tokens import TokenStore
 
 
@@ -26,3 +27,4 @@ class Shared:
     faults: FaultEngine
     limiter: RateLimiter
     jitter: Callable[[], float]  # uniform [0, 1) from the configured seed, for latency jitter
+    events: ReplicaEvents = field(default_factory=ReplicaEvents)  # ebs publishes, ecs subscribes

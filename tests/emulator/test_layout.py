@@ -139,7 +139,8 @@ def test_the_control_plane_uses_no_service_internals() -> None:
 
 
 def test_the_registry_builds_every_service_and_routes_by_it(endpoint: str, emulator: Emulator) -> None:
-    assert len(SERVICES) == len(emulator.services) and emulator.service_names == ["fc", "cms", "notify", "ebs"]
+    assert len(SERVICES) == len(emulator.services)
+    assert emulator.service_names == ["fc", "notify", "ecs", "alidns", "cms", "ebs"]
     assert emulator.backend is emulator.ebs.backend
     fc = requests.post(f"http://{endpoint}/2016-08-15/nothing", timeout=5)
     assert fc.status_code == 400 and fc.json()["ErrorCode"] == "PathNotSupported"

@@ -23,6 +23,7 @@ from chaos.emulator.ebs.fleet import generate_fleet
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
 from chaos.emulator.ebs.replication import CallContext, Kind, ReplicationOperations
 from chaos.emulator.ledger import Ledger
+from chaos.emulator.replica_events import SecondaryDisk
 
 __all__ = ["CallContext", "EbsBackend", "Filters", "Kind", "Pager", "snapshot"]
 R = TypeVar("R", PairRecord, GroupRecord)
@@ -57,8 +58,15 @@ class Filters:
 
 
 class EbsBackend(ReplicationOperations):
-    def __init__(self, clock: Clock, config: Callable[[], EmulatorConfig], ledger: Ledger) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        config: Callable[[], EmulatorConfig],
+        ledger: Ledger,
+        announce: Callable[[SecondaryDisk], None] | None = None,
+    ) -> None:
         self.clock = clock
+        self._announce = announce
         self._config = config
         self.ledger = ledger
         self.lock: threading.RLock = ledger.lock
@@ -87,6 +95,7 @@ class EbsBackend(ReplicationOperations):
                 before = rec.Status
                 self._catch_up(rec, due)
                 rec.Status = current[0]
+                self._role_changed(rec, before)
                 if before in SYNC_STATES:
                     rec.LastRecoverPoint = int(due)
                 self.ledger.record_transition(
@@ -114,7 +123,8 @@ class EbsBackend(ReplicationOperations):
         """Put ``rec`` into ``transient``; it completes to ``final`` after the configured delay."""
         rid = rec.ReplicaPairId if isinstance(rec, PairRecord) else rec.ReplicaGroupId
         self._catch_up(rec)
-        rec.Status = transient
+        before, rec.Status = rec.Status, transient
+        self._role_changed(rec, before)
         target = final or COMPLETES_TO[transient]
         delay = max(0.0, self._config().transition_delays.get(transient, 1.0))
         version = next(self._seq)
@@ -126,7 +136,24 @@ class EbsBackend(ReplicationOperations):
         rid = rec.ReplicaPairId if isinstance(rec, PairRecord) else rec.ReplicaGroupId
         self._pending.pop((kind, rid), None)
         self._catch_up(rec)
-        rec.Status = status
+        before, rec.Status = rec.Status, status
+        self._role_changed(rec, before)
+
+    def _role_changed(self, rec: PairRecord | GroupRecord, before: str | None) -> None:
+        """Tell ecs when a pair's secondary disk becomes writable (``failovered``) or stops being so."""
+        if self._announce is None or not isinstance(rec, PairRecord) or not rec.DestinationDiskId:
+            return
+        if before is not None and (before == "failovered") == (rec.Status == "failovered"):
+            return
+        self._announce(
+            SecondaryDisk(
+                disk_id=rec.DestinationDiskId,
+                region_id=rec.DestinationRegion,
+                zone_id=rec.DestinationZoneId,
+                pair_id=rec.ReplicaPairId,
+                writable=rec.Status == "failovered",
+            )
+        )
 
     def _effect(self, ctx: CallContext, kind: Kind, rid: str, before: str, after: str, **extra: Any) -> None:
         self.ledger.record_effect(
@@ -163,6 +190,7 @@ class EbsBackend(ReplicationOperations):
                     self._unlink(old)
                 self.pairs[rec.ReplicaPairId] = rec
                 self._pending.pop(("pair", rec.ReplicaPairId), None)
+                self._role_changed(rec, None)
                 if rec.ReplicaGroupId:
                     self._link(rec, self.groups[rec.ReplicaGroupId])
             return [r.ReplicaPairId for r in records]

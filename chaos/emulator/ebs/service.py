@@ -22,7 +22,7 @@ class EbsService:
     name = "ebs"
 
     def __init__(self, shared: Shared) -> None:
-        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger)
+        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, shared.events.publish)
         self._dispatcher = EbsDispatcher(shared, EbsResponse(self.backend))
 
     @classmethod

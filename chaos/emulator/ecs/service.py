@@ -1,0 +1,87 @@
+"""The ECS service object the emulator registers: recognition by Version, the control-plane surface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from chaos.emulator.ecs.backend import EcsBackend
+from chaos.emulator.ecs.fleet import StandbySpec, standby_instances
+from chaos.emulator.ecs.models import DiskRecord, InstanceRecord
+from chaos.emulator.ecs.responses import REQUIRED, VERSION, EcsResponse, target
+from chaos.emulator.rpc import RpcDispatcher, RpcProduct, request_version
+from chaos.emulator.shared import Shared
+
+PRODUCT = RpcProduct(
+    name="ecs",
+    code="Ecs",
+    version=VERSION,
+    required=REQUIRED,
+    throttle_code="Throttling",
+    host=lambda region: f"ecs.{region}.aliyuncs.com",
+    target=target,
+)
+
+
+class EcsService:
+    name = "ecs"
+
+    def __init__(self, shared: Shared) -> None:
+        self.backend = EcsBackend(shared.clock, shared.config, shared.ledger)
+        self._dispatcher = RpcDispatcher(shared, PRODUCT, EcsResponse(self.backend).dispatch)
+        shared.events.subscribe(self.backend.on_secondary_disk)
+
+    @classmethod
+    def create(cls, shared: Shared) -> EcsService:
+        return cls(shared)
+
+    def recognises(self, request: Request) -> bool:
+        return request.path == "/" and request_version(request) == VERSION
+
+    def dispatch(self, request: Request) -> Response:
+        return self._dispatcher.dispatch(request)
+
+    def settle(self) -> None:
+        self.backend.settle()
+
+    def reset(self) -> None:
+        self.backend.reset()
+
+    def shutdown(self) -> None:
+        """Nothing runs in the background."""
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no request is being processed (or ``timeout``); True when quiet."""
+        return self._dispatcher.wait_quiet(timeout)
+
+    # ----- the control plane's surface
+    def seed_instances(self, records: Iterable[InstanceRecord]) -> list[str]:
+        return self.backend.seed_instances(records)
+
+    def seed_disks(self, records: Iterable[DiskRecord]) -> list[str]:
+        """Store disks as given (ValueError when one names an instance that does not exist)."""
+        return self.backend.seed_disks(records)
+
+    def seed_standby(self, ebs_snapshot: dict[str, list[dict[str, Any]]], spec: StandbySpec) -> list[str]:
+        """A Stopped, tagged standby instance per group and loose pair of ``ebs_snapshot``."""
+        return self.backend.seed_instances(standby_instances(ebs_snapshot, spec))
+
+    def instances(self) -> list[dict[str, Any]]:
+        with self.backend.lock:
+            return [self.backend.instance_doc(r) for r in self.backend.list_instances()]
+
+    def disks(self) -> list[dict[str, Any]]:
+        with self.backend.lock:
+            return [self.backend.disk_doc(d) for d in self.backend.list_disks()]
+
+    def instance(self, iid: str) -> dict[str, Any] | None:
+        return next((d for d in self.instances() if d["InstanceId"] == iid), None)
+
+    def disk(self, did: str) -> dict[str, Any] | None:
+        return next((d for d in self.disks() if d["DiskId"] == did), None)
+
+    def hold_starting(self, iid: str, stuck: bool) -> dict[str, Any]:
+        """Hold an instance in Starting (the "stuck" fault) or let it go; KeyError when unknown."""
+        return self.backend.set_stuck(iid, stuck)

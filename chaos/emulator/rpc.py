@@ -1,0 +1,182 @@
+"""The request pipeline shared by the RPC services on ``/`` other than ebs (ecs, alidns).
+
+Same stages as ebs's dispatcher: parse -> action/version -> authenticate -> RAM check -> required
+parameters -> flow control -> fault rules (before) -> latency -> handler -> fault rules (after),
+every request in the ledger. These products take no ClientToken on the operations served, so
+there is no token stage. What differs per product is an :class:`RpcProduct`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from chaos.emulator.errors import ApiError, new_request_id
+from chaos.emulator.faults import Firing
+from chaos.emulator.ledger import sanitize
+from chaos.emulator.shared import Shared
+from chaos.emulator.wire import MAX_BODY, ConnectionDropped, delay, json_response, reset_connection
+
+log = logging.getLogger("chaos.emulator")
+
+FORBIDDEN_RAM = "User not authorized to operate on the specified resource, or this API doesn't support RAM."
+Handler = Callable[[str, Mapping[str, str], "RpcContext"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RpcContext:
+    request_id: str
+    action: str
+    access_key_id: str
+
+
+@dataclass(frozen=True)
+class RpcProduct:
+    name: str  # the RAM prefix ("ecs", "alidns") and the ledger's "service"
+    code: str  # the product code in the error's Recommend link ("Ecs", "Alidns")
+    version: str
+    required: Mapping[str, tuple[str, ...]]
+    throttle_code: str  # the code a flow-control refusal answers
+    host: Callable[[str], str]  # region -> HostId in error bodies
+    target: Callable[[Mapping[str, str]], str | None]  # the resource a request names, for faults and the ledger
+
+
+def request_params(request: Request) -> dict[str, str]:
+    """Query and form parameters (first value per key); the raw body stays readable for ACS3."""
+    if request.content_length and request.content_length > MAX_BODY:
+        raise ApiError(code="InvalidParameter", status=413, message="The request body is too large.")
+    request.get_data(cache=True)
+    params = {k: v for k, v in request.args.items()}
+    if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        for k, v in request.form.items():
+            params.setdefault(k, v)
+    return params
+
+
+def request_version(request: Request) -> str:
+    return request.args.get("Version") or request.headers.get("x-acs-version", "")
+
+
+class RpcDispatcher:
+    def __init__(self, shared: Shared, product: RpcProduct, handler: Handler) -> None:
+        self._s = shared
+        self._p = product
+        self._handler = handler
+        # requests being processed (held ones too): a game day waits for none before counting effects
+        self._inflight = 0
+        self._quiet = threading.Condition()
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no request of this product is being processed (or ``timeout``); True when quiet."""
+        with self._quiet:
+            return self._quiet.wait_for(lambda: self._inflight == 0, timeout=timeout)
+
+    def dispatch(self, request: Request) -> Response:
+        with self._quiet:
+            self._inflight += 1
+        try:
+            return self._dispatch(request)
+        finally:
+            with self._quiet:
+                self._inflight -= 1
+                self._quiet.notify_all()
+
+    def _dispatch(self, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        entry: dict[str, Any] = {
+            "time": self._s.clock.now(),
+            "wallTime": time.time(),
+            "requestId": request_id,
+            "service": self._p.name,
+            "method": request.method,
+            "path": request.path,
+        }
+        firing: Firing | None = None
+        try:
+            params = request_params(request)
+            action = params.get("Action") or request.headers.get("x-acs-action", "")
+            entry.update(
+                action=action,
+                regionId=params.get("RegionId"),
+                params=sanitize(params),
+                target=self._p.target(params),
+            )
+            body, firing = self._handle(request, params, action, request_id, entry)
+            response = json_response(200, body)
+            entry.update(status=200, code=None)
+        except ConnectionDropped:
+            entry.update(status=None, code="ConnectionReset")
+            raise
+        except ApiError as err:
+            response = json_response(err.status, self._error_body(err, request_id, entry.get("regionId")))
+            entry.update(status=err.status, code=err.code)
+        except Exception as exc:  # a bug of ours: answer like the gateway, flag it loudly in the ledger
+            log.exception("emulator bug while handling %s", entry.get("action"))
+            internal = ApiError.of("InternalError")
+            response = json_response(500, self._error_body(internal, request_id, None))
+            entry.update(status=500, code="InternalError", emulatorBug=repr(exc))
+        finally:
+            entry["durationMs"] = round((time.perf_counter() - started) * 1000, 3)
+            if firing is not None:
+                entry["fault"] = firing.rule_id
+            self._s.ledger.record_request(entry)
+        return response
+
+    def _error_body(self, err: ApiError, request_id: str, region: str | None) -> dict[str, str]:
+        body = err.body(request_id, self._p.host(region or self._s.region))
+        body["Recommend"] = (
+            f"https://api.aliyun.com/troubleshoot?q={err.code}&product={self._p.code}&requestId={request_id}"
+        )
+        return body
+
+    def _handle(
+        self, request: Request, params: dict[str, str], action: str, request_id: str, entry: dict[str, Any]
+    ) -> tuple[dict[str, Any], Firing | None]:
+        p, s = self._p, self._s
+        if request.method not in ("GET", "POST") or request.path != "/" or action not in p.required:
+            raise ApiError.of("InvalidApi.NotFound")
+        principal = s.auth.authenticate(request, params)
+        entry["accessKeyId"] = principal.access_key_id
+        allowed = principal.credential.allowed_actions
+        if allowed is not None and action not in allowed and f"{p.name}:{action}" not in allowed:
+            raise ApiError(code="Forbidden.RAM", status=403, message=FORBIDDEN_RAM)
+        for name in p.required[action]:
+            if not params.get(name):
+                raise ApiError.of("MissingParameter", name)
+        config = s.config()
+        if not s.limiter.allow(config.rate_limits, principal.access_key_id, action):
+            raise ApiError.of(p.throttle_code)
+        firing = s.faults.decide(
+            action=action,
+            region=params.get("RegionId"),
+            site=None,
+            target=p.target(params),
+            access_key_id=principal.access_key_id,
+            now=s.clock.now(),
+        )
+        if firing is not None:
+            entry["fault"] = firing.rule_id
+            delay(firing.rule.latency_ms)
+            if firing.rule.phase == "before":
+                _misbehave(request, firing)
+        delay(config.latency_ms + (s.jitter() * config.latency_jitter_ms if config.latency_jitter_ms else 0))
+        body = self._handler(action, params, RpcContext(request_id, action, principal.access_key_id))
+        if firing is not None and firing.rule.phase == "after":
+            _misbehave(request, firing)
+        return body, firing
+
+
+def _misbehave(request: Request, firing: Firing) -> None:
+    rule = firing.rule
+    delay(rule.hang_ms)
+    if rule.reset:
+        reset_connection(request)
+    if rule.error is not None:
+        raise ApiError(code=rule.error.code, status=rule.error.status, message=rule.error.message or "")
