@@ -28,6 +28,9 @@ ACCOUNT = "1234567890123456"
 CONFIG = {"AccountID": ACCOUNT}
 DEPLOY_ENV = {"WEBHOOK_SECRET": "a-long-random-value-from-the-deploying-shell"}
 SECRETS = {"WEBHOOK_SECRET"}  # set at deploy time in both files: values are not compared
+# which FC API the webhook calls: differs by design (template.yml is FC 2.0, s.yaml FC 3.0), so these
+# values are checked by test_webhook_calls_the_failover_function_through_each_files_api instead
+PER_API = {"FC_API_VERSION", "FAILOVER_FUNCTION"}
 
 
 def raw_syaml() -> dict[str, Any]:
@@ -47,7 +50,7 @@ def parse(raw: dict[str, Any], env: dict[str, str] | None = None) -> SYaml:
 
 
 def drift_of(raw: dict[str, Any], tpl: dict[str, Any] | None = None, ram: Path = RAM) -> list[str]:
-    return drift(template() if tpl is None else tpl, parse(raw), ram, SECRETS)
+    return drift(template() if tpl is None else tpl, parse(raw), ram, SECRETS | PER_API)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -62,6 +65,18 @@ def test_syaml_fits_the_fc3_model() -> None:
 
 def test_no_drift_from_template_yml() -> None:
     assert drift_of(raw_syaml()) == []
+
+
+def test_webhook_calls_the_failover_function_through_each_files_api() -> None:
+    doc = parse(raw_syaml())
+    fc3 = doc.resources["webhook"].props.environmentVariables
+    assert fc3["FC_API_VERSION"] == "2023-03-30"
+    # FC 3.0 names the function alone; the webhook's role allows exactly that function (policy test above)
+    assert fc3["FAILOVER_FUNCTION"] == doc.resources["failover"].props.functionName
+    fc2 = template()["Resources"]["replica-failover-webhook"]["webhook"]["Properties"]["EnvironmentVariables"]
+    assert fc2["FC_API_VERSION"] == "2016-08-15"
+    assert (fc2["FAILOVER_SERVICE"], fc2["FAILOVER_FUNCTION"]) == ("replica-failover", "failover")
+    assert "failover" in template()["Resources"]["replica-failover"]
 
 
 def test_secrets_come_from_the_deploying_shell_only() -> None:

@@ -53,11 +53,14 @@ PRODUCTION_ENV = {
     "FAILOVER_DEADLINE_MARGIN_SECONDS": "10",
     "FAILOVER_VERIFY": "true",
 }
-WEBHOOK_ENV = {"WEBHOOK_SECRET", "FAILOVER_SERVICE", "FAILOVER_FUNCTION"}
+WEBHOOK_ENV = {"WEBHOOK_SECRET", "FC_API_VERSION", "FAILOVER_SERVICE", "FAILOVER_FUNCTION"}
 # distribution -> what it is for; the image installs exactly these (container_server.py is stdlib only)
 RUNTIME_DISTRIBUTIONS = {
     "aliyun-python-sdk-core",
     "aliyun-fc2",
+    "alibabacloud-fc20230330",  # webhook.py on FC 3.0 (FC_API_VERSION=2023-03-30)
+    "alibabacloud-tea-openapi",
+    "darabonba-core",
     "pydantic",
     "tenacity",
     "aliyun-python-sdk-ecs",
@@ -290,6 +293,7 @@ def test_webhook_function() -> None:
     env = props["EnvironmentVariables"]
     assert set(env) == WEBHOOK_ENV
     assert env["WEBHOOK_SECRET"] == "", "never commit the webhook secret; set it at deploy"
+    assert env["FC_API_VERSION"] == "2016-08-15", "Funcraft deploys to FC 2.0: service + function"
     assert env["FAILOVER_SERVICE"] == SERVICE
     assert env["FAILOVER_FUNCTION"] == "failover"
     events = service(tpl, WEBHOOK_SERVICE)["webhook"]["Events"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -13,6 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from alibabacloud_fc20230330 import models as fc3_models
+from alibabacloud_fc20230330.client import Client as Fc3Client
+from alibabacloud_tea_openapi.utils_models import Config as Fc3Config
 from pytest_localserver.http import ContentServer
 
 from chaos.emulator.app import Emulator
@@ -51,11 +57,14 @@ def call(
     content_type: str = FORM,
     *,
     content_length: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, Any], float]:
     """POST ``body`` to the webhook handler in-process; returns (status, JSON answer, seconds taken)."""
     fn = TEMPLATE["webhook"]
     monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
     monkeypatch.setenv("FC_ENDPOINT", fc_endpoint)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
     handler = load_handler(fn)
     config = emulator.config()
     context = make_context(
@@ -281,3 +290,129 @@ def test_fc_error_answers_are_a_502_after_one_request(
     assert request.headers["x-fc-invocation-type"] == "Async"
     assert json.loads(request.get_data())["alertState"] == "ALERT"
     assert nothing_invoked(emulator)
+
+
+# ------------------------------------------------------------------------------------------------
+# FC 3.0 (s.yaml): the same hand-off through alibabacloud-fc20230330, same bounds
+
+
+SYAML = yaml.safe_load((ROOT / "s.yaml").read_text(encoding="utf-8"))
+FC3_NAME: str = SYAML["resources"]["failover"]["props"]["functionName"]
+FC3_ENV = {
+    k: str(v)
+    for k, v in SYAML["resources"]["webhook"]["props"]["environmentVariables"].items()
+    if k in ("FC_API_VERSION", "FAILOVER_FUNCTION")
+}
+
+
+def register_failover_fc3(emulator: Emulator, endpoint: str) -> None:
+    """The failover function as s.yaml deploys it: one FC 3.0 function named ``FC3_NAME``."""
+    fn = TEMPLATE["failover"]
+    spec = fn.spec({"EBS_ENDPOINT": f"http://{endpoint}", "FAILOVER_VERIFY": "false"})
+    ensure_importable(fn.code_uri)
+    emulator.fc.register(spec.model_copy(update={"service": FC3_NAME, "name": FC3_NAME}))
+
+
+def test_syaml_webhook_uses_fc3() -> None:
+    assert FC3_ENV == {"FC_API_VERSION": "2023-03-30", "FAILOVER_FUNCTION": FC3_NAME}
+
+
+def test_fc3_alarm_in_one_async_invocation_failover_in_the_ledger(
+    emulator: Emulator, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_basic(emulator)
+    register_failover_fc3(emulator, endpoint)
+    code, answer, elapsed = call(emulator, monkeypatch, f"http://{endpoint}", JSON_ALERT, JSON, env=FC3_ENV)
+    assert code == 202 and answer["accepted"] is True, answer
+    assert elapsed < BOUND
+    assert emulator.fc.wait_idle(60)
+    (inv,) = emulator.fc.invocations()
+    assert (inv["api"], inv["type"], inv["function"], inv["status"]) == ("2023-03-30", "Async", FC3_NAME, "Succeeded")
+    assert inv["requestId"] == answer["invocationRequestId"] == inv["taskId"]
+    actions = [r["action"] for r in emulator.ledger.snapshot()["requests"]]
+    assert "FailoverDiskReplicaPair" in actions and "FailoverDiskReplicaGroup" in actions, actions
+    # the task the webhook created, read back through FC 3.0's own API
+    config = emulator.config()
+    client = Fc3Client(
+        Fc3Config(
+            access_key_id=config.credentials[0].access_key_id,
+            access_key_secret=config.credentials[0].access_key_secret,
+            endpoint=endpoint,
+            protocol="http",
+        )
+    )
+    task = client.get_async_task(FC3_NAME, answer["invocationRequestId"], fc3_models.GetAsyncTaskRequest()).body
+    assert task.status == "Succeeded" and json.loads(task.task_payload)["alertState"] == "ALERT"
+
+
+def test_fc3_unknown_function_is_a_502(emulator: Emulator, endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, answer, elapsed = call(emulator, monkeypatch, f"http://{endpoint}", FORM_ALERT, env=FC3_ENV)
+    assert code == 502 and "failover function" in answer["error"] and elapsed < BOUND
+    assert nothing_invoked(emulator)
+
+
+def test_fc3_down_is_a_prompt_502(emulator: Emulator, monkeypatch: pytest.MonkeyPatch, closed_port: int) -> None:
+    code, _, elapsed = call(emulator, monkeypatch, f"http://127.0.0.1:{closed_port}", FORM_ALERT, env=FC3_ENV)
+    assert code == 502 and elapsed < BOUND, f"{elapsed:.2f} s"
+    assert nothing_invoked(emulator)
+
+
+def test_fc3_hanging_is_a_502_after_the_budget(
+    emulator: Emulator, monkeypatch: pytest.MonkeyPatch, silent_server: SilentServer
+) -> None:
+    code, _, elapsed = call(emulator, monkeypatch, f"http://127.0.0.1:{silent_server.port}", FORM_ALERT, env=FC3_ENV)
+    assert code == 502
+    # the SDK bounds connect and read separately: it waited its whole read timeout (what the budget
+    # leaves after the connect timeout) for an answer, and gave up there, not after ~30 s
+    read_timeout = webhook.INVOKE_BUDGET - webhook.CONNECT_TIMEOUT
+    assert read_timeout - 0.2 <= elapsed < BOUND, f"{elapsed:.2f} s"
+    assert len(silent_server.accepted) == 1, "one connection: the SDK's retries stay off"
+
+
+@pytest.mark.parametrize(("status", "body"), [(403, b"<html>denied</html>"), (409, b'{"Code": "X"}'), (500, b"")])
+def test_fc3_error_answers_are_a_502_after_one_signed_request(
+    emulator: Emulator,
+    monkeypatch: pytest.MonkeyPatch,
+    httpserver: ContentServer,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    body: bytes,
+) -> None:
+    httpserver.serve_content(body, code=status, headers={"Content-Type": "application/json"})
+    code, answer, elapsed = call(emulator, monkeypatch, httpserver.url, FORM_ALERT, env=FC3_ENV)
+    assert code == 502 and answer["error"] and elapsed < BOUND
+    (request,) = httpserver.requests
+    assert (request.method, request.path) == ("POST", f"/2023-03-30/functions/{FC3_NAME}/invocations")
+    assert request.headers["x-fc-invocation-type"] == "Async"
+    assert request.headers["Authorization"].startswith("ACS3-HMAC-SHA256 Credential=")
+    assert json.loads(request.get_data())["alertState"] == "ALERT"
+    # the STS credentials went into the signature, never into what the webhook printed or answered
+    config = emulator.config()
+    credential = config.credential(config.function_role_access_key_id)
+    assert credential is not None and credential.security_token
+    assert request.headers["x-acs-security-token"] == credential.security_token
+    printed = capsys.readouterr()
+    for secret in (credential.access_key_secret, credential.security_token):
+        assert secret not in printed.out + printed.err + json.dumps(answer)
+    assert nothing_invoked(emulator)
+
+
+def test_unknown_api_version_is_a_500_and_invokes_nothing(
+    emulator: Emulator, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_failover(emulator, endpoint)
+    code, answer, _ = call(emulator, monkeypatch, f"http://{endpoint}", FORM_ALERT, env={"FC_API_VERSION": "3.0"})
+    assert code == 500 and "FC_API_VERSION must be 2016-08-15 or 2023-03-30" in answer["error"]
+    assert nothing_invoked(emulator)
+
+
+def test_the_fc3_sdk_is_not_imported_at_cold_start() -> None:
+    code = (
+        f"import sys; sys.path.insert(0, {str(TEMPLATE['webhook'].code_uri)!r}); import webhook; "
+        "loaded = [m for m in ('alibabacloud_fc20230330', 'alibabacloud_tea_openapi', 'darabonba', 'fc2') "
+        "if m in sys.modules]; print(loaded); sys.exit(1 if loaded else 0)"
+    )
+    done = subprocess.run(  # noqa: S603 - fixed argv: this interpreter and a constant script
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,16 +1,21 @@
-"""Function Compute 2.0 invoke API, as the ``aliyun-fc2`` (2.5.2) SDK speaks it.
+"""Function Compute's invoke API: 2.0 as ``aliyun-fc2`` (2.5.2) speaks it, 3.0 as ``alibabacloud-fc20230330``.
 
 Functions are Python callables registered with :class:`FunctionSpec` (no deploy API). Error
 codes, statuses and message templates follow the FC 2.0 "Error codes" page
-(help.aliyun.com/zh/fc/developer-reference/error-codes).
+(help.aliyun.com/zh/fc/developer-reference/error-codes). Both APIs run the same functions on the
+same runtime, async queue and records; FC 3.0 adds async tasks (GetAsyncTask, ListAsyncTasks,
+StopAsyncTask) and names a function without its service.
 
 Structure (read in this order):
 
-* ``urls.py``: which requests are FC's (``/2016-08-15/...``) and which function a path names.
+* ``urls.py``: which requests are FC's (``/2016-08-15/...``, ``/2023-03-30/...``) and what a path names.
 * ``service.py``: :class:`FcEmulator`, the service object the emulator registers; wires the
   parts below and is what the control plane talks to (``register``, ``invocations``, ``wait_idle``…).
 * ``responses.py``: one method per operation (``invoke_function``): checks, then sync or async.
 * ``signing.py``: FC's ``Authorization: FC <key>:<signature>`` scheme and its verification.
+* ``responses_v3.py``: the FC 3.0 operations (InvokeFunction and the async-task calls).
+* ``signing_v3.py``: FC 3.0's ACS3-HMAC-SHA256, checked by the emulator's shared authenticator.
+* ``async_tasks.py``: FC 3.0 async tasks: task ids, the 409 on a reused one, the ``AsyncTask`` view.
 * ``registry.py``: :class:`FunctionSpec` and the registered functions; FC's 404s.
 * ``runtime.py``: one attempt = one handler thread, timeout, initializer, result encoding.
 * ``async_queue.py``: async invocations: bounded queue, workers, retries, give-ups.

@@ -3,7 +3,8 @@
 FC answers 202 at once and runs the function later; a failed attempt is retried up to
 ``maxAsyncRetryAttempts`` times with a doubling backoff (real time), an event older than
 ``maxAsyncEventAgeSeconds`` (emulator clock) is dropped, and either way the give-up is recorded
-as the failure FC would deliver to ``OnFailure``. ``reset()`` and ``shutdown()`` bump a generation
+as the failure FC would deliver to ``OnFailure``. An FC 3.0 task asked to stop (``stopRequested``)
+runs no further attempt and ends ``Stopped``. ``reset()`` and ``shutdown()`` bump a generation
 or epoch so attempts in flight neither retry nor record failures of a discarded run.
 """
 
@@ -24,6 +25,8 @@ from chaos.emulator.fc.registry import FunctionSpec, RegisteredFunction, Registr
 from chaos.emulator.fc.runtime import Runtime
 
 log = logging.getLogger("chaos.emulator.fc")
+
+RETURN_PAYLOAD_BYTES = 1024 * 1024  # FC 3.0 AsyncTask.returnPayload: at most 1 MB
 
 
 @dataclass
@@ -161,11 +164,21 @@ class AsyncQueue:
         if self._clock.now() - item.enqueued_at > spec.max_async_event_age_seconds:
             self._give_up(item, spec, "EventAgeExceeded", "Expired")
             return None
+        if self._stop_requested(item):  # StopAsyncTask while queued or waiting for a retry
+            self._records.set_status(item.record, "Stopped")
+            return None
         self._records.set_status(item.record, "Running")
         outcome = self._runtime.attempt(fn, item.qualifier, item.payload, item.request_id, item.record)
         item.attempts += 1
         if outcome.ok:
+            with self._records.lock:
+                if "taskId" in item.record:  # FC 3.0 GetAsyncTask shows the result
+                    item.record["returnPayload"] = outcome.body[:RETURN_PAYLOAD_BYTES].decode("utf-8", "replace")
+            # a handler thread cannot be killed: one that finished despite a stop request did its work
             self._records.set_status(item.record, "Succeeded")
+            return None
+        if self._stop_requested(item):  # a stopped task is not retried
+            self._records.set_status(item.record, "Stopped")
             return None
         if item.attempts <= spec.max_async_retry_attempts:
             self._records.set_status(item.record, "Retrying")
@@ -173,11 +186,15 @@ class AsyncQueue:
         self._give_up(item, spec, "RetriesExhausted", "Failed")
         return None
 
+    def _stop_requested(self, item: _AsyncItem) -> bool:
+        with self._records.lock:
+            return bool(item.record.get("stopRequested"))
+
     def _give_up(self, item: _AsyncItem, spec: FunctionSpec, reason: str, status: str) -> None:
         with self._queue:
             current = item.generation == self._generation
         with self._records.lock:
-            item.record["status"] = status
+            self._records.apply_status(item.record, status)
             attempts = item.record["attempts"]
             last = attempts[-1] if attempts else None
         if not current:  # reset() meanwhile: the failure belongs to the discarded run

@@ -29,11 +29,22 @@ CATALOG: dict[str, tuple[int, str]] = {
 }
 
 
-class FcApiError(Exception):
-    """An FC API error answer: ``{"ErrorCode", "ErrorMessage"}`` with an HTTP 4xx/5xx status."""
+# FC 3.0 (no services) where its codes or wording differ; the wording is the emulator's [INF].
+V3_CATALOG: dict[str, tuple[int, str]] = {
+    "FunctionNotFound": (404, "function '%s' does not exist"),
+    "AliasNotFound": (404, "alias '%s' of function '%s' does not exist"),
+    "VersionNotFound": (404, "version '%s' of function '%s' does not exist"),
+    "AsyncTaskNotFound": (404, "async task '%s' of function '%s' does not exist"),
+    # documented: a task id already used is refused with HTTP 409; the code string is not
+    "AsyncTaskAlreadyExists": (409, "async task '%s' of function '%s' already exists"),
+}
 
-    def __init__(self, code: str, *args: str) -> None:
-        self.status, template = CATALOG[code]
+
+class FcApiError(Exception):
+    """An FC API error answer with an HTTP 4xx/5xx status (``v3``: worded from the FC 3.0 catalogue)."""
+
+    def __init__(self, code: str, *args: str, v3: bool = False) -> None:
+        self.status, template = (V3_CATALOG.get(code) if v3 else None) or CATALOG[code]
         self.code = code
         self.message = template % args if args else template
         super().__init__(f"{self.status} {code}: {self.message}")

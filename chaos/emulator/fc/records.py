@@ -1,8 +1,9 @@
 """What the emulator saw of each invocation, for ``GET /_emulator/fc/invocations``.
 
-One record per request (status ``Running|Queued|Retrying|Succeeded|Failed|Rejected|Expired|Cancelled``)
-holding one entry per attempt, and one failure document per async invocation that gave up (what
-FC would send to its ``OnFailure`` destination). Both are bounded deques; reads are deep copies.
+One record per request (status ``Running|Queued|Retrying|Succeeded|Failed|Rejected|Expired|Cancelled``,
+and ``Stopping|Stopped`` for FC 3.0 async tasks) holding one entry per attempt, and one failure
+document per async invocation that gave up (what FC would send to its ``OnFailure`` destination).
+Both are bounded deques; reads are deep copies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any
 
 from chaos.emulator.clock import Clock
 from chaos.emulator.fc.registry import FunctionSpec
+
+FINAL_STATUSES = frozenset({"Succeeded", "Failed", "Rejected", "Expired", "Cancelled", "Stopped"})
 
 
 class InvocationRecords:
@@ -41,7 +44,17 @@ class InvocationRecords:
 
     def set_status(self, record: dict[str, Any], status: str) -> None:
         with self.lock:
-            record["status"] = status
+            self.apply_status(record, status)
+
+    def apply_status(self, record: dict[str, Any], status: str) -> None:
+        """Called with ``self.lock`` held. An FC 3.0 task record also keeps its history and end time."""
+        record["status"] = status
+        events = record.get("events")
+        if events is not None:
+            now = self._clock.now()
+            events.append({"status": status, "time": now})
+            if status in FINAL_STATUSES and record.get("endedAt") is None:
+                record["endedAt"] = now
 
     def add_failure(self, failure: dict[str, Any]) -> None:
         with self.lock:

@@ -115,6 +115,19 @@ class Registry:
             raise FcApiError("FunctionNotFound", function, service)
         return fn
 
+    def find_v3(self, name: str) -> list[RegisteredFunction]:
+        """The functions an FC 3.0 function name can mean: ``service$function``, else every one so named.
+
+        FC 3.0 has no services; a function registered with one is reached by its own name, or by
+        ``service$function`` when the name alone is ambiguous (the form FC 3.0 gives FC 2.0 functions).
+        """
+        service, sep, function = name.partition("$")
+        with self._lock:
+            if sep:
+                fn = self._functions.get((service, function))
+                return [fn] if fn is not None else []
+            return [fn for (_, fn_name), fn in self._functions.items() if fn_name == name]
+
     def clear(self) -> None:
         with self._lock:
             self._functions.clear()

@@ -8,15 +8,18 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from chaos.emulator.auth import Authenticator
 from chaos.emulator.clock import Clock
 from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.errors import new_request_id
 from chaos.emulator.fc import urls
 from chaos.emulator.fc.async_queue import AsyncQueue
+from chaos.emulator.fc.async_tasks import AsyncTasks
 from chaos.emulator.fc.exceptions import FcApiError
 from chaos.emulator.fc.records import InvocationRecords
 from chaos.emulator.fc.registry import FunctionSpec, Registry
 from chaos.emulator.fc.responses import FcResponses, error_response
+from chaos.emulator.fc.responses_v3 import Fc3Responses, error_response_v3
 from chaos.emulator.fc.runtime import Runtime
 from chaos.emulator.shared import Shared
 
@@ -39,6 +42,7 @@ class FcEmulator:
         async_workers: int = 4,
         max_queued: int = 10_000,
         max_records: int = 10_000,
+        auth: Authenticator | None = None,
     ) -> None:
         self.region = region
         self._registry = Registry()
@@ -54,10 +58,22 @@ class FcEmulator:
             max_queued=max_queued,
         )
         self._responses = FcResponses(config, region, self._registry, self._records, runtime, self._queue)
+        self._tasks = AsyncTasks(self._records, max_records)
+        # FC 3.0 is ACS3-signed: verified by the emulator's shared authenticator (nonces, STS)
+        self._responses_v3 = Fc3Responses(
+            config,
+            region,
+            self._registry,
+            self._records,
+            runtime,
+            self._queue,
+            self._tasks,
+            auth or Authenticator(config),
+        )
 
     @classmethod
     def create(cls, shared: Shared) -> FcEmulator:
-        return cls(shared.config, shared.clock, shared.region)
+        return cls(shared.config, shared.clock, shared.region, auth=shared.auth)
 
     def _backoff(self, attempts: int) -> float:
         return min(self.retry_backoff_seconds * 2.0 ** (attempts - 1), self.max_retry_backoff_seconds)
@@ -87,6 +103,7 @@ class FcEmulator:
     def reset(self) -> None:
         self._queue.reset()
         self._registry.clear()
+        self._tasks.clear()
         self._records.clear()
 
     def shutdown(self) -> None:
@@ -103,6 +120,8 @@ class FcEmulator:
 
     def dispatch(self, request: Request) -> Response:
         request_id = new_request_id()
+        if urls.is_v3(request.path):
+            return self._dispatch_v3(request, request_id)
         try:
             target = urls.invoke_target(request.method, request.path)
             if target is None:
@@ -114,3 +133,15 @@ class FcEmulator:
             # the SDK crashes on non-JSON error bodies: never let werkzeug answer a bare 500
             log.exception("fc emulator: unexpected error on %s %s", request.method, request.path)
             return error_response(FcApiError("InternalServerError"), request_id)
+
+    def _dispatch_v3(self, request: Request, request_id: str) -> Response:
+        try:
+            route = urls.v3_route(request.method, request.path)
+            if route is None:
+                raise FcApiError("PathNotSupported", request.method, request.path)
+            return self._responses_v3.dispatch(request, route, request_id)
+        except FcApiError as err:
+            return error_response_v3(err, request_id)
+        except Exception:
+            log.exception("fc emulator: unexpected error on %s %s", request.method, request.path)
+            return error_response_v3(FcApiError("InternalServerError"), request_id)
