@@ -88,7 +88,9 @@ def robot_texts(endpoint: str) -> list[str]:
 
 
 # ----------------------------------------------------------------------------------- hold / act
-def test_one_resource_event_is_held_and_notified_with_zero_writes(world: Emulator, endpoint: str, invoke: Invoke) -> None:
+def test_one_resource_event_is_held_and_notified_with_zero_writes(
+    world: Emulator, endpoint: str, invoke: Invoke
+) -> None:
     world.cms.add_events(resource_events(1))
     result = invoke(SYSTEM_EVENT, env=confirm_env(endpoint))
     assert (result["status"], result["ok"], result["writeCalls"], result["failure"]) == ("held", False, 0, None)
