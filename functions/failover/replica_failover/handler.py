@@ -6,6 +6,8 @@ and on-failure destination take over. Every permanent outcome, good or bad, retu
 retry cannot fix a RAM denial or a refused blast radius. A bad one (rejected, refused, failed,
 partial) carries ``ok: false`` and ``failure: {kind, cause, reason, ...}`` and is logged at ERROR;
 FC hands every returned async result to the on-success destination, where an operator reads it.
+A ``held`` result (confirm/stage.py: not confirmed, or waiting for an approval) is returned too,
+with zero writes: CloudMonitor's re-notifications, not FC's retries, bring new evidence.
 """
 
 from __future__ import annotations
