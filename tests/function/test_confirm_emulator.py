@@ -131,3 +131,12 @@ def test_a_refused_plan_sends_the_permanent_failure_notice(world: Emulator, endp
         ("webhook", "failure", True),
     ]
     assert any("blast-radius" in t for t in robot_texts(endpoint))
+
+
+def test_re_notifications_after_the_failover_send_nothing(world: Emulator, endpoint: str, invoke: Invoke) -> None:
+    primary_down(world)
+    first = invoke(ALARM, env=confirm_env(endpoint))
+    assert first["status"] == "completed" and len(first["notifications"]) == 4
+    again = invoke(ALARM, env=confirm_env(endpoint))  # CloudMonitor re-notifies while the alarm lasts
+    assert again["status"] == "completed" and again["summary"]["alreadyFailedOver"] == len(TARGETS)
+    assert again["notifications"] == [] and effects(world) == Counter(dict.fromkeys(TARGETS, 1))
