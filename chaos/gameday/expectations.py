@@ -92,15 +92,18 @@ def _no_ineligible_touched(x: Expect, obs: Observations) -> Verdict:
 
 
 def _no_primary_calls(x: Expect, obs: Observations) -> Verdict:
-    bad = [
-        r
-        for r in obs.ledger.get("requests", [])
-        if r.get("regionId") == obs.primary
-        or (str(r.get("action", "")).startswith("Describe") and r.get("site") in (None, "production"))
-    ]
+    # the confirmation stage may read the primary region (the probe, CloudMonitor's events): reads
+    # there are allowed, a write there or a describe of the production site from elsewhere is not
+    def bad_call(r: dict[str, Any]) -> bool:
+        read = str(r.get("action", "")).startswith("Describe")
+        if r.get("regionId") == obs.primary:
+            return not read
+        return read and r.get("site") in (None, "production")
+
+    bad = [r for r in obs.ledger.get("requests", []) if bad_call(r)]
     return Verdict(
         not bad,
-        f"no ebs call with RegionId={obs.primary}, no describe of Site=production",
+        f"no write with RegionId={obs.primary} (reads there allowed), no describe of Site=production elsewhere",
         len(bad),
         "; ".join(
             f"#{r.get('seq')} {r.get('action')} RegionId={r.get('regionId')} Site={r.get('site')}"

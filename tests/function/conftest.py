@@ -30,8 +30,14 @@ def fc_context(emulator: Emulator, *, timeout: float = 60, request_id: str = "re
     )
 
 
+# The tests whose point is execution mechanics trust every signal; the confirmation policy has its own tests.
+TRUST_SIGNAL = "alarm or resource or manual"
+
+
 def base_env(endpoint: str, **overrides: str) -> dict[str, str]:
     env = {
+        "FAILOVER_CONFIRM": TRUST_SIGNAL,
+        "CMS_ENDPOINT": f"http://{endpoint}",
         "FAILOVER_PRIMARY_REGIONS": "cn-hangzhou,cn-beijing",
         "FAILOVER_DR_REGION": DR,
         "EBS_ENDPOINT": f"http://{endpoint}",
@@ -81,3 +87,19 @@ def strict(request: pytest.FixtureRequest, emulator: Emulator) -> bool:
     """Default mode accepts a second failover of a failed-over pair (only the token stops it); strict refuses it."""
     emulator.update_config({"strict": request.param})
     return bool(request.param)
+
+
+@pytest.fixture
+def world(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """seed_basic's fleet and a signed DingTalk robot for the confirmation tests (confirm_world.py).
+    The client-side robot limit (20 a minute) is per process: each test starts with its own."""
+    from replica_failover.notify import send
+
+    from chaos.emulator.notify.models import RobotSpec
+    from tests.conftest import seed_basic
+    from tests.function.confirm_world import ROBOT_SECRET, ROBOT_TOKEN
+
+    monkeypatch.setattr(send, "DINGTALK_LIMITER", send.RateLimiter())
+    seed_basic(emulator)
+    emulator.notify.configure_robots([RobotSpec(token=ROBOT_TOKEN, secret=ROBOT_SECRET, name="oncall")])
+    return emulator

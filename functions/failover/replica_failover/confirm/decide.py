@@ -12,23 +12,30 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from replica_failover.confirm.evidence import Evidence, Source, gather
+from replica_failover.confirm.evidence import Evidence, Source, SourceResult, gather
 from replica_failover.confirm.policy import Decision, Facts, Policy, terms
 from replica_failover.incident import Incident
 
 Signal = Literal["alarm", "resource", "manual"]
 # policy term -> evidence source
 SOURCE_OF_TERM: Final = {"probe": "probe", "events": "cms_events", "metric": "metric"}
+# dimensions that scope a metric to a region (and the account), not to one resource
+REGION_ONLY_DIMENSIONS: Final = frozenset({"region", "regionid", "userid"})
 
 
 def classify(incident: Incident) -> Signal:
-    """Region-level (``alarm``): a threshold alarm whose region comes from FAILOVER_ALARM_REGION_MAP.
+    """Region-level (``alarm``): a threshold alarm whose region comes from FAILOVER_ALARM_REGION_MAP, or
+    whose dimensions name only a region (a per-region metric: nothing narrower is being watched).
     ``manual``: an operator's request. Everything else is about one resource: a system event, or a
-    threshold alarm whose region was read from the alarm itself (its resource's dimensions or fields)."""
+    threshold alarm with a resource among its dimensions (``instanceId``, ...) or none at all."""
     if incident.kind == "manual":
         return "manual"
-    if incident.kind == "threshold" and incident.region_origin == "alarm-map":
-        return "alarm"
+    if incident.kind == "threshold":
+        if incident.region_origin == "alarm-map":
+            return "alarm"
+        keys = {key.lower() for key, _ in incident.dimensions}
+        if incident.region_origin == "dimensions" and keys and keys <= REGION_ONLY_DIMENSIONS:
+            return "alarm"
     return "resource"
 
 
@@ -54,6 +61,13 @@ def confirm(
         return Confirmation(signal=signal, decision=first, evidence=None)
     wanted = {SOURCE_OF_TERM[t.name] for t in terms(policy.root) if t.name in SOURCE_OF_TERM}
     chosen = {name: src for name, src in sources().items() if name in wanted}
-    evidence = gather(chosen, timeout)
+
+    def settled(partial: Mapping[str, SourceResult]) -> bool:
+        # Kleene logic is monotone: once the known answers decide, the pending ones cannot change it
+        known = Evidence(sources=dict(partial), elapsed_ms=0, timeout_seconds=timeout)
+        facts = known.facts(alarm=bare.alarm, resource=bare.resource, manual=bare.manual)
+        return policy.decide(facts).value != "unknown"
+
+    evidence = gather(chosen, timeout, settled=settled)
     facts = evidence.facts(alarm=bare.alarm, resource=bare.resource, manual=bare.manual)
     return Confirmation(signal=signal, decision=policy.decide(facts), evidence=evidence)
