@@ -39,10 +39,14 @@ def test_one_resource_event_is_held_and_notified_with_zero_writes(
     confirmation = result["confirmation"]
     assert confirmation["signal"] == "resource" and confirmation["decision"]["act"] is False
     sources = confirmation["evidence"]["sources"]
-    assert sources["cms_events"]["value"] == 1 and confirmation["decision"]["terms"]["events>=5"] == "false"
-    # one resource with events already decides; the (healthy) probe is read unless that answer came first
-    probe = sources["probe"]
-    assert probe["value"] is False or probe["reason"].startswith("not waited for"), probe
+    # Either answer decides "hold" alone (one resource with events, or a healthy probe), and gathering stops at
+    # the first decisive one: whichever came first has its value, the other one was read or not waited for.
+    events, probe = sources["cms_events"], sources["probe"]
+    assert events.get("value") == 1 or probe.get("value") is False, sources
+    assert events.get("value") == 1 or events["reason"].startswith("not waited for"), events
+    assert probe.get("value") is False or probe["reason"].startswith("not waited for"), probe
+    terms = confirmation["decision"]["terms"]
+    assert "true" not in (terms.get("events>=5"), terms.get("probe")), terms
     assert 0 < confirmation["gatheringMs"] < 3000  # bounded by FAILOVER_EVIDENCE_TIMEOUT_SECONDS
     # the plan is computed and shown, nothing ran
     assert {t["id"] for t in result["targets"] if t["outcome"] == "pending"} == TARGETS

@@ -25,6 +25,7 @@ from chaos.emulator.app import Emulator
 from chaos.emulator.fc import make_context
 from chaos.template import ensure_importable, load_handler, read_template
 from tests.conftest import DR, seed_basic
+from tests.function.conftest import TRUST_SIGNAL
 
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
@@ -308,7 +309,9 @@ FC3_ENV = {
 def register_failover_fc3(emulator: Emulator, endpoint: str) -> None:
     """The failover function as s.yaml deploys it: one FC 3.0 function named ``FC3_NAME``."""
     fn = TEMPLATE["failover"]
-    spec = fn.spec({"EBS_ENDPOINT": f"http://{endpoint}", "FAILOVER_VERIFY": "false"})
+    # the hand-off is under test, not the confirmation policy: trust the alarm
+    env = {"EBS_ENDPOINT": f"http://{endpoint}", "FAILOVER_VERIFY": "false", "FAILOVER_CONFIRM": TRUST_SIGNAL}
+    spec = fn.spec(env)
     ensure_importable(fn.code_uri)
     emulator.fc.register(spec.model_copy(update={"service": FC3_NAME, "name": FC3_NAME}))
 
