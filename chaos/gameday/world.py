@@ -13,17 +13,26 @@ what is drawn (states, grouping), never which id a fault rule or flip names.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, default_credentials
+from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
+from chaos.emulator.config import (
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_STS_ACCESS_KEY_ID,
+    DEFAULT_STS_ACCESS_KEY_SECRET,
+    DEFAULT_STS_SECURITY_TOKEN,
+    default_credentials,
+)
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
 from chaos.emulator.ebs.urls import REQUIRED
 from chaos.emulator.fc import FunctionSpec
 from chaos.gameday.client import EmulatorControl, HttpControl, LocalControl
+from chaos.gameday.notifications import Endpoints
 from chaos.gameday.scenario import Scenario
 from chaos.template import FunctionDef, TemplateError, ensure_importable, locate_template, read_template
 
@@ -32,7 +41,17 @@ from chaos.template import FunctionDef, TemplateError, ensure_importable, locate
 GAMEDAY_ENV = {"FAILOVER_VERIFY_POLL_SECONDS": "0.05"}
 # failovering completes at once unless a scenario says otherwise (emulator.transitionDelays)
 GAMEDAY_EMULATOR = {"transitionDelays": {"failovering": 0.0}}
-SECRET_ENV = frozenset({"WEBHOOK_SECRET", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"})
+SECRET_ENV = frozenset(
+    {
+        "WEBHOOK_SECRET",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+        "FAILOVER_APPROVAL_SECRET",
+        "FAILOVER_NOTIFY_DINGTALK_URL",  # carries the robot's access token
+        "FAILOVER_NOTIFY_DINGTALK_SECRET",
+        "FAILOVER_NOTIFY_WEBHOOK_URL",  # real incoming-webhook URLs embed a token
+    }
+)
 
 
 class RunError(RuntimeError):
@@ -96,6 +115,7 @@ class World:
     logs: IO[str]  # the function's JSON log lines (in-process invocations)
     capture_dir: str | None = None  # where an out-of-process emulator's FC attempts leave their results
     project_dir: Path | None = None  # the template's directory: scenario event files may name its events/
+    endpoints: Endpoints | None = None  # the notification endpoints' credentials, drawn for this run
 
     @classmethod
     def build(
@@ -129,6 +149,7 @@ class World:
             logs,
             capture_dir,
             template_path.parent,
+            Endpoints(sc.notify),
         )
 
     @property
@@ -151,7 +172,25 @@ class World:
         if self.control is not None:
             env["EBS_ENDPOINT"] = self.url
             env["FC_ENDPOINT"] = self.url
+            env["CMS_ENDPOINT"] = self.url
+            if self.endpoints is not None:
+                env.update(self.endpoints.env(self.url))
+        if self.sc.function.approve_mode() or self.sc.approvals():
+            env["FAILOVER_APPROVAL_SECRET"] = self.sc.function.approval_secret
         return env
+
+    def secrets(self) -> list[str]:
+        """Every secret of this run: none may appear in a notification, a result or a log line."""
+        out = [
+            self.sc.function.approval_secret,
+            self.sc.function.webhook_secret,
+            DEFAULT_ACCESS_KEY_SECRET,
+            DEFAULT_STS_ACCESS_KEY_SECRET,
+            DEFAULT_STS_SECURITY_TOKEN,
+        ]
+        if self.endpoints is not None:
+            out += self.endpoints.secrets()
+        return out
 
     def masked_env(self) -> dict[str, str]:
         return {k: ("***" if k in SECRET_ENV else v) for k, v in self.function_env().items()}
@@ -206,6 +245,9 @@ def set_up(world: World) -> None:
     control.configure(patch)
     pairs, groups = fleet_records(sc)
     control.seed(pairs, groups)
+    seed_cloud_monitor(control, sc.cloud_monitor.system_events, sc.cloud_monitor.datapoints)
+    if world.endpoints is not None:
+        world.endpoints.configure(control)
     if world.target is None:
         ensure_importable(world.fn.code_uri)
         control.register(world.failover_spec())
@@ -213,6 +255,26 @@ def set_up(world: World) -> None:
             control.register(world.webhook_spec())
     else:
         control.clear_ledger()
+
+
+def seed_cloud_monitor(
+    control: EmulatorControl, events: list[SystemEventSeed], datapoints: list[DatapointSeed]
+) -> None:
+    """Store CloudMonitor records stamped on the wall clock (``offsetSeconds`` from now).
+
+    The function's evidence window ends at its own wall clock; the emulator's clock may run ahead of it
+    (an external emulator keeps the hour every earlier run advanced), so stamps are absolute."""
+    now = time.time()
+    if events:
+        control.add_system_events([_stamped(e, now) for e in events])
+    if datapoints:
+        control.add_datapoints([_stamped(d, now) for d in datapoints])
+
+
+def _stamped(seed: Any, now: float) -> Any:
+    if seed.Time is not None:
+        return seed
+    return seed.model_copy(update={"Time": int((now + (seed.offset_seconds or 0.0)) * 1000), "offset_seconds": None})
 
 
 def restricted_credentials(denied: list[str]) -> list[dict[str, Any]]:

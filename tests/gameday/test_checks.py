@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chaos.gameday.expectations import CHECKS, evaluate
 from chaos.gameday.observations import Observations
-from chaos.gameday.scenario import Expect
+from chaos.gameday.scenario import Expect, NotificationsExpect
 
 
 def _quiet(ledger: bool = True) -> Observations:
@@ -24,7 +24,7 @@ def _quiet(ledger: bool = True) -> Observations:
 
 def test_names_are_unique_and_in_report_order() -> None:
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 25
     everything = Expect(
         max_api_calls=1,
         max_write_calls=0,
@@ -36,9 +36,14 @@ def test_names_are_unique_and_in_report_order() -> None:
         eligible_outcomes=["failedOver"],
         failed_reason_contains="x",
         min_fc_attempts=1,
+        max_primary_probes=0,
+        result_fields={"status": ["completed"]},
+        notifications=NotificationsExpect(kinds={"hold": 0}, contains=["x"], all_accepted=True),
+        result_notification_failures=0,
     )
     got = [r.name for r in evaluate(everything, _quiet())]
-    assert got == [n for n in names if n != "async-failures"]  # no FC records: no DLQ to read
+    # no FC records: no DLQ to read; no event step with maxWriteCalls; no secrets drawn for this run
+    assert got == [n for n in names if n not in ("async-failures", "event-writes", "no-secret-leaked")]
 
 
 def test_defaults_and_a_staging_account() -> None:
