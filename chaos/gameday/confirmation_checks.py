@@ -60,28 +60,55 @@ def lookup(doc: Any, path: str) -> Any:
     return here
 
 
-def result_fields(x: Expect, obs: Observations) -> Verdict:
-    """Each path in the last result (of the last delivery that produced one) holds one of its values."""
-    last = obs.final_results[-1] if obs.final_results else None
-    seen = {path: lookup(last, path) for path in x.result_fields}
+def _field_problems(result: dict[str, Any] | None, wanted: dict[str, list[Any]]) -> tuple[dict[str, Any], list[str]]:
+    seen = {path: lookup(result, path) for path in wanted}
     shown = {p: ("absent" if v is _MISSING else v) for p, v in seen.items()}
-    bad = {p: shown[p] for p, v in seen.items() if v is _MISSING or v not in x.result_fields[p]}
+    bad = [f"{p} was {json.dumps(shown[p])}" for p, v in seen.items() if v is _MISSING or v not in wanted[p]]
+    return shown, bad
+
+
+def result_fields(x: Expect, obs: Observations) -> Verdict:
+    """``expect.resultFields`` in the last result; each event's ``resultFields`` in each of its deliveries'."""
+    measured: dict[str, Any] = {}
+    bad: list[str] = []
+    bounds: list[str] = []
+    if x.result_fields:
+        last = obs.final_results[-1] if obs.final_results else None
+        measured["last result"], problems = _field_problems(last, x.result_fields)
+        bad += [f"last result: {p}" for p in problems] if last is not None else ["no result to read"]
+        bounds += [f"{p} in {json.dumps(v)}" for p, v in x.result_fields.items()]
+    for label, result, wanted in obs.event_results:
+        measured[label], problems = _field_problems(result, wanted)
+        bad += [f"{label}: {p}" for p in problems] if result is not None else [f"{label}: no result"]
+        bounds += [f"{label}: {p} in {json.dumps(v)}" for p, v in wanted.items()]
+    return Verdict(not bad, "; ".join(bounds), measured, "; ".join(bad[:MAX_NAMED]), bad)
+
+
+def evidence_time(x: Expect, obs: Observations) -> Verdict:
+    limit_ms = (x.max_evidence_seconds or 0.0) * 1000
+    took = [
+        float(r["confirmation"].get("gatheringMs") or 0.0)
+        for r in obs.attempt_results
+        if isinstance(r.get("confirmation"), dict)
+    ]
+    slow = [t for t in took if t > limit_ms]
     return Verdict(
-        last is not None and not bad,
-        "; ".join(f"{p} in {json.dumps(v)}" for p, v in x.result_fields.items()),
-        shown,
-        "no result to read" if last is None else "; ".join(f"{p} was {json.dumps(v)}" for p, v in bad.items()),
-        bad,
+        bool(took) and not slow,
+        f"evidence gathered in <= {limit_ms:g} ms",
+        max(took, default=None),
+        f"gathering took {', '.join(f'{t:g} ms' for t in slow)}" if took else "no result reports a confirmation",
     )
 
 
 def notification_kinds(x: Expect, obs: Observations) -> Verdict:
-    """Every configured endpoint received exactly the expected number of messages of each kind."""
+    """Each endpoint accepted exactly the expected number of messages of each kind (what on-call saw)."""
     assert x.notifications is not None
     wanted = x.notifications.kinds
-    got: dict[str, Counter[str]] = {c: Counter() for c in obs.notify_channels}
+    on = [c for c in (x.notifications.on or obs.notify_channels)]
+    got: dict[str, Counter[str]] = {c: Counter() for c in on}
     for n in obs.notifications:
-        got.setdefault(str(n.get("kind")), Counter())[kind_of(n)] += 1
+        if n.get("accepted") and n.get("kind") in got:
+            got[str(n.get("kind"))][kind_of(n)] += 1
     measured = {c: dict(sorted(counts.items())) for c, counts in got.items()}
     bad = [
         f"{channel} received {counts[kind]} {kind} message(s), expected {n}"
@@ -91,7 +118,7 @@ def notification_kinds(x: Expect, obs: Observations) -> Verdict:
     ]
     return Verdict(
         not bad,
-        f"each of {', '.join(obs.notify_channels)}: " + ", ".join(f"{k} == {n}" for k, n in wanted.items()),
+        f"accepted by each of {', '.join(on)}: " + ", ".join(f"{k} == {n}" for k, n in wanted.items()),
         measured,
         "; ".join(bad[:MAX_NAMED]),
         bad,

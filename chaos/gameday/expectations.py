@@ -14,6 +14,7 @@ from typing import Any
 
 from chaos.gameday.confirmation_checks import (
     event_writes,
+    evidence_time,
     is_primary_probe,
     no_secret_leaked,
     notification_kinds,
@@ -274,7 +275,8 @@ CHECKS: tuple[Check, ...] = (
     # confirmation, approval and notifications
     Check("primary-probes", lambda x, o: x.max_primary_probes is not None, primary_probes, True),
     Check("event-writes", lambda x, o: bool(o.step_writes), event_writes, True),
-    Check("result-fields", lambda x, o: bool(x.result_fields), result_fields),
+    Check("result-fields", lambda x, o: bool(x.result_fields or o.event_results), result_fields),
+    Check("evidence-time", lambda x, o: x.max_evidence_seconds is not None, evidence_time),
     Check("notification-kinds", lambda x, o: bool(x.notifications and x.notifications.kinds), notification_kinds),
     Check("notification-text", lambda x, o: bool(x.notifications and x.notifications.contains), notification_text),
     Check(

@@ -122,6 +122,9 @@ def observe(
             (events[step].label(step), n, events[step].max_write_calls or 0)
             for step, n in sorted((step_writes or {}).items())
         ],
+        event_results=[
+            (f"#{d.index} {d.label}", d.result, d.event.result_fields) for d in deliveries if d.event.result_fields
+        ],
         secrets=world.secrets(),
         logs=logs,
     )

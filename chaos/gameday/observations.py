@@ -32,6 +32,8 @@ class Observations:
     notify_channels: list[str] = field(default_factory=list)  # the endpoints configured: robot, webhook
     # (label, writes made while the step ran, allowed) for events with maxWriteCalls
     step_writes: list[tuple[str, int, int]] = field(default_factory=list)
+    # (label, result, required fields) of each delivery whose event has resultFields
+    event_results: list[tuple[str, dict[str, Any] | None, dict[str, list[Any]]]] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)  # what must appear nowhere; never written to the journal
     logs: str = ""  # the function's log lines (in-process invocations)
 

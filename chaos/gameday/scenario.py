@@ -225,6 +225,9 @@ class EventDef(_Model):
     max_write_calls: int | None = Field(
         default=None, ge=0, description="ebs write calls made while these deliveries ran (checked as event-writes)"
     )
+    result_fields: dict[str, list[Any]] = Field(
+        default_factory=dict, description="dotted path in each of these deliveries' results -> allowed values"
+    )
     approve: ApproveStep | None = Field(
         default=None, description="an approval of the plan the last hold message offered, as a manual event"
     )
@@ -373,11 +376,15 @@ class Method(_Model):
 
 
 class NotificationsExpect(_Model):
-    """Recorded notifications: ``kinds`` counts per configured endpoint (each must have received exactly
+    """Recorded notifications: ``kinds`` counts per endpoint (each of ``on`` must have accepted exactly
     that many messages of the kind: hold, act, result, failure); ``contains``: each text appears in some
-    message; ``allAccepted``: every message was accepted (signature, keywords, rate)."""
+    message; ``allAccepted``: every message was accepted (signature, keywords, rate), or with false,
+    some was refused."""
 
     kinds: dict[Literal["hold", "act", "result", "failure"], int] = Field(default_factory=dict)
+    on: list[Literal["robot", "webhook"]] | None = Field(
+        default=None, description="the endpoints kinds applies to (default: every configured one)"
+    )
     contains: list[str] = Field(default_factory=list)
     all_accepted: bool | None = None
 
@@ -432,6 +439,9 @@ class Expect(_Model):
     )
     result_notification_failures: int | None = Field(
         default=None, ge=0, description="at least N notifications recorded as failed in the results"
+    )
+    max_evidence_seconds: float | None = Field(
+        default=None, gt=0, description="every result's evidence gathering (confirmation.gatheringMs) took at most"
     )
 
 

@@ -24,7 +24,7 @@ def _quiet(ledger: bool = True) -> Observations:
 
 def test_names_are_unique_and_in_report_order() -> None:
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 25
+    assert len(names) == len(set(names)) == 26
     everything = Expect(
         max_api_calls=1,
         max_write_calls=0,
@@ -37,6 +37,7 @@ def test_names_are_unique_and_in_report_order() -> None:
         failed_reason_contains="x",
         min_fc_attempts=1,
         max_primary_probes=0,
+        max_evidence_seconds=1,
         result_fields={"status": ["completed"]},
         notifications=NotificationsExpect(kinds={"hold": 0}, contains=["x"], all_accepted=True),
         result_notification_failures=0,
