@@ -1,7 +1,7 @@
 """``replica-failover invoke``: run a template.yml function in-process, like ``fun local invoke`` without Docker.
 
 The handler is loaded from the function's CodeUri by its Handler, the environment is the template's
-(plus ``--env`` and ``EBS_ENDPOINT`` for ``--endpoint``), the context is FC's (request id, STS-style
+(plus ``--env``, and ``EBS_ENDPOINT``/``CMS_ENDPOINT`` for ``--endpoint``), the context is FC's (request id, STS-style
 credentials from ALIBABA_CLOUD_* or, against the emulator, its documented keys; function timeout
 from the template or ``--timeout``). Event functions print the result JSON; HTTP functions (the
 webhook) get a WSGI POST of the event body.
@@ -44,6 +44,7 @@ EXIT_USAGE = 2  # bad command line, unreadable event or template file, unknown f
 EXIT_PENDING = 3  # work left that a retry can finish (PendingWork): FC would retry
 EXIT_REJECTED = 4  # the event was rejected (malformed, foreign account, hostile); an HTTP function answered 4xx
 EXIT_FAILED = 5  # failed, refused, partial: a permanent failure a human has to look at
+EXIT_HELD = 6  # held: not confirmed, or waiting for an approval; returned (FC does not retry), zero writes
 EXIT_CODES: dict[str, int] = {
     "completed": EXIT_DONE,
     "noop": EXIT_DONE,
@@ -53,6 +54,7 @@ EXIT_CODES: dict[str, int] = {
     "failed": EXIT_FAILED,
     "refused": EXIT_FAILED,
     "partial": EXIT_FAILED,
+    "held": EXIT_HELD,
 }
 
 
@@ -167,6 +169,7 @@ def invoke(
     if endpoint:
         url = endpoint if "://" in endpoint else f"http://{endpoint}"
         env["EBS_ENDPOINT"] = url
+        env["CMS_ENDPOINT"] = url  # the emulator serves CloudMonitor's evidence reads on the same port
         env.setdefault("FC_ENDPOINT", url)
     # the function logs JSON lines to stdout (FC ships them to SLS); here stdout is for the result
     logs = SummarizingLogStream(log_stream or sys.stderr)

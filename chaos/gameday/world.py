@@ -171,6 +171,7 @@ class World:
         env = {**GAMEDAY_ENV, "FAILOVER_DR_REGION": self.sc.dr_region, **self.sc.function.env}
         if self.control is not None:
             env["EBS_ENDPOINT"] = self.url
+            env["CMS_ENDPOINT"] = self.url
             env["FC_ENDPOINT"] = self.url
             env["CMS_ENDPOINT"] = self.url
             if self.endpoints is not None:

@@ -30,8 +30,14 @@ def fc_context(emulator: Emulator, *, timeout: float = 60, request_id: str = "re
     )
 
 
+# The tests whose point is execution mechanics trust every signal; the confirmation policy has its own tests.
+TRUST_SIGNAL = "alarm or resource or manual"
+
+
 def base_env(endpoint: str, **overrides: str) -> dict[str, str]:
     env = {
+        "FAILOVER_CONFIRM": TRUST_SIGNAL,
+        "CMS_ENDPOINT": f"http://{endpoint}",
         "FAILOVER_PRIMARY_REGIONS": "cn-hangzhou,cn-beijing",
         "FAILOVER_DR_REGION": DR,
         "EBS_ENDPOINT": f"http://{endpoint}",

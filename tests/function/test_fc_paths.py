@@ -20,6 +20,7 @@ from chaos.emulator.faults import FaultRule
 from chaos.emulator.fc import FunctionSpec, make_context
 from chaos.template import load_handler, read_template
 from tests.conftest import DR, PRIMARY, seed_basic
+from tests.function.conftest import TRUST_SIGNAL
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = read_template(ROOT / "template.yml")
@@ -31,6 +32,8 @@ def register_failover(emulator: Emulator, endpoint: str, **env: str) -> Function
     spec = fn.spec(
         {
             "EBS_ENDPOINT": f"http://{endpoint}",
+            "CMS_ENDPOINT": f"http://{endpoint}",
+            "FAILOVER_CONFIRM": TRUST_SIGNAL,
             "FAILOVER_VERIFY": "false",
             "FAILOVER_DEADLINE_MARGIN_SECONDS": "1",
             **env,

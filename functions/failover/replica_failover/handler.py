@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
@@ -24,12 +24,13 @@ from replica_failover.errors import EventError, FailoverError
 from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
-from replica_failover.result import Result, Status, TargetResult, failure_for, summarize, target_result
+from replica_failover.result import FailureCause, Result, Status, TargetResult, failure_for, summarize, target_result
 
 if TYPE_CHECKING:
     # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
     # adapter): they are imported after the event says "act", so a no-op, rejected or
     # resolved-alarm invocation - and the import of this module - never pays for them.
+    from replica_failover.confirm.stage import ConfirmStage
     from replica_failover.ebs import EbsApi
     from replica_failover.execute import Executor
     from replica_failover.retry import Backoff
@@ -62,9 +63,10 @@ def initialize(context: Any, env: Mapping[str, str] | None = None) -> Settings:
     return settings_for(os.environ if env is None else env, getattr(context, "region", None))
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Invocation:
-    """What every result of one invocation shares: its settings, clocks, deadline and logger."""
+    """What every result of one invocation shares: its settings, clocks, deadline and logger, and,
+    once the incident asks to act, its confirmation stage (which reports into every later result)."""
 
     settings: Settings
     log: JsonLogger
@@ -72,6 +74,7 @@ class _Invocation:
     timeout: float
     started: float
     t0: float
+    stage: ConfirmStage | None = field(default=None)
 
     def result(
         self,
@@ -85,10 +88,12 @@ class _Invocation:
         refused: str | None = None,
         ok: bool | None = None,
         codes: list[str] | None = None,
+        cause: FailureCause | None = None,
     ) -> dict[str, Any]:
         """The result of this invocation, logged (ERROR when a human must act) and returned."""
         targets = targets or []
-        failure = failure_for(status, reason, codes=codes, targets=targets)
+        failure = failure_for(status, reason, codes=codes, targets=targets, cause=cause)
+        confirmation = self.stage.report(status, failure, targets) if self.stage else {}
         result = Result(
             ok=ok if ok is not None else status in ("completed", "noop", "planned"),
             status=status,
@@ -107,6 +112,7 @@ class _Invocation:
             started_at=round(self.started, 3),
             duration_ms=round((time.monotonic() - self.t0) * 1000, 1),
             deadline_seconds=self.timeout,
+            **confirmation,
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
@@ -165,15 +171,22 @@ def _invoke(
         return run.result("noop", incident.reason, incident)
 
     # 2. resolve what replicates from the unhealthy region into ours, from the DR site's backend
+    from replica_failover.config import load_secrets
+    from replica_failover.confirm import sources as evidence
+    from replica_failover.confirm.stage import ConfirmStage
     from replica_failover.credentials import resolve_credentials
     from replica_failover.ebs import ApiFailure, EbsApi
     from replica_failover.execute import Executor
+    from replica_failover.notify.outbox import Outbox
     from replica_failover.plan import build_plan
     from replica_failover.retry import Deadline
 
     deadline = Deadline(deadline_at)
+    secrets = load_secrets(env)
+    run.stage = ConfirmStage(settings, secrets, Outbox(secrets, deadline_at), log, incident_key=incident.incident_key)
+    credentials = resolve_credentials(context, env)
     api = EbsApi(
-        resolve_credentials(context, env),
+        credentials,
         endpoint=settings.ebs_endpoint,
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
@@ -204,20 +217,27 @@ def _invoke(
         consideredPairs=plan.considered_pairs,
         consideredGroups=plan.considered_groups,
     )
+    planned = [
+        target_result(i, "pending" if i.decision == "failover" else i.decision, i.reason, client_token=i.client_token)
+        for i in plan.items
+    ]
     if incident.disposition == "plan" or plan.refused:
-        planned = [
-            target_result(
-                i, "pending" if i.decision == "failover" else i.decision, i.reason, client_token=i.client_token
-            )
-            for i in plan.items
-        ]
         if incident.disposition == "plan":  # a dry run shows everything, cap or not
             return run.result("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
         return run.result(
             "refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False
         )
 
-    # 4. Execution
+    # 4. Confirmation and approval: act, hold (zero writes, notified) or reject a bad approval
+    region = plan.primary_region
+    gate = run.stage.gate(
+        incident, plan, lambda: evidence.build_sources(settings, credentials, region, at_ms=evidence.now_ms())
+    )
+    if gate.status != "act":
+        return run.result(gate.status, gate.reason, incident, targets=planned, api=api, ok=False, cause=gate.cause)
+    plan = gate.plan
+
+    # 5. Execution
     targets = executor.run(plan)
     counts = summarize(targets)
     if counts["pending"]:

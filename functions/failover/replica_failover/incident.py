@@ -10,8 +10,9 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from replica_failover.approval import Approval
 from replica_failover.config import Level
 from replica_failover.errors import EventError
 
@@ -64,6 +65,8 @@ class Incident(BaseModel):
     """Normalised (sorted) alarm dimensions, for logs."""
     operator_reason: str | None = None
     """The free-text ``reason`` of a manual event."""
+    approval: Approval | None = Field(default=None, exclude=True)
+    """A manual event's signed approval (checked against the plan before any write; kept out of dumps)."""
 
     @classmethod
     def for_rejection(cls, error: EventError, *, dr_region: str, source: Source = "unknown") -> Incident:

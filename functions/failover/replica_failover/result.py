@@ -11,13 +11,14 @@ if TYPE_CHECKING:
     from replica_failover.plan import PlanItem
 
 Outcome = Literal["failedOver", "alreadyFailedOver", "skipped", "failed", "pending"]
-Status = Literal["completed", "partial", "pending", "planned", "noop", "refused", "rejected", "failed"]
+Status = Literal["completed", "partial", "pending", "planned", "noop", "refused", "rejected", "failed", "held"]
 OUTCOMES: tuple[Outcome, ...] = ("failedOver", "alreadyFailedOver", "skipped", "failed", "pending")
 # The permanent failures: returned (FC does not retry a returned result) and marked by ``failure``.
 FailureKind = Literal["rejected", "refused", "failed", "partial"]
 FAILURE_KINDS: tuple[FailureKind, ...] = ("rejected", "refused", "failed", "partial")
-# What a human has to fix: the event, the blast-radius cap, the RAM role, the region setup, or the API.
-FailureCause = Literal["event", "blast-radius", "permission", "configuration", "api"]
+# What a human has to fix: the event, the blast-radius cap, the RAM role, the region setup, the API,
+# or an approval that must not be honoured (forged, expired, for another incident or plan).
+FailureCause = Literal["event", "blast-radius", "permission", "configuration", "api", "approval"]
 
 
 class _Model(BaseModel):
@@ -92,7 +93,12 @@ class Failure(_Model):
 
 
 def failure_for(
-    status: str, reason: str, *, codes: list[str] | None = None, targets: list[TargetResult] | None = None
+    status: str,
+    reason: str,
+    *,
+    codes: list[str] | None = None,
+    targets: list[TargetResult] | None = None,
+    cause: FailureCause | None = None,
 ) -> Failure | None:
     """The ``failure`` field of a result with this status (None when nothing permanent went wrong)."""
     kind = next((k for k in FAILURE_KINDS if k == status), None)
@@ -100,8 +106,9 @@ def failure_for(
         return None
     failed = [t for t in targets or [] if t.outcome == "failed"]
     found = sorted({*(codes or []), *(c for t in failed for c in t.errors)})
-    cause: FailureCause
-    if status == "rejected":
+    if cause is not None:
+        pass
+    elif status == "rejected":
         cause = "event"
     elif status == "refused":
         cause = "blast-radius"
@@ -132,6 +139,11 @@ class Result(_Model):
     started_at: float
     duration_ms: float
     deadline_seconds: float | None = None
+    # the confirmation stage (confirm/stage.py): the decision with its evidence, the approval check,
+    # and every notification sent; absent for invocations that never reached it
+    confirmation: dict[str, Any] | None = None
+    approval: dict[str, Any] | None = None
+    notifications: list[dict[str, Any]] = Field(default_factory=list)
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

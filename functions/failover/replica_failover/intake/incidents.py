@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from pydantic import ValidationError
+
+from replica_failover.approval import Approval
 from replica_failover.config import Settings, is_group_id, is_pair_id
 from replica_failover.errors import INVALID_FIELD, EventError
 from replica_failover.incident import Incident, Source, digest
@@ -192,6 +195,7 @@ def from_manual(event: ManualEvent, settings: Settings, expected: str | None) ->
     pair_ids = fields.id_tuple(event.pair_ids, is_pair_id, "pairIds", "pair-cn-...")
     group_ids = fields.id_tuple(event.group_ids, is_group_id, "groupIds", "pg-...")
     incident_id = fields.incident_id(event.incident_id)
+    approval = _approval(event)
     signal = Signal(
         kind="manual",
         subject="manual failover",
@@ -223,4 +227,19 @@ def from_manual(event: ManualEvent, settings: Settings, expected: str | None) ->
         group_ids=group_ids,
         requested_action=event.action,
         operator_reason=event.reason,
+        approval=approval,
     )
+
+
+def _approval(event: ManualEvent) -> Approval | None:
+    """The event's approval, checked for shape here (its signature is checked against the plan later)."""
+    if event.approval is None:
+        return None
+    if event.action != "failover":
+        raise EventError(INVALID_FIELD, "approval goes with action failover, not a dry run")
+    try:
+        return Approval.model_validate(event.approval)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "approval"
+        raise EventError(INVALID_FIELD, f"approval: {where}: {first.get('msg', 'invalid')}") from None

@@ -125,6 +125,8 @@ class ManualEvent(BaseModel):
     reason: Annotated[StrictStr, Field(min_length=1, max_length=512), AfterValidator(_printable)]
     incident_id: StrictStr | None = Field(None, max_length=64)
     account_id: StrictStr | None = Field(None, max_length=32)
+    approval: dict[str, Any] | None = None
+    """A signed approval as ``replica-failover approve`` prints it; checked in depth by the intake."""
 
 
 def shape(payload: Mapping[str, Any]) -> Shape:
