@@ -104,7 +104,7 @@ def notification_kinds(x: Expect, obs: Observations) -> Verdict:
     """Each endpoint accepted exactly the expected number of messages of each kind (what on-call saw)."""
     assert x.notifications is not None
     wanted = x.notifications.kinds
-    on = [c for c in (x.notifications.on or obs.notify_channels)]
+    on = list(x.notifications.endpoints or obs.notify_channels)
     got: dict[str, Counter[str]] = {c: Counter() for c in on}
     for n in obs.notifications:
         if n.get("accepted") and n.get("kind") in got:

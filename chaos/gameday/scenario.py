@@ -376,13 +376,13 @@ class Method(_Model):
 
 
 class NotificationsExpect(_Model):
-    """Recorded notifications: ``kinds`` counts per endpoint (each of ``on`` must have accepted exactly
+    """Recorded notifications: ``kinds`` counts per endpoint (each of ``endpoints`` must have accepted exactly
     that many messages of the kind: hold, act, result, failure); ``contains``: each text appears in some
     message; ``allAccepted``: every message was accepted (signature, keywords, rate), or with false,
     some was refused."""
 
     kinds: dict[Literal["hold", "act", "result", "failure"], int] = Field(default_factory=dict)
-    on: list[Literal["robot", "webhook"]] | None = Field(
+    endpoints: list[Literal["robot", "webhook"]] | None = Field(
         default=None, description="the endpoints kinds applies to (default: every configured one)"
     )
     contains: list[str] = Field(default_factory=list)

@@ -409,16 +409,24 @@ def unknown_targets(sc: Scenario) -> list[str]:
     known = set(ids)
     clashes = sorted(rid for rid, n in Counter(ids).items() if n > 1)
     named: list[tuple[str, str]] = []  # (where, id)
-    for i, rule in enumerate(sc.method.faults):
-        if rule.target is not None:
-            named.append((f"method.faults[{i}]" + (f" ({rule.id})" if rule.id else ""), rule.target))
+    rules = [(f"method.faults[{i}]", rule) for i, rule in enumerate(sc.method.faults)]
     for i, action in enumerate(sc.method.actions):
-        for j, rule in enumerate(action.add_faults or []):
-            if rule.target is not None:
-                where = f"method.actions[{i}].addFaults[{j}]" + (f" ({rule.id})" if rule.id else "")
-                named.append((where, rule.target))
-        if action.flip is not None:
-            named.append((f"method.actions[{i}].flip", action.flip.target))
+        rules += [(f"method.actions[{i}].addFaults[{j}]", rule) for j, rule in enumerate(action.add_faults or [])]
+    # a notification endpoint's rule names the robot or hook (notify), not a pair or group
+    endpoints = {"robot": sc.notify.dingtalk.name if sc.notify.dingtalk else None}
+    endpoints["webhook"] = sc.notify.webhook.name if sc.notify.webhook else None
+    wrong_endpoint: list[str] = []
+    for place, rule in rules:
+        where = place + (f" ({rule.id})" if rule.id else "")
+        if rule.service in endpoints:
+            if rule.target is not None and rule.target != endpoints[rule.service]:
+                configured = endpoints[rule.service]
+                wrong_endpoint.append(
+                    f"{where}: {rule.service} {rule.target} is not configured under notify"
+                    + (f" (it is {configured})" if configured else "")
+                )
+        elif rule.target is not None:
+            named.append((where, rule.target))
     named += [(f"expect.targetOutcomes.{rid}", rid) for rid in sc.expect.target_outcomes]
     if isinstance(sc.expect.eligible, list):
         named += [("expect.eligible", rid) for rid in sc.expect.eligible]
@@ -427,4 +435,5 @@ def unknown_targets(sc: Scenario) -> list[str]:
         ids = generated_ids(sc.fleet.generate)
         hint = f" (generated pairs are {ids[0]} .. {ids[-1]}, whatever the seed)"
     problems = [f"fleet: {rid} is both listed and generated (or a group member listed twice)" for rid in clashes]
-    return problems + [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    missing = [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    return problems + wrong_endpoint + missing
