@@ -104,3 +104,19 @@ def test_default_policy_resource_signal() -> None:
         Policy(DEFAULT_POLICY), "resource", Counting({"probe": True, "cms_events": 5, "metric": None}), timeout=2
     )
     assert wide.decision.act
+
+
+@pytest.mark.parametrize(
+    ("dimensions", "signal"),
+    [
+        ((("region", "cn-hangzhou"), ("userId", "1234567890123456")), "alarm"),
+        ((("regionId", "cn-hangzhou"),), "alarm"),
+        ((("instanceId", "i-bp1"), ("region", "cn-hangzhou")), "resource"),
+        ((("diskId", "d-bp1"), ("userId", "1")), "resource"),
+    ],
+)
+def test_a_threshold_alarm_scoped_to_a_region_is_region_level(
+    dimensions: tuple[tuple[str, str], ...], signal: str
+) -> None:
+    incident = _incident("threshold", "dimensions").model_copy(update={"dimensions": dimensions})
+    assert classify(incident) == signal

@@ -49,12 +49,13 @@ def test_unreachable_endpoint_is_a_clear_error(cli: CliRunner) -> None:
     assert result.exit_code == 2 and "no emulator control plane" in result.output
 
 
-def _deploy(external: RunningEmulator) -> None:
+def _deploy(external: RunningEmulator, **env: str) -> None:
     """'Deploy' the failover function into the emulator's FC, as a staging account would have it."""
     fn = read_template()["failover"]
     ensure_importable(fn.code_uri)
+    base = {"EBS_ENDPOINT": external.url, "CMS_ENDPOINT": external.url, "FAILOVER_VERIFY_POLL_SECONDS": "0.05"}
     external.emulator.fc.register(
-        fn.spec({"EBS_ENDPOINT": external.url, "FAILOVER_VERIFY_POLL_SECONDS": "0.05"}).model_copy(
+        fn.spec({**base, **env}).model_copy(
             update={"initializer": None}
         )
     )
@@ -90,7 +91,8 @@ def test_target_with_endpoint_drives_the_deployed_function(external: RunningEmul
 @pytest.mark.usefixtures("staging_keys")
 def test_target_alone_judges_from_results(cli: CliRunner, external: RunningEmulator, tmp_path: Path) -> None:
     """A staging account: no control plane, so the fleet is what it is and the results are the evidence."""
-    _deploy(external)
+    # no fault can take the primary down here, so this deployment trusts the alarm alone
+    _deploy(external, FAILOVER_CONFIRM="alarm")
     external.emulator.update_config({"transitionDelays": {"failovering": 0.0}})
     backend = external.emulator.backend
     backend.seed_groups(

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from replica_failover.retry import Backoff
 
 DEFAULT_TIMEOUT = 60.0
-SETTINGS_PREFIXES = ("FAILOVER_", "EBS_", "ALIBABA_CLOUD_REGION", "FC_REGION")
+SETTINGS_PREFIXES = ("FAILOVER_", "EBS_", "CMS_", "ALIBABA_CLOUD_REGION", "FC_REGION")
 
 
 class PendingWork(FailoverError):

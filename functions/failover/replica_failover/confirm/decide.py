@@ -19,16 +19,23 @@ from replica_failover.incident import Incident
 Signal = Literal["alarm", "resource", "manual"]
 # policy term -> evidence source
 SOURCE_OF_TERM: Final = {"probe": "probe", "events": "cms_events", "metric": "metric"}
+# dimensions that scope a metric to a region (and the account), not to one resource
+REGION_ONLY_DIMENSIONS: Final = frozenset({"region", "regionid", "userid"})
 
 
 def classify(incident: Incident) -> Signal:
-    """Region-level (``alarm``): a threshold alarm whose region comes from FAILOVER_ALARM_REGION_MAP.
+    """Region-level (``alarm``): a threshold alarm whose region comes from FAILOVER_ALARM_REGION_MAP, or
+    whose dimensions name only a region (a per-region metric: nothing narrower is being watched).
     ``manual``: an operator's request. Everything else is about one resource: a system event, or a
-    threshold alarm whose region was read from the alarm itself (its resource's dimensions or fields)."""
+    threshold alarm with a resource among its dimensions (``instanceId``, ...) or none at all."""
     if incident.kind == "manual":
         return "manual"
-    if incident.kind == "threshold" and incident.region_origin == "alarm-map":
-        return "alarm"
+    if incident.kind == "threshold":
+        if incident.region_origin == "alarm-map":
+            return "alarm"
+        keys = {key.lower() for key, _ in incident.dimensions}
+        if incident.region_origin == "dimensions" and keys and keys <= REGION_ONLY_DIMENSIONS:
+            return "alarm"
     return "resource"
 
 

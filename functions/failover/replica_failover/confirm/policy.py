@@ -9,7 +9,7 @@ Grammar (keywords are case-insensitive, whitespace is free)::
     atom   := "alarm" | "resource" | "manual" | "probe" | "metric" | "events" ">=" INTEGER
 
 ``alarm``    the signal is region-level: a threshold alarm whose rule maps to a region
-             (FAILOVER_ALARM_REGION_MAP) or that names one;
+             (FAILOVER_ALARM_REGION_MAP), or whose dimensions name only a region (a per-region metric);
 ``resource`` the signal is about one resource: a system event, or a threshold alarm on one
              resource's metric;
 ``manual``   an operator's manual request;
