@@ -69,6 +69,8 @@ def run_approve(command: ApproveCommand, step: ApproveStep, secret: str) -> dict
         "--targets",
         ",".join(command.targets),
     ]
+    # CliRunner swaps sys.stdout and os.environ for the call; the runner makes it between deliveries,
+    # with the FC queue drained, so no handler is running meanwhile
     outcome = CliRunner().invoke(app, args, env={"FAILOVER_APPROVAL_SECRET": secret})
     if outcome.exit_code != 0:
         raise ApprovalStepError(f"replica-failover approve exited {outcome.exit_code}: {outcome.output.strip()[:300]}")

@@ -156,8 +156,9 @@ RUNNER_ENV = (
 class CloudMonitor(_Model):
     """CloudMonitor's evidence before the trigger: system-event history and metric datapoints.
 
-    ``offsetSeconds`` is relative to the wall clock when the runner stores the record (the function
-    computes its evidence window from the wall clock), so ``-120`` is two minutes before the trigger.
+    A system event's ``offsetSeconds`` is relative to the wall clock when the runner stores it (the
+    function computes its evidence window from the wall clock), so ``-120`` is two minutes before the
+    trigger; a datapoint's is relative to the emulator's clock (``DescribeMetricLast``'s default window).
     """
 
     system_events: list[SystemEventSeed] = Field(default_factory=list, max_length=10_000)

@@ -261,21 +261,24 @@ def set_up(world: World) -> None:
 def seed_cloud_monitor(
     control: EmulatorControl, events: list[SystemEventSeed], datapoints: list[DatapointSeed]
 ) -> None:
-    """Store CloudMonitor records stamped on the wall clock (``offsetSeconds`` from now).
+    """Store CloudMonitor records: system events stamped on the wall clock, datapoints on the emulator's.
 
-    The function's evidence window ends at its own wall clock; the emulator's clock may run ahead of it
-    (an external emulator keeps the hour every earlier run advanced), so stamps are absolute."""
-    now = time.time()
+    The function asks for system events between its own wall-clock times, while the emulator's clock may
+    run ahead (an external emulator keeps the hour every earlier run advanced): an event's
+    ``offsetSeconds`` therefore counts from the wall clock. ``DescribeMetricLast`` is asked without
+    times, so the emulator's "last hour" applies and datapoints keep their offsets on its clock."""
     if events:
-        control.add_system_events([_stamped(e, now) for e in events])
+        now = time.time()
+        control.add_system_events([_wall_stamped(e, now) for e in events])
     if datapoints:
-        control.add_datapoints([_stamped(d, now) for d in datapoints])
+        control.add_datapoints(datapoints)
 
 
-def _stamped(seed: Any, now: float) -> Any:
+def _wall_stamped(seed: SystemEventSeed, now: float) -> SystemEventSeed:
     if seed.Time is not None:
         return seed
-    return seed.model_copy(update={"Time": int((now + (seed.offset_seconds or 0.0)) * 1000), "offset_seconds": None})
+    stamp = int((now + (seed.offset_seconds or 0.0)) * 1000)
+    return seed.model_copy(update={"Time": stamp, "offset_seconds": None})
 
 
 def restricted_credentials(denied: list[str]) -> list[dict[str, Any]]:

@@ -22,11 +22,11 @@ from replica_failover.notify import messages
 from replica_failover.notify.send import notify_all
 
 from chaos.emulator.app import Emulator
-from chaos.emulator.cms.models import SystemEventSeed
+from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
 from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, DEFAULT_STS_ACCESS_KEY_SECRET, DEFAULT_STS_SECURITY_TOKEN
-from chaos.emulator.server import start
+from chaos.emulator.server import RunningEmulator, start
 from chaos.gameday.approvals import ApprovalStepError, approval_event
-from chaos.gameday.client import LocalControl
+from chaos.gameday.client import HttpControl, LocalControl
 from chaos.gameday.notifications import Endpoints, approve_command, kind_of
 from chaos.gameday.scenario import ApproveStep, Scenario, load_scenario
 from chaos.gameday.world import World, seed_cloud_monitor, unknown_targets
@@ -244,3 +244,26 @@ def test_an_approve_step_without_a_hold_command_is_blocked(control: LocalControl
     _send_hold(world, with_command=False)  # a hold that needs no approval offers no command
     with pytest.raises(ApprovalStepError, match="no accepted hold message"):
         approval_event(ApproveStep(), world)
+
+
+def test_datapoints_seeded_over_the_control_plane_reach_the_metric_source(external: RunningEmulator) -> None:
+    """HttpControl (``--endpoint``) stores datapoints the function's site-monitoring source reads."""
+    http = HttpControl(external.url)
+    try:
+        http.advance(3600)  # as after an earlier run on the same emulator
+        seed = DatapointSeed.model_validate(
+            {
+                "Namespace": "acs_networkmonitor",
+                "MetricName": "Availability",
+                "dimensions": {"taskId": "probe-hz"},
+                "values": {"Average": 12.5},
+                "offsetSeconds": -30,
+            }
+        )
+        seed_cloud_monitor(http, [], [seed])
+        credentials = Credentials(DEFAULT_STS_ACCESS_KEY_ID, DEFAULT_STS_ACCESS_KEY_SECRET, DEFAULT_STS_SECURITY_TOKEN)
+        call = sources.cms_caller(credentials, "cn-hangzhou", endpoint=http.url, connect_timeout=2, read_timeout=2)
+        assert sources.latest_below(call, task_id="probe-hz", threshold=90.0) is True
+        assert sources.latest_below(call, task_id="probe-hz", threshold=10.0) is False
+    finally:
+        http.close()
