@@ -251,11 +251,21 @@ def set_up(world: World) -> None:
         world.endpoints.configure(control)
     if world.target is None:
         ensure_importable(world.fn.code_uri)
+        cold_instance()
         control.register(world.failover_spec())
         if "webhook" in sc.channels():
             control.register(world.webhook_spec())
     else:
         control.clear_ledger()
+
+
+def cold_instance() -> None:
+    """Each game day starts on a cold function instance. The function keeps the DingTalk robot's
+    client-side window (20 messages a minute) per process, as a warm FC instance does; scenarios run
+    one after another in this process must not inherit each other's sends."""
+    from replica_failover.notify import send
+
+    send.DINGTALK_LIMITER = send.RateLimiter()
 
 
 def seed_cloud_monitor(
@@ -430,6 +440,7 @@ def unknown_targets(sc: Scenario) -> list[str]:
                 )
         elif rule.target is not None:
             named.append((where, rule.target))
+    named += [(f"method.actions[{i}].flip", a.flip.target) for i, a in enumerate(sc.method.actions) if a.flip]
     named += [(f"expect.targetOutcomes.{rid}", rid) for rid in sc.expect.target_outcomes]
     if isinstance(sc.expect.eligible, list):
         named += [("expect.eligible", rid) for rid in sc.expect.eligible]

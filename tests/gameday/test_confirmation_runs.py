@@ -83,3 +83,17 @@ def test_confirmation_scenarios_pass_against_an_external_emulator(external: Runn
     outcome = run_file(SCENARIOS / f"{scenario}.yaml", RunOptions(endpoint=external.url))
     assert outcome.passed, [f"{e.name}: {e.message}" for e in outcome.violations]
     assert outcome.journal.notifications and all(n["accepted"] for n in outcome.journal.notifications)
+
+
+def test_each_game_day_starts_on_a_cold_instance() -> None:
+    """The function's per-process DingTalk window, full from earlier runs, does not leak into this one."""
+    from replica_failover.notify import send
+
+    full = send.RateLimiter()
+    while full.try_acquire():
+        pass
+    send.DINGTALK_LIMITER = full
+    outcome = run_file(SCENARIOS / "single-resource-event.yaml")
+    assert outcome.passed, [f"{e.name}: {e.message}" for e in outcome.violations]
+    assert send.DINGTALK_LIMITER is not full
+    assert [n["kind"] for n in outcome.journal.notifications] == ["robot", "webhook"]
