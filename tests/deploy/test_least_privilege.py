@@ -2,8 +2,10 @@
 
 The failover function runs as the template deploys it (``chaos.invoke``: its code dir, handler and
 environment) against the emulator, whose role key is narrowed to exactly the policy's ebs actions, so
-a missing action fails the run (403 Forbidden.Action). The ebs actions the emulator's ledger saw must
-equal the policy's (no missing, no extra), every call's resource ARN must be allowed by a statement,
+a missing action fails the run (403 Forbidden.Action). Two runs cover every call: a manual failover
+(acts, writes in the DR region) and a region-level alarm whose confirmation reads the evidence (the
+probe of the primary region, CloudMonitor's events and metric). The ebs and cms actions the emulator's
+ledger saw must equal the policy's (no missing, no extra), every call's resource ARN must be allowed by a statement,
 and a static scan of the function code finds no action the run did not exercise. Dropping any one
 action must turn the run into a machine-readable permanent failure (exit 5, ``failure.cause ==
 "permission"``). The remaining statements are what FC needs to deliver the async destinations.
@@ -23,15 +25,19 @@ import yaml
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import Credential
 from chaos.emulator.ebs.models import PairRecord
-from chaos.invoke import EXIT_DONE, EXIT_FAILED, invoke
+from chaos.invoke import EXIT_DONE, EXIT_FAILED, EXIT_HELD, invoke
 from chaos.template import FunctionDef, read_template
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.deploy import FUNCTION_DIR, REPO_ROOT
 
 TEMPLATE = REPO_ROOT / "template.yml"
 FAILOVER_EVENT = (REPO_ROOT / "events" / "manual-failover.json").read_bytes()
+ALARM_EVENT = (REPO_ROOT / "events" / "threshold-alert.json").read_bytes()  # region-level: needs evidence
 MNS_DESTINATION_LIMIT = 64 * 1024  # FC async destinations on MNS carry at most 64 KB
 ENV = {"FAILOVER_VERIFY": "false"}  # verification polls on the wall clock; the ledger is the proof here
+
+EVIDENCE_ENV = {**ENV, "FAILOVER_EVIDENCE_SITE_TASK_ID": "task-probe-1"}  # so the metric is read too
+RESOURCE_LESS_READS = frozenset({"cms:DescribeSystemEventAttribute", "cms:DescribeMetricLast"})
 
 Statement = dict[str, Any]
 
@@ -52,7 +58,9 @@ def statements(service: str) -> list[Statement]:
         for action in as_list(stmt["Action"]):
             assert "*" not in action, f"wildcard action {action}"
         for resource in as_list(stmt["Resource"]):
-            assert resource != "*", f"{stmt['Action']} on Resource '*'"
+            # CloudMonitor's read actions take no resource ARN ("All Resources"): '*' is their only form
+            unscoped = set(as_list(stmt["Action"])) - RESOURCE_LESS_READS
+            assert resource != "*" or not unscoped, f"{sorted(unscoped)} on Resource '*'"
     return out
 
 
@@ -83,12 +91,16 @@ def restrict_role(emulator: Emulator, actions: set[str]) -> None:
     emulator.update_config({"credentials": [Credential.model_dump(c, by_alias=True) for c in creds]})
 
 
-def run_failover(endpoint: str) -> tuple[int, dict[str, Any]]:
+def run_failover(endpoint: str, event: bytes = FAILOVER_EVENT, env: dict[str, str] = ENV) -> tuple[int, dict[str, Any]]:
     code, result = invoke(
-        failover_function(), FAILOVER_EVENT, endpoint=f"http://{endpoint}", env_overrides=ENV, log_stream=io.StringIO()
+        failover_function(), event, endpoint=f"http://{endpoint}", env_overrides=env, log_stream=io.StringIO()
     )
     assert isinstance(result, dict)
     return code, result
+
+
+def api_action(request: dict[str, Any]) -> str:
+    return f"{request.get('service') or 'ebs'}:{request['action']}"
 
 
 def ebs_arn(request: dict[str, Any], account: str) -> str:
@@ -97,43 +109,63 @@ def ebs_arn(request: dict[str, Any], account: str) -> str:
 
 
 def called_in_code() -> set[str]:
-    """ebs actions named as the first argument of EbsApi.call/_pages anywhere in the function code."""
+    """ebs actions named as the first argument of EbsApi.call/_pages anywhere in the function code, and
+    cms actions named as the first argument of a CloudMonitor ``call(...)`` in the evidence sources."""
     found: set[str] = set()
+    cms_sources = FUNCTION_DIR / "replica_failover" / "confirm" / "sources.py"
     for path in (FUNCTION_DIR / "replica_failover").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if (
+            if not (
                 isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and node.func.attr in ("call", "_pages")
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
             ):
+                continue
+            if isinstance(node.func, ast.Attribute) and node.func.attr in ("call", "_pages"):
                 found.add(f"ebs:{node.args[0].value}")
+            elif path == cms_sources and isinstance(node.func, ast.Name) and node.func.id == "call":
+                found.add(f"cms:{node.args[0].value}")
     return found
 
 
 def test_failover_role_is_exactly_what_the_function_calls(emulator: Emulator, endpoint: str) -> None:
     stmts = statements("replica-failover")
-    granted = policy_actions(stmts, "ebs:")
+    granted = policy_actions(stmts, "ebs:") | policy_actions(stmts, "cms:")
     seed_basic(emulator)  # loose pairs and a group replicating cn-hangzhou -> cn-shanghai
     restrict_role(emulator, granted)
+    # the alarm's confirmation reads all three evidence sources: a healthy probe and no events -> held
+    code, held = run_failover(endpoint, ALARM_EVENT, EVIDENCE_ENV)
+    assert (code, held["status"], held["writeCalls"]) == (EXIT_HELD, "held", 0), held
+    sources = held["confirmation"]["evidence"]["sources"]
+    assert set(sources) == {"probe", "cms_events", "metric"}
+    assert sources["probe"]["available"] and sources["cms_events"]["available"], sources
     code, result = run_failover(endpoint)
     assert (code, result["status"], result["failure"]) == (EXIT_DONE, "completed", None), result
     assert {t["kind"] for t in result["targets"] if t["outcome"] == "failedOver"} == {"pair", "group"}
 
     requests = emulator.ledger.snapshot()["requests"]
-    called = {f"ebs:{r['action']}" for r in requests}
+    called = {api_action(r) for r in requests}
     assert called == granted, f"missing from the policy: {called - granted}; never used: {granted - called}"
     assert called_in_code() == granted, "the code can send an action this run did not exercise"
     account = emulator.config().account_id
     dr = failover_function().environment["FAILOVER_DR_REGION"]
     for r in requests:
         assert r["status"] == 200, r
-        assert r["regionId"] == dr
-        assert allows(stmts, f"ebs:{r['action']}", ebs_arn(r, account)), ebs_arn(r, account)
-    # and nothing outside the DR region is allowed: the same calls against the primary region are not
-    assert not any(allows(stmts, a, f"acs:ebs:{PRIMARY}:{account}:diskreplicapair/pair-0") for a in granted)
+        if api_action(r).startswith("cms:"):
+            assert r["regionId"] == PRIMARY and allows(stmts, api_action(r), f"acs:cms:{PRIMARY}:{account}:*")
+            continue
+        # the one ebs call outside the DR region is the read-only probe of the primary's control plane
+        assert r["regionId"] == dr or (r["regionId"], r["action"]) == (PRIMARY, "DescribeDiskReplicaPairs"), r
+        assert allows(stmts, api_action(r), ebs_arn(r, account)), ebs_arn(r, account)
+    # in the primary region the role may only read the pairs (the probe): no write, no group there
+    in_primary = {
+        a
+        for a in policy_actions(stmts, "ebs:")
+        for kind in ("diskreplicapair/pair-0", "diskreplicagroup/pg-0")
+        if allows(stmts, a, f"acs:ebs:{PRIMARY}:{account}:{kind}")
+    }
+    assert in_primary == {"ebs:DescribeDiskReplicaPairs"}
 
 
 def test_the_other_failover_statements_are_the_async_destinations() -> None:
@@ -148,7 +180,11 @@ def test_the_other_failover_statements_are_the_async_destinations() -> None:
         action = "mns:SendMessage" if "/queues/" in arn else "mns:PublishMessage"
         needed.add((action, arn.replace(":::", f":{dr}:*:", 1)))
     others = {
-        (a, r) for s in stmts for a in as_list(s["Action"]) if not a.startswith("ebs:") for r in as_list(s["Resource"])
+        (a, r)
+        for s in stmts
+        for a in as_list(s["Action"])
+        if not a.startswith(("ebs:", "cms:"))
+        for r in as_list(s["Resource"])
     }
     assert others == needed
 

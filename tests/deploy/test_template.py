@@ -40,6 +40,8 @@ KNOWN_FAILOVER_ENV = {
     "FAILOVER_RETRY_BUDGET", "FAILOVER_MAX_ATTEMPTS", "FAILOVER_DEADLINE_MARGIN_SECONDS", "FAILOVER_VERIFY",
     "FAILOVER_VERIFY_POLL_SECONDS", "FAILOVER_ALARM_REGION_MAP", "FAILOVER_MAX_EVENT_BYTES",
     "FAILOVER_CONNECT_TIMEOUT_SECONDS", "FAILOVER_READ_TIMEOUT_SECONDS", "FAILOVER_LOG_LEVEL",
+    "FAILOVER_CONFIRM", "FAILOVER_EVIDENCE_WINDOW_MINUTES", "FAILOVER_EVIDENCE_TIMEOUT_SECONDS",
+    "FAILOVER_EVIDENCE_SITE_TASK_ID", "FAILOVER_EVIDENCE_AVAILABILITY_BELOW",
 }  # fmt: skip
 PRODUCTION_ENV = {
     "FAILOVER_PRIMARY_REGIONS": "cn-hangzhou",
@@ -257,6 +259,10 @@ def test_failover_environment() -> None:
     settings = load_settings(env, function_region="cn-shanghai")
     assert settings.primary_regions == ("cn-hangzhou",)
     assert settings.dr_region == "cn-shanghai"
+    # the deployed policy is the documented default (never acts on one resource-level signal alone)
+    from replica_failover.confirm.policy import DEFAULT_POLICY, Policy
+
+    assert settings.confirm == str(Policy(DEFAULT_POLICY))
 
 
 def test_failover_async_config_and_mns_trigger() -> None:

@@ -87,3 +87,19 @@ def strict(request: pytest.FixtureRequest, emulator: Emulator) -> bool:
     """Default mode accepts a second failover of a failed-over pair (only the token stops it); strict refuses it."""
     emulator.update_config({"strict": request.param})
     return bool(request.param)
+
+
+@pytest.fixture
+def world(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """seed_basic's fleet and a signed DingTalk robot for the confirmation tests (confirm_world.py).
+    The client-side robot limit (20 a minute) is per process: each test starts with its own."""
+    from replica_failover.notify import send
+
+    from chaos.emulator.notify.models import RobotSpec
+    from tests.conftest import seed_basic
+    from tests.function.confirm_world import ROBOT_SECRET, ROBOT_TOKEN
+
+    monkeypatch.setattr(send, "DINGTALK_LIMITER", send.RateLimiter())
+    seed_basic(emulator)
+    emulator.notify.configure_robots([RobotSpec(token=ROBOT_TOKEN, secret=ROBOT_SECRET, name="oncall")])
+    return emulator

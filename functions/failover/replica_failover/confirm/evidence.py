@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Final
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from replica_failover.confirm.policy import Facts
 from replica_failover.redact import redact_text
@@ -33,7 +34,7 @@ class Unavailable(Exception):
 
 
 class SourceResult(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
     name: str
     available: bool
     value: Value | None = None
@@ -44,7 +45,7 @@ class SourceResult(BaseModel):
 class Evidence(BaseModel):
     """Per source: a value, or unavailable with the reason. ``elapsed_ms`` is the whole gathering."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
     sources: dict[str, SourceResult]
     elapsed_ms: float = Field(ge=0)
     timeout_seconds: float

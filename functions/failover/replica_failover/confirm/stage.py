@@ -218,7 +218,7 @@ def _confirmation_dump(confirmation: Confirmation) -> dict[str, Any]:
         "signal": confirmation.signal,
         "decidedBy": "policy",
         "decision": confirmation.decision.model_dump(mode="json"),
-        "evidence": None if evidence is None else evidence.model_dump(mode="json"),
+        "evidence": None if evidence is None else evidence.model_dump(mode="json", by_alias=True),
         "gatheringMs": 0.0 if evidence is None else evidence.elapsed_ms,
     }
 

@@ -16,6 +16,7 @@ from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
 
 from replica_failover.notify import dingtalk, webhook
 from replica_failover.notify.messages import Message
@@ -30,7 +31,7 @@ DINGTALK_PER_MINUTE: Final = 20
 class NotificationRecord(BaseModel):
     """What happened to one message (goes into the invocation's result and log; no URL, no secret)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel, populate_by_name=True)
     channel: Channel
     kind: str
     ok: bool
