@@ -25,9 +25,10 @@ def test_approval_flow_report_shows_decisions_and_notifications(tmp_path: Path) 
         "rejected: expired",
         "rejected: other-incident",
     ]
-    assert rows[4][7] == "verified, by oncall-alice: run 3" and "dingtalk act ok" in rows[4][8]
+    assert rows[4][7] == "verified, by oncall-alice: run 3, held 1" and "dingtalk act ok" in rows[4][8]
     received = notification_rows(journal)
-    assert [r[2] for r in received] == ["hold"] * 2 + ["failure"] * 6 + ["act"] * 2 + ["result"] * 2
+    # the second hold asks a new approval for the target that joined the plan after the first
+    assert [r[2] for r in received] == ["hold"] * 2 + ["failure"] * 6 + ["hold", "hold", "act", "act"] + ["result"] * 2
     assert all(r[3] == "yes" for r in received)
     md = (tmp_path / "approval-flow" / "report.md").read_text(encoding="utf-8")
     assert "## Decisions and evidence" in md and "## Notifications received" in md
@@ -35,7 +36,7 @@ def test_approval_flow_report_shows_decisions_and_notifications(tmp_path: Path) 
     page = (tmp_path / "approval-flow" / "report.html").read_text(encoding="utf-8")
     assert "<h2>Decisions and evidence</h2>" in page and "rejected: bad-signature" in page
     doc = json.loads((tmp_path / "approval-flow" / "report.json").read_text(encoding="utf-8"))
-    assert len(doc["notifications"]) == 12 and doc["figures"]["notifications"] == 12
+    assert len(doc["notifications"]) == 14 and doc["figures"]["notifications"] == 14
     assert ">CloudMonitor calls<" in page and ">Notifications received<" in page
 
 
