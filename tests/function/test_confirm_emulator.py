@@ -131,3 +131,28 @@ def test_a_refused_plan_sends_the_permanent_failure_notice(world: Emulator, endp
         ("webhook", "failure", True),
     ]
     assert any("blast-radius" in t for t in robot_texts(endpoint))
+
+
+def test_re_notifications_after_the_failover_send_nothing(world: Emulator, endpoint: str, invoke: Invoke) -> None:
+    primary_down(world)
+    first = invoke(ALARM, env=confirm_env(endpoint))
+    assert first["status"] == "completed" and len(first["notifications"]) == 4
+    again = invoke(ALARM, env=confirm_env(endpoint))  # CloudMonitor re-notifies while the alarm lasts
+    assert again["status"] == "completed" and again["summary"]["alreadyFailedOver"] == len(TARGETS)
+    assert again["notifications"] == [] and effects(world) == Counter(dict.fromkeys(TARGETS, 1))
+
+
+def test_a_decisive_probe_does_not_wait_for_a_hanging_cloudmonitor(
+    world: Emulator, endpoint: str, invoke: Invoke
+) -> None:
+    # a real regional outage may take CloudMonitor's regional endpoint down with the control plane
+    hang = FaultRule(service="cms", hang_ms=10_000)
+    down = FaultRule(service="ebs", region=PRIMARY, error=FaultError(status=503, code="ServiceUnavailable"))
+    world.faults.set([hang, down], world.clock.now(), 0)
+    result = invoke(ALARM, env=confirm_env(endpoint))
+    assert result["status"] == "completed" and effects(world) == Counter(dict.fromkeys(TARGETS, 1))
+    confirmation = result["confirmation"]
+    assert confirmation["decision"]["terms"]["probe"] == "true"
+    assert confirmation["evidence"]["sources"]["cms_events"]["reason"].startswith("not waited for")
+    # decided on the probe's answer, far below the SDK read timeout (2.4 s) and the bound (3 s)
+    assert confirmation["gatheringMs"] < 1500

@@ -6,6 +6,8 @@ and on-failure destination take over. Every permanent outcome, good or bad, retu
 retry cannot fix a RAM denial or a refused blast radius. A bad one (rejected, refused, failed,
 partial) carries ``ok: false`` and ``failure: {kind, cause, reason, ...}`` and is logged at ERROR;
 FC hands every returned async result to the on-success destination, where an operator reads it.
+A ``held`` result (confirm/stage.py: not confirmed, or waiting for an approval) is returned too,
+with zero writes: CloudMonitor's re-notifications, not FC's retries, bring new evidence.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
     from replica_failover.confirm.stage import ConfirmStage
     from replica_failover.ebs import EbsApi
     from replica_failover.execute import Executor
+    from replica_failover.plan import Plan
     from replica_failover.retry import Backoff
 
 DEFAULT_TIMEOUT = 60.0
@@ -217,11 +220,8 @@ def _invoke(
         consideredPairs=plan.considered_pairs,
         consideredGroups=plan.considered_groups,
     )
-    planned = [
-        target_result(i, "pending" if i.decision == "failover" else i.decision, i.reason, client_token=i.client_token)
-        for i in plan.items
-    ]
     if incident.disposition == "plan" or plan.refused:
+        planned = _as_planned(plan)
         if incident.disposition == "plan":  # a dry run shows everything, cap or not
             return run.result("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
         return run.result(
@@ -234,7 +234,8 @@ def _invoke(
         incident, plan, lambda: evidence.build_sources(settings, credentials, region, at_ms=evidence.now_ms())
     )
     if gate.status != "act":
-        return run.result(gate.status, gate.reason, incident, targets=planned, api=api, ok=False, cause=gate.cause)
+        held = _as_planned(plan)
+        return run.result(gate.status, gate.reason, incident, targets=held, api=api, ok=False, cause=gate.cause)
     plan = gate.plan
 
     # 5. Execution
@@ -267,6 +268,14 @@ def _invoke(
         api=api,
         executor=executor,
     )
+
+
+def _as_planned(plan: Plan) -> list[TargetResult]:
+    """The plan as results: what would fail over is ``pending``, the rest as the plan decided."""
+    return [
+        target_result(i, "pending" if i.decision == "failover" else i.decision, i.reason, client_token=i.client_token)
+        for i in plan.items
+    ]
 
 
 def _timeout(context: Any) -> float:

@@ -12,7 +12,7 @@ from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from replica_failover.confirm.evidence import Evidence, Source, gather
+from replica_failover.confirm.evidence import Evidence, Source, SourceResult, gather
 from replica_failover.confirm.policy import Decision, Facts, Policy, terms
 from replica_failover.incident import Incident
 
@@ -61,6 +61,13 @@ def confirm(
         return Confirmation(signal=signal, decision=first, evidence=None)
     wanted = {SOURCE_OF_TERM[t.name] for t in terms(policy.root) if t.name in SOURCE_OF_TERM}
     chosen = {name: src for name, src in sources().items() if name in wanted}
-    evidence = gather(chosen, timeout)
+
+    def settled(partial: Mapping[str, SourceResult]) -> bool:
+        # Kleene logic is monotone: once the known answers decide, the pending ones cannot change it
+        known = Evidence(sources=dict(partial), elapsed_ms=0, timeout_seconds=timeout)
+        facts = known.facts(alarm=bare.alarm, resource=bare.resource, manual=bare.manual)
+        return policy.decide(facts).value != "unknown"
+
+    evidence = gather(chosen, timeout, settled=settled)
     facts = evidence.facts(alarm=bare.alarm, resource=bare.resource, manual=bare.manual)
     return Confirmation(signal=signal, decision=policy.decide(facts), evidence=evidence)

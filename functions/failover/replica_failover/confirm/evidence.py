@@ -69,7 +69,7 @@ class Evidence(BaseModel):
         )
 
 
-def _run(name: str, source: Source, out: dict[str, SourceResult], lock: threading.Lock) -> None:
+def _run(name: str, source: Source, out: dict[str, SourceResult], lock: threading.Condition) -> None:
     started = time.monotonic()
     try:
         value = source()
@@ -83,6 +83,7 @@ def _run(name: str, source: Source, out: dict[str, SourceResult], lock: threadin
         result = SourceResult(name=name, available=False, reason=reason, elapsed_ms=_ms(started))
     with lock:
         out.setdefault(name, result)
+        lock.notify_all()
 
 
 def _ms(started: float) -> float:
@@ -93,29 +94,40 @@ def _reason(text: str) -> str:
     return redact_text(text)[:MAX_REASON]
 
 
-def gather(sources: Mapping[str, Source], timeout: float) -> Evidence:
-    """Run every source in its own daemon thread; return when all are done or ``timeout`` has passed.
+def gather(
+    sources: Mapping[str, Source],
+    timeout: float,
+    *,
+    settled: Callable[[Mapping[str, SourceResult]], bool] | None = None,
+) -> Evidence:
+    """Run every source in its own daemon thread; return when all are done, when ``settled`` says the
+    answers so far decide (the rest cannot change the outcome), or when ``timeout`` has passed.
 
-    A source still running at the bound is left to finish in the background (its thread is a daemon,
-    its late answer ignored) and recorded as unavailable ("timed out after N s")."""
+    A source still running then is left to finish in the background (its thread is a daemon, its
+    late answer ignored) and recorded as unavailable: "timed out after N s", or "not waited for"."""
     started = time.monotonic()
     deadline = started + max(0.0, timeout)
     out: dict[str, SourceResult] = {}
-    lock = threading.Lock()
+    cond = threading.Condition()
     threads = {
-        name: threading.Thread(target=_run, args=(name, src, out, lock), name=f"evidence-{name}", daemon=True)
+        name: threading.Thread(target=_run, args=(name, src, out, cond), name=f"evidence-{name}", daemon=True)
         for name, src in sources.items()
     }
     for thread in threads.values():
         thread.start()
-    for thread in threads.values():
-        thread.join(max(0.0, deadline - time.monotonic()))
-    elapsed = _ms(started)
-    with lock:
+    decided = False
+    with cond:
+        while len(out) < len(threads):
+            if settled is not None and settled(dict(out)):
+                decided = True
+                break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            cond.wait(left)
+        elapsed = _ms(started)
+        why = "not waited for: the answers already decided" if decided else f"timed out after {timeout:g} s"
         for name in threads:
-            out.setdefault(
-                name,
-                SourceResult(name=name, available=False, reason=f"timed out after {timeout:g} s", elapsed_ms=elapsed),
-            )
+            out.setdefault(name, SourceResult(name=name, available=False, reason=why, elapsed_ms=elapsed))
         results = {name: out[name] for name in threads}
     return Evidence(sources=results, elapsed_ms=elapsed, timeout_seconds=timeout)

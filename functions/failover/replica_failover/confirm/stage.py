@@ -160,6 +160,10 @@ class ConfirmStage:
         )
 
     def _act(self, incident: Incident, plan: Plan, seen: Mapping[str, str], *, approver: str | None) -> None:
+        # nothing left to fail over (a re-notification after the failover, a replayed approval): a
+        # message each time CloudMonitor re-notifies would only be noise
+        if not plan.to_failover:
+            return
         self.acted = True
         self.outbox.send(
             messages.act(
