@@ -39,7 +39,10 @@ def test_one_resource_event_is_held_and_notified_with_zero_writes(
     confirmation = result["confirmation"]
     assert confirmation["signal"] == "resource" and confirmation["decision"]["act"] is False
     sources = confirmation["evidence"]["sources"]
-    assert sources["cms_events"]["value"] == 1 and sources["probe"]["value"] is False
+    assert sources["cms_events"]["value"] == 1 and confirmation["decision"]["terms"]["events>=5"] == "false"
+    # one resource with events already decides; the (healthy) probe is read unless that answer came first
+    probe = sources["probe"]
+    assert probe["value"] is False or probe["reason"].startswith("not waited for"), probe
     assert 0 < confirmation["gatheringMs"] < 3000  # bounded by FAILOVER_EVIDENCE_TIMEOUT_SECONDS
     # the plan is computed and shown, nothing ran
     assert {t["id"] for t in result["targets"] if t["outcome"] == "pending"} == TARGETS
