@@ -10,11 +10,15 @@ Structure (the phases of one run, in the order ``runner.py`` drives them):
   functions and keep what each attempt returned.
 * ``channels.py``: delivery: how each copy of the trigger event reaches the function (``direct``,
   ``fc-sync``, ``fc-async``, ``webhook``; a deployed ``fc://`` target) and how its result comes back.
-* ``method.py``: the method: the scenario's steps during the run (faults armed, flips, clock moves).
+* ``method.py``: the method: the scenario's steps during the run (faults armed, flips, clock moves,
+  CloudMonitor records added mid-run). ``notifications.py``: the notification endpoints the function
+  is pointed at (robot, webhook) and reading what they received; ``approvals.py``: approve steps, built
+  from the latest hold message with ``replica-failover approve``'s code.
 * ``judging.py``: reading the emulator after the method (``observations.py``), checking the
   steady-state hypothesis and writing the journal (``journal.py``).
 * ``expectations.py``: the hypothesis as a table of checks, one function per ``expect`` field,
-  with ``eligibility.py`` the oracle of which targets must fail over.
-* ``timeline.py``, ``report.py``: per-target timelines and the report files (JSON, Markdown, HTML);
-  ``display.py``: what the command prints.
+  with ``eligibility.py`` the oracle of which targets must fail over; ``confirmation_checks.py``: the
+  checks of decisions, approvals and notifications; ``verdict.py``: what one check found.
+* ``timeline.py``, ``report.py``: per-target timelines and the report files (JSON, Markdown, HTML),
+  with ``report_confirm.py`` the decision and notification tables; ``display.py``: what the command prints.
 """

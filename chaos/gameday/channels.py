@@ -54,6 +54,7 @@ class Delivery:
     result: dict[str, Any] | None = None
     error: str | None = None
     request_id: str | None = None  # FC request id whose captured result is the outcome
+    blocked: str | None = None  # why this copy was not sent (an approve step without a hold message)
 
 
 def plan_deliveries(world: World) -> list[Delivery]:
@@ -84,6 +85,7 @@ class Channels:
     def __init__(self, world: World, progress: ProgressFn) -> None:
         self.world = world
         self.progress = progress
+        self.step_writes: dict[int, int] = {}  # ebs write calls made while a step's deliveries ran
 
     def deliver(self, deliveries: list[Delivery], before_event: Callable[[int], None]) -> None:
         """Wave by wave (a step's repetition): the copies of a wave run concurrently."""
@@ -91,19 +93,41 @@ class Channels:
         waves: dict[tuple[int, int], list[Delivery]] = {}
         for d in deliveries:
             waves.setdefault((d.step, d.rep), []).append(d)
+        # steps whose writes are judged are settled (FC queue drained) before the next one starts
+        counted = {i for i, e in enumerate(self.world.sc.trigger.events) if e.max_write_calls is not None}
+        last_rep = {step: rep for step, rep in sorted(waves)}
+        writes_at_start = 0
         for (step, rep), wave in sorted(waves.items()):
             if rep == 0:
                 before_event(step)
+                if step in counted:
+                    writes_at_start = self._writes()
             elif any(d.channel in ("fc-async", "webhook") for d in wave):
                 self.drain()  # a re-notification comes after the first one was handled
             with ThreadPoolExecutor(max_workers=len(wave), thread_name_prefix="gameday-invoke") as pool:
                 for _ in pool.map(self._deliver_one, wave):
                     done += 1
                     self.progress("trigger", done, len(deliveries))
+            if step in counted and rep == last_rep[step]:
+                self.drain()
+                if self.world.control is not None:
+                    self.world.control.wait_quiet(DRAIN_TIMEOUT)
+                self.step_writes[step] = self._writes() - writes_at_start
+
+    def _writes(self) -> int:
+        from chaos.emulator.ebs.urls import WRITE_ACTIONS
+
+        control = self.world.control
+        if control is None:
+            return 0
+        return sum(1 for r in control.ledger().get("requests", []) if r.get("action") in WRITE_ACTIONS)
 
     def _deliver_one(self, d: Delivery) -> None:
         d.started_at = time.time()
         t0 = time.monotonic()
+        if d.blocked is not None:
+            d.status, d.error, d.duration_ms = "error", d.blocked, 0.0
+            return
         try:
             if d.channel == "direct":
                 self._direct(d)

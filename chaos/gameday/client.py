@@ -16,9 +16,11 @@ from typing import Any, Protocol
 import requests
 
 from chaos.emulator.app import Emulator
+from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord
 from chaos.emulator.faults import FaultRule
 from chaos.emulator.fc import FunctionSpec
+from chaos.emulator.notify.models import RobotSpec
 
 HTTP_TIMEOUT = 30.0
 POLL_SECONDS = 0.005  # HTTP triggers only: how often the ledger is read while waiting for request N
@@ -57,6 +59,10 @@ class EmulatorControl(Protocol):
     def fc_invocations(self) -> list[dict[str, Any]]: ...
     def fc_async_failures(self) -> list[dict[str, Any]]: ...
     def fc_wait_idle(self, timeout: float) -> bool: ...
+    def add_system_events(self, events: list[SystemEventSeed]) -> None: ...
+    def add_datapoints(self, datapoints: list[DatapointSeed]) -> None: ...
+    def configure_robots(self, robots: list[RobotSpec]) -> None: ...
+    def notifications(self) -> list[dict[str, Any]]: ...
 
     def wait_quiet(self, timeout: float) -> bool: ...
     def on_request(self, trigger: RequestTrigger) -> None: ...
@@ -139,6 +145,18 @@ class LocalControl:
 
     def fc_wait_idle(self, timeout: float) -> bool:
         return self.em.fc.wait_idle(timeout)
+
+    def add_system_events(self, events: list[SystemEventSeed]) -> None:
+        self.em.cms.add_events(events)
+
+    def add_datapoints(self, datapoints: list[DatapointSeed]) -> None:
+        self.em.cms.add_datapoints(datapoints)
+
+    def configure_robots(self, robots: list[RobotSpec]) -> None:
+        self.em.notify.configure_robots(robots)
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return self.em.notify.notifications()
 
     def wait_quiet(self, timeout: float) -> bool:
         return self.em.wait_quiet(timeout)
@@ -273,6 +291,20 @@ class HttpControl:
 
     def fc_wait_idle(self, timeout: float) -> bool:
         return bool(self._call("POST", "fc/wait", {"timeout": timeout})["idle"])
+
+    def add_system_events(self, events: list[SystemEventSeed]) -> None:
+        body = [e.model_dump(mode="json", by_alias=True, exclude_none=True) for e in events]
+        self._call("POST", "cms/system-events", {"events": body})
+
+    def add_datapoints(self, datapoints: list[DatapointSeed]) -> None:
+        body = [d.model_dump(mode="json", by_alias=True, exclude_none=True) for d in datapoints]
+        self._call("POST", "cms/metrics", {"datapoints": body})
+
+    def configure_robots(self, robots: list[RobotSpec]) -> None:
+        self._call("POST", "robots", {"robots": [r.model_dump(exclude_none=True) for r in robots]})
+
+    def notifications(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "notifications")["notifications"])
 
     def wait_quiet(self, timeout: float) -> bool:
         return bool(self._call("POST", "quiesce", {"timeout": timeout})["quiet"])

@@ -76,8 +76,8 @@ class GamedayDisplay:
                 table.add_row(
                     Text("ok", style="green") if e.ok else Text("X", style="bold red"),
                     e.name,
-                    e.expected,
-                    e.message or _brief(e.measured),
+                    Text(e.expected),  # Text: bounds like [false] are data, not rich markup
+                    Text(e.message or _brief(e.measured)),
                 )
             self.console.print(table)
         if outcome.reports:

@@ -8,33 +8,29 @@ A check that could pass because nothing happened says so (``failed-reason`` with
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chaos.gameday.confirmation_checks import (
+    event_writes,
+    evidence_time,
+    is_primary_probe,
+    no_secret_leaked,
+    notification_kinds,
+    notification_text,
+    notifications_accepted,
+    primary_probes,
+    result_fields,
+    result_notification_failures,
+)
 from chaos.gameday.eligibility import FAILOVER_FROM, TargetKey
 from chaos.gameday.journal import ExpectationResult
 from chaos.gameday.observations import Observations
 from chaos.gameday.scenario import Expect
+from chaos.gameday.verdict import MAX_NAMED, Verdict, short
 
-MAX_NAMED = 8  # offenders named in a message; ``offenders`` carries them all
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What one check found; the table adds its name."""
-
-    ok: bool
-    expected: str
-    measured: Any
-    message: str = ""
-    offenders: Any = None
-
-
-def _short(keys: Iterable[TargetKey | str]) -> str:
-    names = [k if isinstance(k, str) else k[1] for k in keys]
-    more = f" (+{len(names) - MAX_NAMED} more)" if len(names) > MAX_NAMED else ""
-    return ", ".join(names[:MAX_NAMED]) + more
+_short = short
 
 
 def _result(name: str, v: Verdict) -> ExpectationResult:
@@ -92,18 +88,19 @@ def _no_ineligible_touched(x: Expect, obs: Observations) -> Verdict:
 
 
 def _no_primary_calls(x: Expect, obs: Observations) -> Verdict:
-    # the confirmation stage may read the primary region (the probe, CloudMonitor's events): reads
-    # there are allowed, a write there or a describe of the production site from elsewhere is not
-    def bad_call(r: dict[str, Any]) -> bool:
-        read = str(r.get("action", "")).startswith("Describe")
-        if r.get("regionId") == obs.primary:
-            return not read
-        return read and r.get("site") in (None, "production")
-
-    bad = [r for r in obs.ledger.get("requests", []) if bad_call(r)]
+    # the confirmation probe reads the primary on purpose (bounded, read-only): primary-probes bounds it
+    bad = [
+        r
+        for r in obs.ebs_requests()
+        if not is_primary_probe(r, obs.primary)
+        and (
+            r.get("regionId") == obs.primary
+            or (str(r.get("action", "")).startswith("Describe") and r.get("site") in (None, "production"))
+        )
+    ]
     return Verdict(
         not bad,
-        f"no write with RegionId={obs.primary} (reads there allowed), no describe of Site=production elsewhere",
+        f"no ebs call with RegionId={obs.primary}, no describe of Site=production (but the confirmation probe)",
         len(bad),
         "; ".join(
             f"#{r.get('seq')} {r.get('action')} RegionId={r.get('regionId')} Site={r.get('site')}"
@@ -275,6 +272,24 @@ CHECKS: tuple[Check, ...] = (
     Check("fc-re-invocation", lambda x, o: x.min_fc_attempts is not None, _fc_reinvocation),
     # without FC records (a staging account) there is no DLQ to read
     Check("async-failures", lambda x, o: x.max_async_failures is not None and bool(o.fc_records), _async_failures),
+    # confirmation, approval and notifications
+    Check("primary-probes", lambda x, o: x.max_primary_probes is not None, primary_probes, True),
+    Check("event-writes", lambda x, o: bool(o.step_writes), event_writes, True),
+    Check("result-fields", lambda x, o: bool(x.result_fields or o.event_results), result_fields),
+    Check("evidence-time", lambda x, o: x.max_evidence_seconds is not None, evidence_time),
+    Check("notification-kinds", lambda x, o: bool(x.notifications and x.notifications.kinds), notification_kinds),
+    Check("notification-text", lambda x, o: bool(x.notifications and x.notifications.contains), notification_text),
+    Check(
+        "notifications-accepted",
+        lambda x, o: x.notifications is not None and x.notifications.all_accepted is not None,
+        notifications_accepted,
+    ),
+    Check(
+        "result-notification-failures",
+        lambda x, o: x.result_notification_failures is not None,
+        result_notification_failures,
+    ),
+    Check("no-secret-leaked", lambda x, o: x.no_secret_leaked and bool(o.secrets), no_secret_leaked),
 )
 
 

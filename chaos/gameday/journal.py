@@ -80,3 +80,5 @@ class RunJournal(_Model):
     faults: list[dict[str, Any]] = Field(default_factory=list)  # rules with matched/fired counters
     timelines: list[TargetTimeline] = Field(default_factory=list)
     ledger: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # requests/effects/transitions
+    # what the emulator's robot and webhook received, in arrival order; "message" is hold/act/result/failure
+    notifications: list[dict[str, Any]] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from chaos.gameday.channels import DRAIN_TIMEOUT, Delivery
 from chaos.gameday.eligibility import TargetKey, eligible_targets, group_of, state_of
 from chaos.gameday.expectations import evaluate, steady_state_before
 from chaos.gameday.journal import ExpectationResult, InvocationRecord, RunJournal
+from chaos.gameday.notifications import kind_of
 from chaos.gameday.observations import Observations
 from chaos.gameday.world import World
 
@@ -57,6 +58,7 @@ class After:
     rules: list[dict[str, Any]] = field(default_factory=list)
     fc_records: list[dict[str, Any]] = field(default_factory=list)
     async_failures: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
 def look_after(world: World) -> After:
@@ -73,6 +75,7 @@ def look_after(world: World) -> After:
         rules=control.fault_rules(),
         fc_records=[r for r in control.fc_invocations() if (r.get("service"), r.get("function")) == world.fc_key()],
         async_failures=control.fc_async_failures(),
+        notifications=[{**n, "message": kind_of(n)} for n in control.notifications()],
     )
 
 
@@ -85,8 +88,11 @@ def observe(
     *,
     flips: dict[TargetKey, str],
     trigger_seconds: float,
+    step_writes: dict[int, int] | None = None,
+    logs: str = "",
 ) -> Observations:
     sc = world.sc
+    events = sc.trigger.events
     return Observations(
         primary=sc.primary_region,
         eligible=eligible_targets(
@@ -110,6 +116,17 @@ def observe(
         fc_records=after.fc_records,
         async_failures=after.async_failures,
         trigger_seconds=trigger_seconds,
+        notifications=after.notifications,
+        notify_channels=sc.notify.channels(),
+        step_writes=[
+            (events[step].label(step), n, events[step].max_write_calls or 0)
+            for step, n in sorted((step_writes or {}).items())
+        ],
+        event_results=[
+            (f"#{d.index} {d.label}", d.result, d.event.result_fields) for d in deliveries if d.event.result_fields
+        ],
+        secrets=world.secrets(),
+        logs=logs,
     )
 
 
@@ -177,6 +194,7 @@ def judge(
         faults=after.rules,
         timelines=_timelines(after, obs, started_wall, members),
         ledger=after.ledger,
+        notifications=after.notifications,
     )
 
 
@@ -187,6 +205,8 @@ def figures(obs: Observations, deliveries: list[Delivery], fc_records: list[dict
     attempts = sum(len(r.get("attempts") or []) for r in fc_records)
     return {
         "apiCalls": obs.api_calls(),
+        "cmsCalls": obs.cms_calls(),
+        "notifications": len(obs.notifications),
         "writeCalls": obs.write_calls(),
         "effects": len(effects) if obs.ledger_available else None,
         "retries": obs.retries(),

@@ -1,4 +1,5 @@
-"""The method: the scenario's steps during the run (faults armed, flips, clock moves, fault changes).
+"""The method: the scenario's steps during the run (faults armed, flips, clock moves, fault changes,
+CloudMonitor records that happen mid-run: an outage that grows between two notifications).
 
 Faults under ``method.faults`` are installed before the trigger. Each ``method.actions`` entry runs once,
 when its ``when`` says: after the Nth matching ebs request (a request trigger on the emulator), before
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from chaos.gameday.client import RequestTrigger
 from chaos.gameday.eligibility import TargetKey
 from chaos.gameday.scenario import Action
-from chaos.gameday.world import World
+from chaos.gameday.world import World, seed_cloud_monitor
 
 
 class Method:
@@ -67,6 +68,8 @@ class Method:
             control.add_faults(action.add_faults)
         if action.advance_clock:
             control.advance(action.advance_clock)
+        if action.add_system_events or action.add_datapoints:
+            seed_cloud_monitor(control, action.add_system_events or [], action.add_datapoints or [])
 
 
 def _bind(fn: Callable[[Action], None], action: Action) -> Callable[[], None]:

@@ -28,17 +28,32 @@ class Observations:
     fc_records: list[dict[str, Any]] = field(default_factory=list)
     async_failures: list[dict[str, Any]] = field(default_factory=list)
     trigger_seconds: float = 0.0
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # what the endpoints received
+    notify_channels: list[str] = field(default_factory=list)  # the endpoints configured: robot, webhook
+    # (label, writes made while the step ran, allowed) for events with maxWriteCalls
+    step_writes: list[tuple[str, int, int]] = field(default_factory=list)
+    # (label, result, required fields) of each delivery whose event has resultFields
+    event_results: list[tuple[str, dict[str, Any] | None, dict[str, list[Any]]]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # what must appear nowhere; never written to the journal
+    logs: str = ""  # the function's log lines (in-process invocations)
 
     def effects(self) -> Counter[TargetKey]:
         return Counter((str(e["targetType"]), str(e["targetId"])) for e in self.ledger.get("effects", []))
 
+    def ebs_requests(self) -> list[dict[str, Any]]:
+        """The ledger's ebs requests (CloudMonitor's carry ``service: cms``)."""
+        return [r for r in self.ledger.get("requests", []) if r.get("service", "ebs") == "ebs"]
+
+    def cms_calls(self) -> int:
+        return sum(1 for r in self.ledger.get("requests", []) if r.get("service") == "cms")
+
     def api_calls(self) -> int:
         if self.ledger_available:
-            return len(self.ledger.get("requests", []))
+            return len(self.ebs_requests())
         return sum(int(r.get("apiCalls") or 0) for r in self.attempt_results)
 
     def writes(self) -> list[dict[str, Any]]:
-        return [r for r in self.ledger.get("requests", []) if r.get("action") in WRITE_ACTIONS]
+        return [r for r in self.ebs_requests() if r.get("action") in WRITE_ACTIONS]
 
     def write_calls(self) -> int:
         if self.ledger_available:

@@ -29,6 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from chaos.gameday.journal import RunJournal, TargetTimeline, TimelineEvent
+from chaos.gameday.report_confirm import (
+    DECISION_HEADER,
+    NOTIFICATION_HEADER,
+    decision_rows,
+    has_decisions,
+    notification_rows,
+)
 
 MAX_LANES = 400  # SVG stays light (a few thousand elements) and the browser stays responsive
 MAX_MD_ROWS = 50
@@ -58,6 +65,8 @@ FIGURE_LABELS = {
     "invocations": "Invocations",
     "fcAttempts": "FC attempts",
     "fcReinvocations": "FC re-invocations",
+    "cmsCalls": "CloudMonitor calls",
+    "notifications": "Notifications received",
 }
 FLEET_LABELS = {
     "pairs": "Pairs",
@@ -275,6 +284,13 @@ def render_markdown(journal: RunJournal, *, max_rows: int = MAX_MD_ROWS) -> str:
         )
     else:
         out.append("_No invocations._")
+
+    if has_decisions(j):
+        out += ["", "## Decisions and evidence", ""]
+        out += _md_table(DECISION_HEADER, decision_rows(j))
+    if j.notifications:
+        out += ["", "## Notifications received", ""]
+        out += _md_table(NOTIFICATION_HEADER, notification_rows(j))
 
     out += ["", "## Faults fired", ""]
     if j.faults:
@@ -693,6 +709,15 @@ def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
         )
     else:
         parts.append('<p class="note">No invocations.</p>')
+
+    if has_decisions(j):
+        parts.append("<h2>Decisions and evidence</h2>")
+        parts.append(_table(DECISION_HEADER, [[_e(c) for c in r] for r in decision_rows(j)], num=frozenset({0, 6})))
+    if j.notifications:
+        parts.append("<h2>Notifications received</h2>")
+        parts.append(
+            _table(NOTIFICATION_HEADER, [[_e(c) for c in r] for r in notification_rows(j)], num=frozenset({0}))
+        )
 
     parts.append("<h2>Faults</h2>")
     if j.faults:

@@ -22,7 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaos.gameday.channels import Channels, ProgressFn, plan_deliveries
+from chaos.gameday.approvals import ApprovalStepError, approval_event
+from chaos.gameday.channels import Channels, Delivery, ProgressFn, plan_deliveries
 from chaos.gameday.client import EmulatorControl
 from chaos.gameday.journal import ExpectationResult, RunJournal
 from chaos.gameday.judging import judge, look_after, look_before, observe
@@ -120,9 +121,14 @@ def _run(world: World, name: str, progress: ProgressFn) -> RunJournal:
     deliveries = plan_deliveries(world)
     progress("trigger", 0, len(deliveries))
     started_wall, trigger_start = time.time(), time.monotonic()
+
+    def before_event(step: int) -> None:
+        method.before_event(step)
+        _prepare_approval(world, channels, deliveries, step)
+
     method.arm()
     try:
-        channels.deliver(deliveries, method.before_event)
+        channels.deliver(deliveries, before_event)
         drained = channels.drain()
     finally:
         method.disarm()
@@ -132,5 +138,30 @@ def _run(world: World, name: str, progress: ProgressFn) -> RunJournal:
 
     after = look_after(world)
     attempts = channels.collect(deliveries)
-    obs = observe(world, before, after, deliveries, attempts, flips=method.fired_flips, trigger_seconds=trigger_seconds)
+    obs = observe(
+        world,
+        before,
+        after,
+        deliveries,
+        attempts,
+        flips=method.fired_flips,
+        trigger_seconds=trigger_seconds,
+        step_writes=channels.step_writes,
+        logs=world.logs.getvalue() if isinstance(world.logs, io.StringIO) else "",
+    )
     return judge(world, name, obs, after, before_checks, deliveries, started_wall=started_wall, drained=drained)
+
+
+def _prepare_approval(world: World, channels: Channels, deliveries: list[Delivery], step: int) -> None:
+    """An approve step's event is built from the hold message received so far, just before it is sent."""
+    approve = world.sc.trigger.events[step].approve
+    if approve is None:
+        return
+    channels.drain()  # an async hold must have been handled (and its message sent) before on-call reads it
+    try:
+        payload, blocked = approval_event(approve, world), None
+    except ApprovalStepError as exc:
+        payload, blocked = b"", f"approve step: {exc}"
+    for d in deliveries:
+        if d.step == step:
+            d.payload, d.blocked = payload, blocked

@@ -16,6 +16,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
 from chaos.emulator.ebs.models import GROUP_ID_RE, PAIR_ID_RE, PAIR_STATUSES, REGION_RE, FleetSpec
 from chaos.emulator.faults import FaultRule
 
@@ -119,17 +120,91 @@ class FunctionConfig(_Model):
     max_async_retry_attempts: int | None = Field(default=None, ge=0, le=8)
     webhook: str = Field(default="webhook", description="the HTTP-trigger function in template.yml")
     webhook_secret: str = Field(default="gameday-webhook-secret", min_length=1)
+    approval_secret: str = Field(
+        default="gameday-approval-secret-0123456789",
+        min_length=16,
+        description="FAILOVER_APPROVAL_SECRET, set when the function runs in approve mode or an event approves",
+    )
 
     @field_validator("env")
     @classmethod
     def _no_endpoints(cls, v: dict[str, str]) -> dict[str, str]:
-        for key in ("EBS_ENDPOINT", "FC_ENDPOINT"):
+        for key in RUNNER_ENV:
             if key in v:
                 raise ValueError(f"{key} is set by the runner to the emulator; leave it out")
         return v
 
+    def approve_mode(self) -> bool:
+        return self.env.get("FAILOVER_MODE", "").strip().lower() == "approve"
+
+
+# the runner points these at the emulator (notification URLs carry its robot's token and secret)
+RUNNER_ENV = (
+    "EBS_ENDPOINT",
+    "FC_ENDPOINT",
+    "CMS_ENDPOINT",
+    "FAILOVER_NOTIFY_DINGTALK_URL",
+    "FAILOVER_NOTIFY_DINGTALK_SECRET",
+    "FAILOVER_NOTIFY_WEBHOOK_URL",
+    "FAILOVER_APPROVAL_SECRET",
+)
+
+
+# --------------------------------------------------------------- cloud monitor, notifications
+
+
+class CloudMonitor(_Model):
+    """CloudMonitor's evidence before the trigger: system-event history and metric datapoints.
+
+    A system event's ``offsetSeconds`` is relative to the wall clock when the runner stores it (the
+    function computes its evidence window from the wall clock), so ``-120`` is two minutes before the
+    trigger; a datapoint's is relative to the emulator's clock (``DescribeMetricLast``'s default window).
+    """
+
+    system_events: list[SystemEventSeed] = Field(default_factory=list, max_length=10_000)
+    datapoints: list[DatapointSeed] = Field(default_factory=list, max_length=10_000)
+
+
+class RobotDef(_Model):
+    """A DingTalk custom robot in the emulator; the function's FAILOVER_NOTIFY_DINGTALK_URL/_SECRET point at it.
+
+    Its access token and secret are drawn per run: they are what ``noSecretInNotifications`` looks for."""
+
+    name: str = Field(default="oncall", min_length=1, max_length=128)
+    signed: bool = Field(default=True, description="the robot has a secret: every message must be signed")
+    keywords: list[str] = Field(default_factory=list, max_length=10)
+
+
+class HookDef(_Model):
+    """A JSON webhook receiver (``/hooks/<name>``); FAILOVER_NOTIFY_WEBHOOK_URL points at it."""
+
+    name: str = Field(default="ops", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class Notify(_Model):
+    dingtalk: RobotDef | None = None
+    webhook: HookDef | None = None
+
+    def channels(self) -> list[str]:
+        return [c for c, v in (("robot", self.dingtalk), ("webhook", self.webhook)) if v is not None]
+
 
 # -------------------------------------------------------------------------- trigger
+
+
+class ApproveStep(_Model):
+    """Approve the plan of the last hold message, as on-call would: run ``replica-failover approve``'s code
+    with the command the message printed and deliver the manual event it prints.
+
+    ``variant``: ``valid``; ``forged`` (signed with another secret); ``expired`` (signed as if
+    ``ttl`` + 60 s ago); ``replayed`` (a valid approval carried by an event for ``replayIncident``,
+    another incident with its own plan)."""
+
+    approver: str = Field(default="gameday-oncall", min_length=1, max_length=128)
+    variant: Literal["valid", "forged", "expired", "replayed"] = "valid"
+    ttl: int = Field(default=900, ge=1, le=3600, description="seconds the approval is valid (at most an hour)")
+    replay_incident: str = Field(default="INC-GAMEDAY-REPLAY", min_length=1, max_length=64)
+    reason: str = Field(default="game day: approved failover", min_length=1, max_length=512)
 
 
 class EventDef(_Model):
@@ -148,22 +223,46 @@ class EventDef(_Model):
     expect_status: list[str] | None = Field(
         default=None, description="allowed final status of these deliveries (default: expect.resultStatus)"
     )
+    max_write_calls: int | None = Field(
+        default=None, ge=0, description="ebs write calls made while these deliveries ran (checked as event-writes)"
+    )
+    result_fields: dict[str, list[Any]] = Field(
+        default_factory=dict, description="dotted path in each of these deliveries' results -> allowed values"
+    )
+    approve: ApproveStep | None = Field(
+        default=None, description="an approval of the plan the last hold message offered, as a manual event"
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> EventDef:
-        given = [k for k, v in (("file", self.file), ("body", self.body), ("raw", self.raw)) if v is not None]
+        given = [
+            k
+            for k, v in (("file", self.file), ("body", self.body), ("raw", self.raw), ("approve", self.approve))
+            if v is not None
+        ]
         if len(given) != 1:
-            raise ValueError(f"an event needs exactly one of file, body, raw (got {', '.join(given) or 'none'})")
+            raise ValueError(
+                f"an event needs exactly one of file, body, raw, approve (got {', '.join(given) or 'none'})"
+            )
         if self.patch and self.raw is not None:
             raise ValueError("patch applies to JSON events, not raw text")
+        if self.approve is not None and (self.copies > 1 or self.repeat > 1):
+            raise ValueError("an approve step is delivered once (copies and repeat must be 1)")
         return self
 
     def label(self, index: int) -> str:
-        return self.name or (self.file.name if self.file else f"event-{index}")
+        if self.name:
+            return self.name
+        if self.approve is not None:
+            return f"approve ({self.approve.variant})"
+        return self.file.name if self.file else f"event-{index}"
 
     def payload(self, base: Path, project: Path = REPO_ROOT) -> bytes:
         """The bytes delivered; files resolve against the scenario's directory, then ``project`` (the
-        template's directory, where the project keeps events/; the repository when run from a checkout)."""
+        template's directory, where the project keeps events/; the repository when run from a checkout).
+        An approve step has none yet: the runner builds it from the hold message just before delivery."""
+        if self.approve is not None:
+            return b""
         if self.raw is not None:
             return self.raw.encode("utf-8")
         if self.body is not None:
@@ -235,11 +334,24 @@ class Action(_Model):
     add_faults: list[FaultRule] | None = None
     clear_faults: bool = False
     advance_clock: float | None = Field(default=None, gt=0, le=86_400, description="emulator seconds")
+    add_system_events: list[SystemEventSeed] | None = Field(
+        default=None, max_length=10_000, description="CloudMonitor system events that happen now (offsets: wall clock)"
+    )
+    add_datapoints: list[DatapointSeed] | None = Field(default=None, max_length=10_000)
 
     @model_validator(mode="after")
     def _does_something(self) -> Action:
-        if not (self.flip or self.add_faults or self.clear_faults or self.advance_clock):
-            raise ValueError("an action needs flip, addFaults, clearFaults or advanceClock")
+        if not (
+            self.flip
+            or self.add_faults
+            or self.clear_faults
+            or self.advance_clock
+            or self.add_system_events
+            or self.add_datapoints
+        ):
+            raise ValueError(
+                "an action needs flip, addFaults, clearFaults, advanceClock, addSystemEvents or addDatapoints"
+            )
         return self
 
 
@@ -262,6 +374,20 @@ class Method(_Model):
 
 
 # ---------------------------------------------------------------------- expectations
+
+
+class NotificationsExpect(_Model):
+    """Recorded notifications: ``kinds`` counts per endpoint (each of ``endpoints`` must have accepted exactly
+    that many messages of the kind: hold, act, result, failure); ``contains``: each text appears in some
+    message; ``allAccepted``: every message was accepted (signature, keywords, rate), or with false,
+    some was refused."""
+
+    kinds: dict[Literal["hold", "act", "result", "failure"], int] = Field(default_factory=dict)
+    endpoints: list[Literal["robot", "webhook"]] | None = Field(
+        default=None, description="the endpoints kinds applies to (default: every configured one)"
+    )
+    contains: list[str] = Field(default_factory=list)
+    all_accepted: bool | None = None
 
 
 class Expect(_Model):
@@ -294,6 +420,30 @@ class Expect(_Model):
     )
     min_fc_attempts: int | None = Field(default=None, ge=1, description="FC ran some invocation at least N times")
     max_async_failures: int | None = Field(default=0, ge=0)
+    max_primary_probes: int | None = Field(
+        default=None,
+        ge=0,
+        description="read-only probes of the primary (DescribeDiskReplicaPairs, Site=production) allowed; "
+        "null: any number (they gather evidence, they change nothing)",
+    )
+    result_fields: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="dotted path in the last result (e.g. confirmation.decision.act) -> allowed values",
+    )
+    notifications: NotificationsExpect | None = Field(
+        default=None, description="what the notification endpoints received (needs scenario notify)"
+    )
+    no_secret_leaked: bool = Field(
+        default=True,
+        description="no secret of the run (robot token/secret, approval and webhook secrets, keys) appears in a "
+        "notification, a result or a function log line",
+    )
+    result_notification_failures: int | None = Field(
+        default=None, ge=0, description="at least N notifications recorded as failed in the results"
+    )
+    max_evidence_seconds: float | None = Field(
+        default=None, gt=0, description="every result's evidence gathering (confirmation.gatheringMs) took at most"
+    )
 
 
 class Scenario(_Model):
@@ -309,11 +459,17 @@ class Scenario(_Model):
     trigger: Trigger
     method: Method = Field(default_factory=Method)
     expect: Expect = Field(default_factory=Expect)
+    cloud_monitor: CloudMonitor = Field(default_factory=CloudMonitor)
+    notify: Notify = Field(default_factory=Notify)
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
         if self.primary_region == self.dr_region:
             raise ValueError("primaryRegion and drRegion must differ")
+        if self.expect.notifications is not None and not self.notify.channels():
+            raise ValueError("expect.notifications needs notify.dingtalk or notify.webhook")
+        if self.approvals() and not self.notify.channels():
+            raise ValueError("an approve step reads the hold message: configure notify.dingtalk or notify.webhook")
         for action in self.method.actions:
             n = action.when.before_event
             if n is not None and n >= len(self.trigger.events):
@@ -322,6 +478,9 @@ class Scenario(_Model):
 
     def channels(self) -> set[Channel]:
         return {e.channel or self.trigger.channel for e in self.trigger.events}
+
+    def approvals(self) -> bool:
+        return any(e.approve is not None for e in self.trigger.events)
 
 
 class ScenarioError(ValueError):

@@ -13,17 +13,26 @@ what is drawn (states, grouping), never which id a fault rule or flip names.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, default_credentials
+from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
+from chaos.emulator.config import (
+    DEFAULT_ACCESS_KEY_SECRET,
+    DEFAULT_STS_ACCESS_KEY_ID,
+    DEFAULT_STS_ACCESS_KEY_SECRET,
+    DEFAULT_STS_SECURITY_TOKEN,
+    default_credentials,
+)
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
 from chaos.emulator.ebs.urls import REQUIRED
 from chaos.emulator.fc import FunctionSpec
 from chaos.gameday.client import EmulatorControl, HttpControl, LocalControl
+from chaos.gameday.notifications import Endpoints
 from chaos.gameday.scenario import Scenario
 from chaos.template import FunctionDef, TemplateError, ensure_importable, locate_template, read_template
 
@@ -32,7 +41,17 @@ from chaos.template import FunctionDef, TemplateError, ensure_importable, locate
 GAMEDAY_ENV = {"FAILOVER_VERIFY_POLL_SECONDS": "0.05"}
 # failovering completes at once unless a scenario says otherwise (emulator.transitionDelays)
 GAMEDAY_EMULATOR = {"transitionDelays": {"failovering": 0.0}}
-SECRET_ENV = frozenset({"WEBHOOK_SECRET", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN"})
+SECRET_ENV = frozenset(
+    {
+        "WEBHOOK_SECRET",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN",
+        "FAILOVER_APPROVAL_SECRET",
+        "FAILOVER_NOTIFY_DINGTALK_URL",  # carries the robot's access token
+        "FAILOVER_NOTIFY_DINGTALK_SECRET",
+        "FAILOVER_NOTIFY_WEBHOOK_URL",  # real incoming-webhook URLs embed a token
+    }
+)
 
 
 class RunError(RuntimeError):
@@ -96,6 +115,7 @@ class World:
     logs: IO[str]  # the function's JSON log lines (in-process invocations)
     capture_dir: str | None = None  # where an out-of-process emulator's FC attempts leave their results
     project_dir: Path | None = None  # the template's directory: scenario event files may name its events/
+    endpoints: Endpoints | None = None  # the notification endpoints' credentials, drawn for this run
 
     @classmethod
     def build(
@@ -129,6 +149,7 @@ class World:
             logs,
             capture_dir,
             template_path.parent,
+            Endpoints(sc.notify),
         )
 
     @property
@@ -152,7 +173,25 @@ class World:
             env["EBS_ENDPOINT"] = self.url
             env["CMS_ENDPOINT"] = self.url
             env["FC_ENDPOINT"] = self.url
+            env["CMS_ENDPOINT"] = self.url
+            if self.endpoints is not None:
+                env.update(self.endpoints.env(self.url))
+        if self.sc.function.approve_mode() or self.sc.approvals():
+            env["FAILOVER_APPROVAL_SECRET"] = self.sc.function.approval_secret
         return env
+
+    def secrets(self) -> list[str]:
+        """Every secret of this run: none may appear in a notification, a result or a log line."""
+        out = [
+            self.sc.function.approval_secret,
+            self.sc.function.webhook_secret,
+            DEFAULT_ACCESS_KEY_SECRET,
+            DEFAULT_STS_ACCESS_KEY_SECRET,
+            DEFAULT_STS_SECURITY_TOKEN,
+        ]
+        if self.endpoints is not None:
+            out += self.endpoints.secrets()
+        return out
 
     def masked_env(self) -> dict[str, str]:
         return {k: ("***" if k in SECRET_ENV else v) for k, v in self.function_env().items()}
@@ -207,13 +246,49 @@ def set_up(world: World) -> None:
     control.configure(patch)
     pairs, groups = fleet_records(sc)
     control.seed(pairs, groups)
+    seed_cloud_monitor(control, sc.cloud_monitor.system_events, sc.cloud_monitor.datapoints)
+    if world.endpoints is not None:
+        world.endpoints.configure(control)
     if world.target is None:
         ensure_importable(world.fn.code_uri)
+        cold_instance()
         control.register(world.failover_spec())
         if "webhook" in sc.channels():
             control.register(world.webhook_spec())
     else:
         control.clear_ledger()
+
+
+def cold_instance() -> None:
+    """Each game day starts on a cold function instance. The function keeps the DingTalk robot's
+    client-side window (20 messages a minute) per process, as a warm FC instance does; scenarios run
+    one after another in this process must not inherit each other's sends."""
+    from replica_failover.notify import send
+
+    send.DINGTALK_LIMITER = send.RateLimiter()
+
+
+def seed_cloud_monitor(
+    control: EmulatorControl, events: list[SystemEventSeed], datapoints: list[DatapointSeed]
+) -> None:
+    """Store CloudMonitor records: system events stamped on the wall clock, datapoints on the emulator's.
+
+    The function asks for system events between its own wall-clock times, while the emulator's clock may
+    run ahead (an external emulator keeps the hour every earlier run advanced): an event's
+    ``offsetSeconds`` therefore counts from the wall clock. ``DescribeMetricLast`` is asked without
+    times, so the emulator's "last hour" applies and datapoints keep their offsets on its clock."""
+    if events:
+        now = time.time()
+        control.add_system_events([_wall_stamped(e, now) for e in events])
+    if datapoints:
+        control.add_datapoints(datapoints)
+
+
+def _wall_stamped(seed: SystemEventSeed, now: float) -> SystemEventSeed:
+    if seed.Time is not None:
+        return seed
+    stamp = int((now + (seed.offset_seconds or 0.0)) * 1000)
+    return seed.model_copy(update={"Time": stamp, "offset_seconds": None})
 
 
 def restricted_credentials(denied: list[str]) -> list[dict[str, Any]]:
@@ -347,16 +422,25 @@ def unknown_targets(sc: Scenario) -> list[str]:
     known = set(ids)
     clashes = sorted(rid for rid, n in Counter(ids).items() if n > 1)
     named: list[tuple[str, str]] = []  # (where, id)
-    for i, rule in enumerate(sc.method.faults):
-        if rule.target is not None:
-            named.append((f"method.faults[{i}]" + (f" ({rule.id})" if rule.id else ""), rule.target))
+    rules = [(f"method.faults[{i}]", rule) for i, rule in enumerate(sc.method.faults)]
     for i, action in enumerate(sc.method.actions):
-        for j, rule in enumerate(action.add_faults or []):
-            if rule.target is not None:
-                where = f"method.actions[{i}].addFaults[{j}]" + (f" ({rule.id})" if rule.id else "")
-                named.append((where, rule.target))
-        if action.flip is not None:
-            named.append((f"method.actions[{i}].flip", action.flip.target))
+        rules += [(f"method.actions[{i}].addFaults[{j}]", rule) for j, rule in enumerate(action.add_faults or [])]
+    # a notification endpoint's rule names the robot or hook (notify), not a pair or group
+    endpoints = {"robot": sc.notify.dingtalk.name if sc.notify.dingtalk else None}
+    endpoints["webhook"] = sc.notify.webhook.name if sc.notify.webhook else None
+    wrong_endpoint: list[str] = []
+    for place, rule in rules:
+        where = place + (f" ({rule.id})" if rule.id else "")
+        if rule.service in endpoints:
+            if rule.target is not None and rule.target != endpoints[rule.service]:
+                configured = endpoints[rule.service]
+                wrong_endpoint.append(
+                    f"{where}: {rule.service} {rule.target} is not configured under notify"
+                    + (f" (it is {configured})" if configured else "")
+                )
+        elif rule.target is not None:
+            named.append((where, rule.target))
+    named += [(f"method.actions[{i}].flip", a.flip.target) for i, a in enumerate(sc.method.actions) if a.flip]
     named += [(f"expect.targetOutcomes.{rid}", rid) for rid in sc.expect.target_outcomes]
     if isinstance(sc.expect.eligible, list):
         named += [("expect.eligible", rid) for rid in sc.expect.eligible]
@@ -365,4 +449,5 @@ def unknown_targets(sc: Scenario) -> list[str]:
         ids = generated_ids(sc.fleet.generate)
         hint = f" (generated pairs are {ids[0]} .. {ids[-1]}, whatever the seed)"
     problems = [f"fleet: {rid} is both listed and generated (or a group member listed twice)" for rid in clashes]
-    return problems + [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    missing = [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    return problems + wrong_endpoint + missing

@@ -33,3 +33,21 @@ def test_a_scenario_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     (tmp_path / "mine.yaml").write_text("title: mine\n")
     assert resolve("mine.yaml") == Path("mine.yaml")  # a file that exists wins
     assert resolve("no-such-scenario") == Path("no-such-scenario")  # loading it will say so
+
+
+CONFIRMATION = ("single-resource-event", "escalating-outage", "approval-flow", "notification-down", "cms-throttled")
+
+
+def test_the_confirmation_scenarios_are_bundled_and_judge_notifications(tmp_path: Path) -> None:
+    """Each is listed from any directory, and none can pass without what it is about: it judges the
+    recorded notifications or the function's record of them, and the decision in the result."""
+    from chaos.gameday.scenario import load_scenario
+
+    bundled = {p.stem: p for p in bundled_scenarios()}
+    for name in CONFIRMATION:
+        sc = load_scenario(bundled[name])
+        x = sc.expect
+        assert sc.notify.channels(), name
+        assert x.notifications is not None or x.result_notification_failures, name
+        assert x.result_fields or any(e.result_fields for e in sc.trigger.events), name
+        assert x.no_secret_leaked, name

@@ -54,11 +54,7 @@ def _deploy(external: RunningEmulator, **env: str) -> None:
     fn = read_template()["failover"]
     ensure_importable(fn.code_uri)
     base = {"EBS_ENDPOINT": external.url, "CMS_ENDPOINT": external.url, "FAILOVER_VERIFY_POLL_SECONDS": "0.05"}
-    external.emulator.fc.register(
-        fn.spec({**base, **env}).model_copy(
-            update={"initializer": None}
-        )
-    )
+    external.emulator.fc.register(fn.spec({**base, **env}).model_copy(update={"initializer": None}))
 
 
 @pytest.fixture

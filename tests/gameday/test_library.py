@@ -22,6 +22,11 @@ REQUIRED = {
     "false-alarm",
     "blast-radius",
     "kill-switch",
+    "single-resource-event",
+    "escalating-outage",
+    "approval-flow",
+    "notification-down",
+    "cms-throttled",
 }
 
 
