@@ -275,6 +275,7 @@ def _recovery_stage(
     if not recovery.configured(env) or plan.refused:
         return None
     from replica_failover.credentials import resolve_credentials
+    from replica_failover.recovery.hook import fc_endpoint
 
     kept_pairs, kept_groups = recovery.keep_records(plan, pairs, groups)
     prepared = recovery.prepare(
@@ -289,6 +290,8 @@ def _recovery_stage(
         started=run.started,
         connect_timeout=run.settings.connect_timeout_seconds,
         read_timeout=run.settings.read_timeout_seconds,
+        fc_endpoint=fc_endpoint(env.get("FC_ENDPOINT"), _account(context, env), plan.dr_region),
+        fc_service=str(getattr(getattr(context, "service", None), "name", "") or ""),
     )
     return prepared if isinstance(prepared, recovery.Stage) else prepared.dump()
 

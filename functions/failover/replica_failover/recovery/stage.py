@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -29,6 +29,7 @@ from replica_failover.pacing import AdaptiveRate
 from replica_failover.recovery import observe, steps
 from replica_failover.recovery.dns import DnsApi
 from replica_failover.recovery.ecs import EcsApi
+from replica_failover.recovery.hook import HookApi
 from replica_failover.recovery.map import PLAN_ENV, Record, RecoveryMap, combine, map_from_env, standbys_from_tags
 from replica_failover.recovery.report import (
     RecoveryResult,
@@ -122,6 +123,9 @@ class Stage:
     rates: dict[str, AdaptiveRate] = field(default_factory=lambda: {"ecs": AdaptiveRate(), "dns": AdaptiveRate()})
     codes: set[str] = field(default_factory=set)
     rounds: int = 0
+    failovered: set[str] = field(default_factory=set)  # targets read failovered: not read again
+    hook_state: steps.HookState = "none"
+    hook_api: HookApi | None = None
 
     # ------------------------------------------------------------------ results
     def planned(self) -> RecoveryResult:
@@ -201,11 +205,15 @@ class Stage:
         while True:
             self.rounds += 1
             try:
-                world = self._read()
+                world = self._read(progress, deadline)
             except _Abort as exc:
                 aborted = exc
                 break
             actions, progress = self._decide(world, progress)
+            if self.hook_state == "pending" and _hook_due(actions):
+                self._invoke_hook(deadline)
+                if self.hook_state != "pending":
+                    actions, progress = self._decide(replace(world, hook=self.hook_state), progress)
             now = time.time()
             for a in actions:
                 log = self.logs.setdefault(a.step, _StepLog())
@@ -275,46 +283,66 @@ class Stage:
         return tuple(actions), now()
 
     # -------------------------------------------------------------------- reads
-    def _read(self) -> steps.World:
+    def _read(self, progress: steps.Progress, deadline: Deadline) -> steps.World:
+        """One round's reads, of the steps still open only. A resource not read is left out of the
+        World ("not read": wait); one read and absent is None ("not found")."""
         lay = self.layout
-        target_ids = {a.target_id for a in lay.attaches}
-        targets = self._target_statuses(target_ids) if target_ids else {}
-        disks = self._call(
-            "ecs", "DescribeDisks", lambda: self.ecs.describe_disks(self.dr, [a.disk_id for a in lay.attaches])
-        )
-        wanted = list(dict.fromkeys([*lay.instances, *(i for s in lay.switches for i in s.after)]))
-        instances = self._call("ecs", "DescribeInstances", lambda: self.ecs.describe_instances(self.dr, wanted))
-        records: dict[str, str | None] = {}
-        for sw in lay.switches:
-            rec = self.records.get(sw.key)
-            if rec is None:
-                continue
-            rid = self.record_ids.get(sw.key) or self._resolve(rec)
-            if rid is None:
-                continue
-            value = self._call("dns", "DescribeDomainRecordInfo", partial(self.dns.read_value, self.dr, rec, rid))
-            if value is not _UNREAD:
-                records[sw.key] = value  # type: ignore[assignment]
-        world = observe.world_from_reads(
-            lay,
-            targets=targets,
-            disks=disks if disks is not _UNREAD else [],  # type: ignore[arg-type]
-            instances=instances if instances is not _UNREAD else [],  # type: ignore[arg-type]
-            records=records,
-            hook=self._hook_state(),
-        )
-        # what was not read stays "not read" (no key), never "not found"
-        if disks is _UNREAD:
-            world = steps.World(world.targets, {}, world.instances, world.records, world.hook)
-        if instances is _UNREAD:
-            world = steps.World(world.targets, world.disks, {}, world.records, world.hook)
-        return world
 
-    def _resolve(self, rec: Record) -> str | None:
-        found = self._call("dns", "DescribeDomainRecords", lambda: self.dns.find(self.dr, rec))
-        if found is _UNREAD:
+        def open_(step: str) -> bool:
+            return step not in progress.done
+
+        attaches = [a for a in lay.attaches if open_(a.step)]
+        switches = [s for s in lay.switches if open_(s.step)]
+        wanted = list(
+            dict.fromkeys(
+                [
+                    *(a.instance_id for a in attaches),
+                    *(i for i in lay.instances if open_(f"start:{i}")),
+                    *(i for s in switches for i in s.after if i not in lay.instances),
+                ]
+            )
+        )
+        waiting = {a.target_id for a in attaches} - self.failovered
+        self.failovered |= {t for t, st in self._target_statuses(waiting).items() if st == "failovered"}
+        targets = dict.fromkeys(self.failovered, "failovered")
+        disks: dict[str, steps.DiskState | None] = {}
+        if attaches:
+            ids = [a.disk_id for a in attaches]
+            got = self._call("ecs", "DescribeDisks", partial(self.ecs.describe_disks, self.dr, ids), deadline)
+            if isinstance(got, list):
+                ix = {str(d.get("DiskId")): d for d in got}
+                disks = {
+                    i: steps.DiskState(str(ix[i].get("Status") or ""), str(ix[i].get("InstanceId") or ""))
+                    if i in ix
+                    else None
+                    for i in ids
+                }
+        instances: dict[str, str | None] = {}
+        if wanted:
+            got = self._call(
+                "ecs", "DescribeInstances", partial(self.ecs.describe_instances, self.dr, wanted), deadline
+            )
+            if isinstance(got, list):
+                ix = {str(d.get("InstanceId")): d for d in got}
+                instances = {i: (str(ix[i].get("Status") or "") if i in ix else None) for i in wanted}
+        records: dict[str, str | None] = {}
+        for sw in switches:
+            rec = self.records.get(sw.key)
+            rid = None if rec is None else (self.record_ids.get(sw.key) or self._resolve(rec, deadline))
+            if rec is None or rid is None:
+                continue
+            value = self._call(
+                "dns", "DescribeDomainRecordInfo", partial(self.dns.read_value, self.dr, rec, rid), deadline
+            )
+            if value is None or isinstance(value, str):
+                records[sw.key] = value
+        return steps.World(targets=targets, disks=disks, instances=instances, records=records, hook=self.hook_state)
+
+    def _resolve(self, rec: Record, deadline: Deadline) -> str | None:
+        found = self._call("dns", "DescribeDomainRecords", partial(self.dns.find, self.dr, rec), deadline)
+        if not isinstance(found, list):
             return None
-        match = match_record(rec, found)  # type: ignore[arg-type]
+        match = match_record(rec, found)
         if len(match) != 1:
             self.forced[f"switch:{rec.key}"] = (f"{len(match)} records match {rec.key}", None)
             return None
@@ -336,10 +364,12 @@ class Stage:
             self.log.warning("recovery-read", action="DescribeDiskReplica*", error=str(f))
         return out
 
-    def _call(self, product: str, action: str, fn: Callable[[], T]) -> T | object:
+    def _call(self, product: str, action: str, fn: Callable[[], T], deadline: Deadline) -> T | object:
         """One paced read: its answer, or _UNREAD when it failed in a way the next round may cure."""
         rate = self.rates[product]
-        ticket = rate.begin(Deadline.after(3600))
+        ticket = rate.begin(deadline)
+        if ticket is None:
+            return _UNREAD
         throttled = False
         try:
             return fn()
@@ -354,9 +384,31 @@ class Stage:
         finally:
             rate.done(ticket, throttled=throttled)
 
-    def _hook_state(self) -> steps.HookState:
-        # the hook gate is not wired to an invoke yet: prepare() fails the switches of a map with a hook
-        return "pending" if self.layout.hook else "none"
+    def _invoke_hook(self, deadline: Deadline) -> None:
+        """Once every switch waits only on the hook: invoke it (sync); a transient failure leaves it
+        pending for the next round, a refusal or a permanent failure fails the switches."""
+        assert self.hook_api is not None
+        payload = {
+            "stage": "pre-switch",
+            "region": self.dr,
+            "instances": list(self.layout.instances),
+            "records": [s.key for s in self.layout.switches],
+        }
+        name = self.hook_api.hook.function
+        try:
+            self.hook_state = self.hook_api.invoke(payload)
+        except ApiFailure as f:
+            self.codes.add(f.code)
+            d = steps.on_error("InvokeFunction", f.code, f.status)
+            ram = d.ram_action or ("fc:InvokeFunction" if f.status == 403 else None)
+            self.log.warning("recovery-hook", function=name, error=str(f), decision=d.kind)
+            if ram or d.kind == "failed":
+                self.hook_state = "failed"
+                why = f"pre-switch hook {name}: {f.code}" + (f": the function's role lacks {ram}" if ram else "")
+                for sw in self.layout.switches:
+                    self.forced.setdefault(sw.step, (why, ram))
+            return
+        self.log.info("recovery-hook", function=name, verdict=self.hook_state)
 
     # ------------------------------------------------------------------- writes
     def _act(
@@ -479,6 +531,11 @@ class Stage:
 
 
 _UNREAD = object()
+HOOK_WAIT = "the pre-switch hook has not passed"  # steps.switch_action's reason
+
+
+def _hook_due(actions: Iterable[steps.Action]) -> bool:
+    return any(a.kind == "wait" and a.reason == HOOK_WAIT for a in actions)
 
 
 def _update_action(rec: Record) -> str:
@@ -498,6 +555,8 @@ def prepare(
     started: float,
     connect_timeout: float,
     read_timeout: float,
+    fc_endpoint: str | None = None,
+    fc_service: str = "",
 ) -> Stage | RecoveryResult:
     """Read-only: the stage to run, or a failed RecoveryResult when the map or a read stops it."""
     dr = plan.dr_region
@@ -591,11 +650,15 @@ def prepare(
         waits = sorted(lost & set(sw.after))
         if waits:
             forced.setdefault(sw.step, (f"waits for {', '.join(waits)}, stopped at plan time", None))
+    hook_api = None
     if rmap.hook is not None:
-        for sw in layout.switches:
-            forced.setdefault(
-                sw.step, (f"the pre-switch hook {rmap.hook.function} cannot be invoked by this version", None)
+        if fc_endpoint and (rmap.hook.service or fc_service):
+            hook_api = HookApi(
+                credentials, rmap.hook, endpoint=fc_endpoint, service=fc_service, timeout=connect_timeout + read_timeout
             )
+        else:
+            for sw in layout.switches:
+                forced.setdefault(sw.step, ("the pre-switch hook has no FC endpoint or service to invoke", None))
     records = {r.key: r for r in in_scope}
     record_ids: dict[str, str] = {}
     for rec in in_scope:
@@ -616,4 +679,6 @@ def prepare(
         log=log,
         observed_at=origin,
         rto_from=rto_from,
+        hook_api=hook_api,
+        hook_state="pending" if layout.hook else "none",
     )
