@@ -116,6 +116,7 @@ def seed_recovery(emulator: Emulator, code_dir: Path) -> dict[str, str]:
     (code_dir / "recovery.json").write_text(json.dumps(RECOVERY_MAP), encoding="utf-8")
     return {
         "FC_FUNC_CODE_PATH": str(code_dir),
+        "FAILOVER_RECOVERY_TAGS": "true",
         "FAILOVER_RECOVERY_PLAN": "recovery.json",
         "FAILOVER_VERIFY_POLL_SECONDS": "0.05",
     }
