@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,10 @@ def test_dry_run_shows_every_stage_and_writes_nothing(emulator: Emulator, recove
     rec = result["recovery"]
     assert rec["status"] == "planned" and rec["findings"] == []
     changes = {c["step"]: (c["before"], c["after"]) for c in rec["changes"]}
+    assert changes["failover:pair-a"] == ("normal", "failovered") and changes["failover:pg-x"] == (
+        "normal",
+        "failovered",
+    )
     assert changes["attach:d-a"] == ("Unavailable", "In_use on i-a")
     assert changes["start:i-g"] == ("Stopped", "Running")
     assert changes["switch:alidns:www.example.com/A"] == (OLD, NEW_WWW)
@@ -328,3 +333,16 @@ def test_pre_switch_hook_gates_the_traffic_switch(
         s = steps(result)
         assert s["switch:alidns:www.example.com/A"]["outcome"] == "failed"
         assert "hook" in s["switch:alidns:api.example.com/A"]["reason"]
+
+
+def test_concurrent_copies_make_one_effect_per_step(emulator: Emulator, recover: Any, tmp_path: Path) -> None:
+    seed(emulator, tmp_path)
+    results: list[dict[str, Any]] = []
+    copies = [threading.Thread(target=lambda: results.append(recover(FAILOVER))) for _ in range(2)]
+    for t in copies:
+        t.start()
+    for t in copies:
+        t.join(timeout=120)
+    assert len(results) == 2 and all(r["status"] == "completed" for r in results), [r["reason"] for r in results]
+    assert_exactly_once_in_order(emulator)
+    assert record_value(emulator, "1001") == NEW_WWW and record_value(emulator, "1002") == NEW_API

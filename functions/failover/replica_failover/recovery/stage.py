@@ -126,6 +126,7 @@ class Stage:
     failovered: set[str] = field(default_factory=set)  # targets read failovered: not read again
     hook_state: steps.HookState = "none"
     hook_api: HookApi | None = None
+    storage: list[tuple[str, str]] = field(default_factory=list)  # (target id, status) the plan fails over
 
     # ------------------------------------------------------------------ results
     def planned(self) -> RecoveryResult:
@@ -134,7 +135,13 @@ class Stage:
             r.outcome = "planned" if r.step not in self.forced else "failed"
             r.reason = self.forced[r.step][0] if r.step in self.forced else r.reason
         blocked = [f for f in self.review.findings if f.severity == "error"]
-        return self._result("planned", f"dry run: {len(rows)} step(s), {len(blocked)} blocking finding(s)", rows)
+        result = self._result("planned", f"dry run: {len(rows)} step(s), {len(blocked)} blocking finding(s)", rows)
+        # the whole recovery, storage first: the targets the plan would fail over
+        storage = [
+            {"step": f"failover:{t}", "subject": t, "before": st, "after": "failovered"} for t, st in self.storage
+        ]
+        result.changes = storage + result.changes
+        return result
 
     def _all(self) -> list[steps.Action]:
         out = [steps.Action(step=a.step, kind="wait", reason="") for a in self.layout.attaches]
@@ -739,4 +746,5 @@ def prepare(
         rto_from=rto_from,
         hook_api=hook_api,
         hook_state="pending" if layout.hook else "none",
+        storage=[(i.id, i.status) for i in plan.items if i.decision == "failover"],
     )
