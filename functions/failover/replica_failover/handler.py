@@ -270,12 +270,13 @@ def _recovery_stage(
     groups: list[dict[str, Any]],
 ) -> Any:
     """The prepared recovery stage, a failed recovery result (dict), or None without a recovery map."""
-    from replica_failover.recovery import stage as recovery
+    from replica_failover.recovery import prepare as recovery
 
     if not recovery.configured(env) or plan.refused:
         return None
     from replica_failover.credentials import resolve_credentials
     from replica_failover.recovery.hook import fc_endpoint
+    from replica_failover.recovery.report import RecoveryResult
 
     kept_pairs, kept_groups = recovery.keep_records(plan, pairs, groups)
     prepared = recovery.prepare(
@@ -293,7 +294,7 @@ def _recovery_stage(
         fc_endpoint=fc_endpoint(env.get("FC_ENDPOINT"), _account(context, env), plan.dr_region),
         fc_service=str(getattr(getattr(context, "service", None), "name", "") or ""),
     )
-    return prepared if isinstance(prepared, recovery.Stage) else prepared.dump()
+    return prepared.dump() if isinstance(prepared, RecoveryResult) else prepared
 
 
 def _recover(run: _Invocation, stage: Any, executor: Executor, targets: list[TargetResult]) -> dict[str, Any]:
