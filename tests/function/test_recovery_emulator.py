@@ -346,3 +346,14 @@ def test_concurrent_copies_make_one_effect_per_step(emulator: Emulator, recover:
     assert len(results) == 2 and all(r["status"] == "completed" for r in results), [r["reason"] for r in results]
     assert_exactly_once_in_order(emulator)
     assert record_value(emulator, "1001") == NEW_WWW and record_value(emulator, "1002") == NEW_API
+
+
+def test_a_bad_recovery_map_is_a_configuration_failure_before_any_write(
+    emulator: Emulator, recover: Any, tmp_path: Path
+) -> None:
+    seed(emulator, tmp_path, extra={"standbys": [{"instanceId": "not-an-instance", "takes": ["pair-a"]}]})
+    result = recover(FAILOVER)
+    assert result["status"] == "failed" and not result["ok"] and result["writeCalls"] == 0
+    assert result["failure"]["cause"] == "configuration"
+    assert "FAILOVER_RECOVERY_PLAN" in result["reason"] and "standbys.0.instanceId" in result["reason"]
+    assert effects(emulator) == []

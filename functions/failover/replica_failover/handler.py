@@ -199,6 +199,8 @@ def _invoke(
     # 3. Plan; a dry run or a refusal ends here with zero write calls
     plan = build_plan(incident, settings, pairs, groups)
     stage = _recovery_stage(run, env, context, api, incident, plan, pairs, groups)
+    if isinstance(stage, dict) and "ConfigError" in stage.get("errorCodes", []):  # a bad recovery map: no write
+        return run.result("failed", stage["reason"], incident, api=api, ok=False, codes=["ConfigError"], recovery=stage)
     del pairs, groups  # the raw pages are the largest thing held at 10,000 pairs; the plan has what it needs
     log.info(
         "plan",

@@ -107,7 +107,7 @@ def failure_for(
         cause = "blast-radius"
     elif any(c.startswith(("Forbidden", "NoPermission")) for c in found):
         cause = "permission"
-    elif any(c.startswith("OperationDenied.OperateNotAllowedFor") for c in found):
+    elif any(c.startswith("OperationDenied.OperateNotAllowedFor") or c == "ConfigError" for c in found):
         cause = "configuration"
     else:
         cause = "api"

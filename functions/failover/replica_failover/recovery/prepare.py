@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 TAGS_ENV = "FAILOVER_RECOVERY_TAGS"
 CODE_PATH_ENV = "FC_FUNC_CODE_PATH"  # FC's code directory; the package's parent when unset
 TargetRef = tuple[Any, str]
+CONFIG_ERROR = "ConfigError"  # the error code of a recovery map that does not load: nothing is written
 
 
 def configured(env: Mapping[str, str]) -> bool:
@@ -113,7 +114,7 @@ def prepare(
         if env.get(TAGS_ENV, "").strip().lower() in ("1", "true", "yes"):
             tagged_raw = ecs.tagged_standbys(dr)
     except ConfigError as exc:
-        return failed(str(exc))
+        return failed(str(exc), [CONFIG_ERROR])
     except ApiFailure as f:
         d = steps.on_error("DescribeInstances", f.code, f.status)
         return failed(f"could not read standby tags in {dr}: {f}", [f.code], d.ram_action, d)
@@ -122,6 +123,11 @@ def prepare(
         log.warning("recovery-tag", problem=p)
     rmap, conflicts = combine(file_map, tagged)
     targets = _targets(plan)
+    if not targets:  # records that wait for nothing still switch only with a recovery
+        return RecoveryResult(
+            status="completed", reason="no target fails over: nothing to recover", observed_at=round(origin, 3),
+            rto_from=rto_from,
+        )  # fmt: skip
     full = build_layout(rmap, targets, pairs, groups)
     instance_ids = [*full.instances, *(i for s in full.switches for i in s.after)]
     action = "DescribeInstances"

@@ -93,6 +93,7 @@ class Stage:
     hook_state: steps.HookState = "none"
     hook_api: HookApi | None = None
     storage: list[tuple[str, str]] = field(default_factory=list)  # (target id, status) the plan fails over
+    concurrency: int = 1  # writes (and record reads) in flight in one round
 
     # ------------------------------------------------------------------ results
     def planned(self) -> RecoveryResult:
@@ -180,6 +181,7 @@ class Stage:
     ) -> RecoveryResult:
         """Round by round until every step settles or the deadline. ``storage``: target id -> the
         storage stage's outcome; a target that failed or is pending there is left for later (below)."""
+        self.concurrency = concurrency
         deferred = self._defer(storage or {})
         progress = steps.Progress()
         actions: tuple[steps.Action, ...] = ()
@@ -347,17 +349,22 @@ class Stage:
             if isinstance(got, list):
                 ix = {str(d.get("InstanceId")): d for d in got}
                 instances = {i: (str(ix[i].get("Status") or "") if i in ix else None) for i in wanted}
-        records: dict[str, str | None] = {}
-        for sw in switches:
+
+        def read_record(sw: steps.Switch) -> tuple[str, object]:
             rec = self.records.get(sw.key)
             rid = None if rec is None else (self.record_ids.get(sw.key) or self._resolve(rec, deadline))
             if rec is None or rid is None:
-                continue
-            value = self._call(
-                "dns", "DescribeDomainRecordInfo", partial(self.dns.read_value, self.dr, rec, rid), deadline
-            )
-            if value is None or isinstance(value, str):
-                records[sw.key] = value
+                return sw.key, _UNREAD
+            read = partial(self.dns.read_value, self.dr, rec, rid)
+            return sw.key, self._call("dns", "DescribeDomainRecordInfo", read, deadline)
+
+        records: dict[str, str | None] = {}
+        if switches:  # one read per record, in parallel: a round costs one latency, not one per record
+            workers = max(1, min(self.concurrency, len(switches)))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="recovery-read") as pool:
+                for key, value in pool.map(read_record, switches):
+                    if value is None or isinstance(value, str):
+                        records[key] = value
         return steps.World(targets=targets, disks=disks, instances=instances, records=records, hook=self.hook_state)
 
     def _resolve(self, rec: Record, deadline: Deadline) -> str | None:
