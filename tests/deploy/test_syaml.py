@@ -114,6 +114,8 @@ def test_policies_are_pinned_to_the_dr_region() -> None:
             for arn in [st["Resource"]] if isinstance(st["Resource"], str) else st["Resource"]:
                 if arn == "*":  # CloudMonitor's evidence reads take no resource ARN
                     assert set(st["Action"]) <= {"cms:DescribeSystemEventAttribute", "cms:DescribeMetricLast"}, st
+                elif arn.startswith("acs:alidns:"):  # Alidns is global: acs:alidns:*:<account>:domain/<name>
+                    assert arn.split(":")[2] == "*", arn
                 elif arn.split(":")[2] in primaries:  # the read-only probe of a primary region
                     assert st["Action"] == ["ebs:DescribeDiskReplicaPairs"], st
                 else:

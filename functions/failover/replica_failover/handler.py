@@ -92,6 +92,7 @@ class _Invocation:
         ok: bool | None = None,
         codes: list[str] | None = None,
         cause: FailureCause | None = None,
+        recovery: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The result of this invocation, logged (ERROR when a human must act) and returned."""
         targets = targets or []
@@ -116,6 +117,7 @@ class _Invocation:
             duration_ms=round((time.monotonic() - self.t0) * 1000, 1),
             deadline_seconds=self.timeout,
             **confirmation,
+            recovery=recovery,
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
@@ -212,6 +214,9 @@ def _invoke(
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
     plan = build_plan(incident, settings, pairs, groups)
+    stage = _recovery_stage(run, env, context, api, incident, plan, pairs, groups)
+    if isinstance(stage, dict) and "ConfigError" in stage.get("errorCodes", []):  # a bad recovery map: no write
+        return run.result("failed", stage["reason"], incident, api=api, ok=False, codes=["ConfigError"], recovery=stage)
     del pairs, groups  # the raw pages are the largest thing held at 10,000 pairs; the plan has what it needs
     log.info(
         "plan",
@@ -223,7 +228,10 @@ def _invoke(
     if incident.disposition == "plan" or plan.refused:
         planned = _as_planned(plan)
         if incident.disposition == "plan":  # a dry run shows everything, cap or not
-            return run.result("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
+            shown = stage.planned().dump() if stage is not None and not isinstance(stage, dict) else stage
+            return run.result(
+                "planned", f"dry run: {incident.reason}", incident, targets=planned, api=api, recovery=shown
+            )
         return run.result(
             "refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False
         )
@@ -241,24 +249,27 @@ def _invoke(
     # 5. Execution
     targets = executor.run(plan)
     counts = summarize(targets)
-    if counts["pending"]:
-        return run.result(
-            "pending",
-            f"{counts['pending']} target(s) left for a retry",
-            incident,
-            targets=targets,
-            api=api,
-            executor=executor,
+    # 6. Compute and traffic (recovery/stage.py), for the targets that failed over
+    recovery = stage if isinstance(stage, dict) or stage is None else _recover(run, stage, executor, targets)
+    rec_status, rec_codes = (recovery or {}).get("status"), list((recovery or {}).get("errorCodes", []))
+    if counts["pending"] or rec_status == "pending":
+        why = f"{counts['pending']} target(s) left for a retry" + (
+            ", recovery steps too" if rec_status == "pending" else ""
         )
-    if counts["failed"]:
+        return run.result("pending", why, incident, targets=targets, api=api, executor=executor, recovery=recovery)
+    if counts["failed"] or rec_status in ("partial", "failed"):
         return run.result(
             "partial",
-            f"{counts['failed']} target(s) failed permanently; see their reasons",
+            f"{counts['failed']} target(s) failed permanently"
+            + (f"; recovery: {recovery['reason']}" if recovery and rec_status in ("partial", "failed") else "")
+            + "; see their reasons",
             incident,
             targets=targets,
             api=api,
             executor=executor,
             ok=False,
+            codes=rec_codes,
+            recovery=recovery,
         )
     return run.result(
         "completed",
@@ -267,6 +278,7 @@ def _invoke(
         targets=targets,
         api=api,
         executor=executor,
+        recovery=recovery,
     )
 
 
@@ -276,6 +288,54 @@ def _as_planned(plan: Plan) -> list[TargetResult]:
         target_result(i, "pending" if i.decision == "failover" else i.decision, i.reason, client_token=i.client_token)
         for i in plan.items
     ]
+def _recovery_stage(
+    run: _Invocation,
+    env: Mapping[str, str],
+    context: Any,
+    api: EbsApi,
+    incident: Incident,
+    plan: Any,
+    pairs: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+) -> Any:
+    """The prepared recovery stage, a failed recovery result (dict), or None without a recovery map."""
+    from replica_failover.recovery import prepare as recovery
+
+    if not recovery.configured(env) or plan.refused:
+        return None
+    from replica_failover.credentials import resolve_credentials
+    from replica_failover.recovery.hook import fc_endpoint
+    from replica_failover.recovery.report import RecoveryResult
+
+    kept_pairs, kept_groups = recovery.keep_records(plan, pairs, groups)
+    prepared = recovery.prepare(
+        env=env,
+        credentials=resolve_credentials(context, env),
+        ebs=api,
+        plan=plan,
+        pairs=kept_pairs,
+        groups=kept_groups,
+        log=run.log,
+        observed_at=incident.observed_at,
+        started=run.started,
+        connect_timeout=run.settings.connect_timeout_seconds,
+        read_timeout=run.settings.read_timeout_seconds,
+        fc_endpoint=fc_endpoint(env.get("FC_ENDPOINT"), _account(context, env), plan.dr_region),
+        fc_service=str(getattr(getattr(context, "service", None), "name", "") or ""),
+    )
+    return prepared.dump() if isinstance(prepared, RecoveryResult) else prepared
+
+
+def _recover(run: _Invocation, stage: Any, executor: Executor, targets: list[TargetResult]) -> dict[str, Any]:
+    result = stage.run(
+        executor.deadline,
+        executor.backoff,
+        executor.budget,
+        run.settings.verify_poll_seconds,
+        run.settings.concurrency,
+        storage={t.id: t.outcome for t in targets},
+    )
+    return dict(result.dump())
 
 
 def _timeout(context: Any) -> float:

@@ -114,7 +114,7 @@ def failure_for(
         cause = "blast-radius"
     elif any(c.startswith(("Forbidden", "NoPermission")) for c in found):
         cause = "permission"
-    elif any(c.startswith("OperationDenied.OperateNotAllowedFor") for c in found):
+    elif any(c.startswith("OperationDenied.OperateNotAllowedFor") or c == "ConfigError" for c in found):
         cause = "configuration"
     else:
         cause = "api"
@@ -144,6 +144,8 @@ class Result(_Model):
     confirmation: dict[str, Any] | None = None
     approval: dict[str, Any] | None = None
     notifications: list[dict[str, Any]] = Field(default_factory=list)
+    # the compute and traffic stages (recovery/report.py RecoveryResult); None: no recovery map
+    recovery: dict[str, Any] | None = None
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
