@@ -16,6 +16,7 @@ from chaos.gameday.eligibility import TargetKey, eligible_targets, group_of, sta
 from chaos.gameday.expectations import evaluate, steady_state_before
 from chaos.gameday.journal import ExpectationResult, InvocationRecord, RunJournal
 from chaos.gameday.observations import Observations
+from chaos.gameday.recovery_checks import RecoveryView
 from chaos.gameday.world import World
 
 SETTLE_SECONDS = 3600.0  # emulator time advanced after the run: every transient state completes
@@ -57,6 +58,9 @@ class After:
     rules: list[dict[str, Any]] = field(default_factory=list)
     fc_records: list[dict[str, Any]] = field(default_factory=list)
     async_failures: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    disks: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 def look_after(world: World) -> After:
@@ -66,7 +70,11 @@ def look_after(world: World) -> After:
     # a write held past the client's read timeout may still land: count it before judging
     control.wait_quiet(DRAIN_TIMEOUT)
     control.advance(SETTLE_SECONDS)
+    recovering = world.sc.recovery is not None
     return After(
+        instances=control.instances() if recovering else [],
+        disks=control.disks() if recovering else [],
+        records=control.dns_records() if recovering else [],
         pairs=control.pairs(),
         groups=control.groups(),
         ledger=control.ledger(),
@@ -110,7 +118,14 @@ def observe(
         fc_records=after.fc_records,
         async_failures=after.async_failures,
         trigger_seconds=trigger_seconds,
+        recovery=_recovery_view(world, after),
     )
+
+
+def _recovery_view(world: World, after: After) -> RecoveryView | None:
+    if world.sc.recovery is None or world.control is None:
+        return None
+    return RecoveryView(world.sc.recovery, after.ledger, after.instances, after.disks, after.records, after.pairs)
 
 
 def judge(
@@ -185,7 +200,8 @@ def figures(obs: Observations, deliveries: list[Delivery], fc_records: list[dict
     requests = obs.ledger.get("requests", [])
     effects = obs.ledger.get("effects", [])
     attempts = sum(len(r.get("attempts") or []) for r in fc_records)
-    return {
+    recovery = obs.recovery.figures() if obs.recovery is not None else {}
+    return recovery | {
         "apiCalls": obs.api_calls(),
         "writeCalls": obs.write_calls(),
         "effects": len(effects) if obs.ledger_available else None,

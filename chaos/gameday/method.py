@@ -67,6 +67,9 @@ class Method:
             control.add_faults(action.add_faults)
         if action.advance_clock:
             control.advance(action.advance_clock)
+        if action.release is not None:
+            for iid in action.release.unstick:
+                control.hold_starting(iid, False)
 
 
 def _bind(fn: Callable[[Action], None], action: Action) -> Callable[[], None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from chaos.emulator.ebs.urls import WRITE_ACTIONS
 from chaos.gameday.eligibility import TargetKey
+from chaos.gameday.recovery_checks import RecoveryView
 
 
 @dataclass
@@ -28,9 +29,15 @@ class Observations:
     fc_records: list[dict[str, Any]] = field(default_factory=list)
     async_failures: list[dict[str, Any]] = field(default_factory=list)
     trigger_seconds: float = 0.0
+    recovery: RecoveryView | None = None  # the scenario declares a recovery world
 
     def effects(self) -> Counter[TargetKey]:
-        return Counter((str(e["targetType"]), str(e["targetId"])) for e in self.ledger.get("effects", []))
+        """Replication effects per pair/group (ebs's; ECS and alidns effects are the recovery's)."""
+        return Counter(
+            (str(e["targetType"]), str(e["targetId"]))
+            for e in self.ledger.get("effects", [])
+            if e.get("service", "ebs") == "ebs"
+        )
 
     def api_calls(self) -> int:
         if self.ledger_available:

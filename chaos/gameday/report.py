@@ -58,6 +58,10 @@ FIGURE_LABELS = {
     "invocations": "Invocations",
     "fcAttempts": "FC attempts",
     "fcReinvocations": "FC re-invocations",
+    "recoveryAttaches": "Disks attached",
+    "recoveryStarts": "Instances started",
+    "recoverySwitches": "Records switched",
+    "rtoS": "RTO (s)",
 }
 FLEET_LABELS = {
     "pairs": "Pairs",

@@ -235,11 +235,12 @@ class Action(_Model):
     add_faults: list[FaultRule] | None = None
     clear_faults: bool = False
     advance_clock: float | None = Field(default=None, gt=0, le=86_400, description="emulator seconds")
+    release: Release | None = Field(default=None, description="recovery world: let held instances start")
 
     @model_validator(mode="after")
     def _does_something(self) -> Action:
-        if not (self.flip or self.add_faults or self.clear_faults or self.advance_clock):
-            raise ValueError("an action needs flip, addFaults, clearFaults or advanceClock")
+        if not (self.flip or self.add_faults or self.clear_faults or self.advance_clock or self.release):
+            raise ValueError("an action needs flip, addFaults, clearFaults, advanceClock or release")
         return self
 
 
@@ -294,6 +295,7 @@ class Expect(_Model):
     )
     min_fc_attempts: int | None = Field(default=None, ge=1, description="FC ran some invocation at least N times")
     max_async_failures: int | None = Field(default=0, ge=0)
+    recovery: RecoveryExpect = Field(default_factory=lambda: RecoveryExpect())  # noqa: PLW0108 - defined below
 
 
 class Scenario(_Model):
@@ -309,6 +311,9 @@ class Scenario(_Model):
     trigger: Trigger
     method: Method = Field(default_factory=Method)
     expect: Expect = Field(default_factory=Expect)
+    recovery: Recovery | None = Field(
+        default=None, description="standby instances, DNS records and the recovery plan file: recover the service"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -359,3 +364,90 @@ def format_errors(exc: ValidationError) -> str:
 
 def json_schema() -> dict[str, Any]:
     return Scenario.model_json_schema(by_alias=True)
+
+
+# ------------------------------------------------------------------------- recovery
+# The service behind the disks: standby ECS instances in the DR region, DNS records, and the recovery
+# plan file shipped with the function. Judged by :mod:`chaos.gameday.recovery_checks`.
+
+INSTANCE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class StandbyFleet(_Model):
+    """A Stopped standby per group and loose pair replicating into the DR region, tagged
+    ``replica-failover:standby-for=<id>`` (the emulator's standby generator)."""
+
+    prefix: str = Field(default="i-sb-", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+    exclude: list[str] = Field(default_factory=list, description="targets left without a generated standby")
+
+
+class InstanceDef(_Model):
+    """An ECS instance seeded in the DR region (a standby the generator does not make, or a decoy)."""
+
+    id: str = Field(pattern=INSTANCE_ID)
+    zone: str | None = Field(default=None, description="default: <drRegion>-b, where pairs' secondary disks live")
+    status: Literal["Stopped", "Running"] = "Stopped"
+    standby_for: str | None = Field(default=None, description="the replica-failover:standby-for tag")
+
+
+class RecordDef(_Model):
+    """An alidns record, seeded at its production value and listed in the plan with its DR value."""
+
+    id: str = Field(pattern=r"^[0-9]{1,32}$", description="RecordId")
+    domain: str = "example.com"
+    rr: str = Field(min_length=1)
+    type: Literal["A", "AAAA", "CNAME", "TXT"] = "A"
+    value: str = Field(min_length=1, description="the production value it starts with")
+    dr_value: str = Field(min_length=1, description="the DR value the recovery switches it to")
+    after: list[str] = Field(default_factory=list, description="instances that must run before the switch")
+    in_plan: bool = Field(default=True, description="false: seeded in alidns but not listed in the plan")
+
+
+class PlanStandby(_Model):
+    instance_id: str = Field(pattern=INSTANCE_ID)
+    takes: list[str] = Field(min_length=1)
+
+
+class Recovery(_Model):
+    standby: StandbyFleet | None = Field(default_factory=StandbyFleet)
+    instances: list[InstanceDef] = Field(default_factory=list)
+    records: list[RecordDef] = Field(default_factory=list)
+    plan_standbys: list[PlanStandby] = Field(
+        default_factory=list, description="standbys declared in the plan file (the file form) rather than by tag"
+    )
+    stuck: list[str] = Field(default_factory=list, description="instances held in Starting until released")
+
+    @model_validator(mode="after")
+    def _unique(self) -> Recovery:
+        for what, ids in (("instance", [i.id for i in self.instances]), ("record", [r.id for r in self.records])):
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"a {what} id is listed twice")
+        return self
+
+
+class Release(_Model):
+    """Control-plane actions on the recovery world during the run (not API effects)."""
+
+    unstick: list[str] = Field(default_factory=list, description="instances held in Starting that may now run")
+
+
+class RecoveryExpect(_Model):
+    """What the recovery must show in the ledger; ``None`` switches a check off."""
+
+    one_step_effect_each: bool = Field(
+        default=True, description="one AttachDisk per disk, one StartInstances per instance, one update per record"
+    )
+    order_respected: bool = Field(
+        default=True, description="attach after the pair's failover, start after its disks, switch after its instances"
+    )
+    service_restored: bool | None = Field(
+        default=True, description="true: every planned record reads its DR value and its instances run; null: off"
+    )
+    restored_records: list[str] | None = Field(
+        default=None, description="record ids that must end at their DR value (default: every record in the plan)"
+    )
+    untouched_records: list[str] = Field(default_factory=list, description="record ids that must keep their value")
+    unattached_disks_of: list[str] = Field(
+        default_factory=list, description="targets whose secondary disks must stay unattached (a reported standby)"
+    )
+    max_rto_seconds: float | None = Field(default=None, gt=0, description="wall RTO bound: trigger to last switch")

@@ -96,6 +96,7 @@ class World:
     logs: IO[str]  # the function's JSON log lines (in-process invocations)
     capture_dir: str | None = None  # where an out-of-process emulator's FC attempts leave their results
     project_dir: Path | None = None  # the template's directory: scenario event files may name its events/
+    recovery_plan: str | None = None  # the plan file's name inside the function's code directory
 
     @classmethod
     def build(
@@ -151,6 +152,10 @@ class World:
         if self.control is not None:
             env["EBS_ENDPOINT"] = self.url
             env["FC_ENDPOINT"] = self.url
+            env["ECS_ENDPOINT"] = self.url
+            env["DNS_ENDPOINT"] = self.url
+        if self.recovery_plan is not None:
+            env["FAILOVER_RECOVERY_PLAN"] = self.recovery_plan
         return env
 
     def masked_env(self) -> dict[str, str]:
@@ -206,6 +211,10 @@ def set_up(world: World) -> None:
     control.configure(patch)
     pairs, groups = fleet_records(sc)
     control.seed(pairs, groups)
+    if sc.recovery is not None:
+        from chaos.gameday.recovery_world import seed_recovery
+
+        seed_recovery(control, sc)
     if world.target is None:
         ensure_importable(world.fn.code_uri)
         control.register(world.failover_spec())
