@@ -174,3 +174,34 @@ def test_a_record_switched_twice_is_two_effects(world: tuple[LocalControl, Scena
     # nothing switched at all: no RTO, and the RTO check says so rather than passing
     control.clear_ledger()
     assert rto_within(view(control, sc), RecoveryExpect(max_rto_seconds=1)).message == "no record was switched"
+
+
+def test_the_timeline_shows_storage_compute_and_traffic_lanes(world: tuple[LocalControl, Scenario]) -> None:
+    import time
+
+    from chaos.gameday.timeline import build_timelines
+
+    control, sc = world
+    started = time.time()
+    recovery_plan = {
+        "standbys": [{"instanceId": "i-sb-pg-db", "takes": ["pair-db-01"]}],
+        "records": [{"recordId": "102", "rr": "db", "type": "A", "value": "10.9.0.2", "after": ["i-sb-pg-db"]}],
+    }
+    naive_recovery(endpoint(control), CREDENTIAL, recovery_plan)
+    control.advance(60)
+    lanes = build_timelines(control.ledger(), [], started_wall=started, eligible=set(), final_status={})
+    by_stage = {(tl.stage, tl.kind) for tl in lanes}
+    assert {("storage", "pair"), ("compute", "disk"), ("compute", "instance"), ("traffic", "record")} <= by_stage
+    [record] = [tl for tl in lanes if tl.kind == "record"]
+    assert record.id == "102" and record.effects == 1 and record.final_status == "10.9.0.2"
+    [instance] = [tl for tl in lanes if tl.kind == "instance"]
+    assert sorted(e.label for e in instance.events if e.kind != "call") == [
+        "StartInstances Stopped -> Starting",
+        "Starting -> Running",
+    ]
+    assert instance.final_status == "Running"
+    # the storage lanes are ebs's alone: no disk or instance id shows up as a pair
+    assert not [tl for tl in lanes if tl.kind == "pair" and not tl.id.startswith("pair-")]
+    # in order along the run: the pair fails over, then the disk is attached, the standby starts, the record moves
+    first = {tl.kind: min(e.t for e in tl.events if e.kind == "effect") for tl in lanes if tl.effects}
+    assert first["pair"] <= first["disk"] <= first["instance"] <= first["record"]
