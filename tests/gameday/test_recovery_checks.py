@@ -181,7 +181,7 @@ def test_the_timeline_shows_storage_compute_and_traffic_lanes(world: tuple[Local
 
     from chaos.gameday.timeline import build_timelines
 
-    control, sc = world
+    control, _sc = world
     started = time.time()
     recovery_plan = {
         "standbys": [{"instanceId": "i-sb-pg-db", "takes": ["pair-db-01"]}],
