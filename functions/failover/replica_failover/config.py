@@ -374,9 +374,7 @@ def _alarm_map(env: Mapping[str, str], name: str) -> tuple[tuple[str, str], ...]
     try:
         parsed = json.loads(raw)
     except (ValueError, RecursionError):
-        raise ConfigError(
-            name, 'must be a JSON object like {"<ruleId or alertName>": "cn-hangzhou"}'
-        ) from None
+        raise ConfigError(name, 'must be a JSON object like {"<ruleId or alertName>": "cn-hangzhou"}') from None
     if not isinstance(parsed, dict):
         raise ConfigError(name, "must be a JSON object mapping an alarm rule id or alert name to a region")
     out: list[tuple[str, str]] = []
@@ -417,21 +415,15 @@ def load_settings(env: Mapping[str, str], *, function_region: str | None = None)
     if dr is None:
         dr = (function_region or "").strip() or _get(env, "ALIBABA_CLOUD_REGION") or _get(env, "FC_REGION")
     if dr is None:
-        raise ConfigError(
-            "FAILOVER_DR_REGION", "is not set and the function region is unknown (no FC context region)"
-        )
+        raise ConfigError("FAILOVER_DR_REGION", "is not set and the function region is unknown (no FC context region)")
     if not is_region_id(dr):
         raise ConfigError("FAILOVER_DR_REGION", f"{_short(dr)} is not a valid region id")
     if dr in primaries:
-        raise ConfigError(
-            "FAILOVER_DR_REGION", f"DR region {dr} must not be one of FAILOVER_PRIMARY_REGIONS"
-        )
+        raise ConfigError("FAILOVER_DR_REGION", f"DR region {dr} must not be one of FAILOVER_PRIMARY_REGIONS")
     values["dr_region"] = dr
 
     optional: dict[str, object | None] = {
-        "min_level": _choice(
-            env, "FAILOVER_MIN_LEVEL", {"critical": "CRITICAL", "warn": "WARN", "info": "INFO"}
-        ),
+        "min_level": _choice(env, "FAILOVER_MIN_LEVEL", {"critical": "CRITICAL", "warn": "WARN", "info": "INFO"}),
         "mode": _choice(env, "FAILOVER_MODE", {"auto": "auto", "plan-only": "plan-only", "approve": "approve"}),
         "max_targets": _int(env, "FAILOVER_MAX_TARGETS"),
         "tags": _tags(env, "FAILOVER_TAGS"),

@@ -85,6 +85,7 @@ class _Invocation:
         refused: str | None = None,
         ok: bool | None = None,
         codes: list[str] | None = None,
+        recovery: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The result of this invocation, logged (ERROR when a human must act) and returned."""
         targets = targets or []
@@ -107,6 +108,7 @@ class _Invocation:
             started_at=round(self.started, 3),
             duration_ms=round((time.monotonic() - self.t0) * 1000, 1),
             deadline_seconds=self.timeout,
+            recovery=recovery,
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
@@ -196,6 +198,7 @@ def _invoke(
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
     plan = build_plan(incident, settings, pairs, groups)
+    stage = _recovery_stage(run, env, context, api, incident, plan, pairs, groups)
     del pairs, groups  # the raw pages are the largest thing held at 10,000 pairs; the plan has what it needs
     log.info(
         "plan",
@@ -212,7 +215,10 @@ def _invoke(
             for i in plan.items
         ]
         if incident.disposition == "plan":  # a dry run shows everything, cap or not
-            return run.result("planned", f"dry run: {incident.reason}", incident, targets=planned, api=api)
+            shown = stage.planned().dump() if stage is not None and not isinstance(stage, dict) else stage
+            return run.result(
+                "planned", f"dry run: {incident.reason}", incident, targets=planned, api=api, recovery=shown
+            )
         return run.result(
             "refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False
         )
@@ -220,24 +226,27 @@ def _invoke(
     # 4. Execution
     targets = executor.run(plan)
     counts = summarize(targets)
-    if counts["pending"]:
-        return run.result(
-            "pending",
-            f"{counts['pending']} target(s) left for a retry",
-            incident,
-            targets=targets,
-            api=api,
-            executor=executor,
+    # 5. Compute and traffic (recovery/stage.py), for the targets that failed over
+    recovery = stage if isinstance(stage, dict) or stage is None else _recover(run, stage, executor)
+    rec_status, rec_codes = (recovery or {}).get("status"), list((recovery or {}).get("errorCodes", []))
+    if counts["pending"] or rec_status == "pending":
+        why = f"{counts['pending']} target(s) left for a retry" + (
+            ", recovery steps too" if rec_status == "pending" else ""
         )
-    if counts["failed"]:
+        return run.result("pending", why, incident, targets=targets, api=api, executor=executor, recovery=recovery)
+    if counts["failed"] or rec_status in ("partial", "failed"):
         return run.result(
             "partial",
-            f"{counts['failed']} target(s) failed permanently; see their reasons",
+            f"{counts['failed']} target(s) failed permanently"
+            + (f"; recovery: {recovery['reason']}" if recovery and rec_status in ("partial", "failed") else "")
+            + "; see their reasons",
             incident,
             targets=targets,
             api=api,
             executor=executor,
             ok=False,
+            codes=rec_codes,
+            recovery=recovery,
         )
     return run.result(
         "completed",
@@ -246,7 +255,52 @@ def _invoke(
         targets=targets,
         api=api,
         executor=executor,
+        recovery=recovery,
     )
+
+
+def _recovery_stage(
+    run: _Invocation,
+    env: Mapping[str, str],
+    context: Any,
+    api: EbsApi,
+    incident: Incident,
+    plan: Any,
+    pairs: list[dict[str, Any]],
+    groups: list[dict[str, Any]],
+) -> Any:
+    """The prepared recovery stage, a failed recovery result (dict), or None without a recovery map."""
+    from replica_failover.recovery import stage as recovery
+
+    if not recovery.configured(env) or plan.refused:
+        return None
+    from replica_failover.credentials import resolve_credentials
+    from replica_failover.recovery.hook import fc_endpoint
+
+    kept_pairs, kept_groups = recovery.keep_records(plan, pairs, groups)
+    prepared = recovery.prepare(
+        env=env,
+        credentials=resolve_credentials(context, env),
+        ebs=api,
+        plan=plan,
+        pairs=kept_pairs,
+        groups=kept_groups,
+        log=run.log,
+        observed_at=incident.observed_at,
+        started=run.started,
+        connect_timeout=run.settings.connect_timeout_seconds,
+        read_timeout=run.settings.read_timeout_seconds,
+        fc_endpoint=fc_endpoint(env.get("FC_ENDPOINT"), _account(context, env), plan.dr_region),
+        fc_service=str(getattr(getattr(context, "service", None), "name", "") or ""),
+    )
+    return prepared if isinstance(prepared, recovery.Stage) else prepared.dump()
+
+
+def _recover(run: _Invocation, stage: Any, executor: Executor) -> dict[str, Any]:
+    result = stage.run(
+        executor.deadline, executor.backoff, executor.budget, run.settings.verify_poll_seconds, run.settings.concurrency
+    )
+    return dict(result.dump())
 
 
 def _timeout(context: Any) -> float:

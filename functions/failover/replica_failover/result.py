@@ -132,6 +132,8 @@ class Result(_Model):
     started_at: float
     duration_ms: float
     deadline_seconds: float | None = None
+    # the compute and traffic stages (recovery/report.py RecoveryResult); None: no recovery map
+    recovery: dict[str, Any] | None = None
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
