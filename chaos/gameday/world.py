@@ -156,6 +156,8 @@ class World:
             env["DNS_ENDPOINT"] = self.url
         if self.recovery_plan is not None:
             env["FAILOVER_RECOVERY_PLAN"] = self.recovery_plan
+        if self.sc.recovery is not None and self.sc.recovery.standby is not None:
+            env.setdefault("FAILOVER_RECOVERY_TAGS", "true")  # the generated standbys are declared by tag
         return env
 
     def masked_env(self) -> dict[str, str]:
