@@ -80,6 +80,39 @@ def plan_document(rec: Recovery) -> dict[str, Any]:
     }
 
 
+def unknown_references(sc: Scenario, known_targets: set[str]) -> list[str]:
+    """Recovery fields naming a target outside the fleet, or an instance the world will not have, as messages.
+
+    An ``exclude`` or ``takes`` with a typo would quietly change nothing; a ``stuck``/``unstick`` naming no
+    instance would hold nothing. ``records[].after`` may name a missing instance on purpose (standby-missing).
+    """
+    rec = sc.recovery
+    if rec is None:
+        return []
+    named: list[tuple[str, str]] = []
+    if rec.standby is not None:
+        named += [(f"recovery.standby.exclude[{i}]", rid) for i, rid in enumerate(rec.standby.exclude)]
+    for i, s in enumerate(rec.plan_standbys):
+        named += [(f"recovery.planStandbys[{i}].takes", rid) for rid in s.takes]
+    named += [
+        (f"recovery.instances[{i}].standbyFor", d.standby_for) for i, d in enumerate(rec.instances) if d.standby_for
+    ]
+    problems = [f"{where}: target {rid} is not in the fleet" for where, rid in named if rid not in known_targets]
+    prefix = rec.standby.prefix if rec.standby is not None else None
+    instances = {i.id for i in rec.instances}
+    held = [("recovery.stuck", iid) for iid in rec.stuck] + [
+        (f"method.actions[{n}].release.unstick", iid)
+        for n, a in enumerate(sc.method.actions)
+        if a.release is not None
+        for iid in a.release.unstick
+    ]
+    for where, iid in held:
+        generated = prefix is not None and iid.startswith(prefix) and iid[len(prefix) :] in known_targets
+        if iid not in instances and not generated:
+            problems.append(f"{where}: instance {iid} is neither listed nor a generated standby")
+    return problems
+
+
 def seed_recovery(control: EmulatorControl, sc: Scenario) -> None:
     """Seed standbys, instances and records after the fleet (standbys sit in their pair's DR zone)."""
     rec = sc.recovery

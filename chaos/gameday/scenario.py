@@ -421,7 +421,7 @@ class Recovery(_Model):
     def _unique(self) -> Recovery:
         for what, ids in (("instance", [i.id for i in self.instances]), ("record", [r.id for r in self.records])):
             if len(ids) != len(set(ids)):
-                raise ValueError(f"a {what} id is listed twice")
+                raise ValueError(f"{what} ids must be unique: one is listed twice")
         return self
 
 

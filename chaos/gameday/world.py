@@ -375,4 +375,7 @@ def unknown_targets(sc: Scenario) -> list[str]:
         ids = generated_ids(sc.fleet.generate)
         hint = f" (generated pairs are {ids[0]} .. {ids[-1]}, whatever the seed)"
     problems = [f"fleet: {rid} is both listed and generated (or a group member listed twice)" for rid in clashes]
-    return problems + [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    problems += [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
+    from chaos.gameday.recovery_world import unknown_references  # only scenarios with a recovery need it
+
+    return problems + unknown_references(sc, known)

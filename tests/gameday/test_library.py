@@ -22,6 +22,11 @@ REQUIRED = {
     "false-alarm",
     "blast-radius",
     "kill-switch",
+    "recovery-lost-ack",
+    "recovery-stuck-starting",
+    "recovery-standby-missing",
+    "recovery-dns-down",
+    "recovery-killed-mid-compute",
 }
 
 

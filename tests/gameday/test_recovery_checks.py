@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
@@ -32,7 +34,7 @@ from chaos.gameday.recovery_checks import (
     service_restored,
 )
 from chaos.gameday.recovery_world import plan_document, seed_recovery
-from chaos.gameday.scenario import RecoveryExpect, Scenario
+from chaos.gameday.scenario import RecoveryExpect, Scenario, ScenarioError, load_scenario
 from chaos.gameday.world import fleet_records
 
 CREDENTIAL = {
@@ -205,3 +207,36 @@ def test_the_timeline_shows_storage_compute_and_traffic_lanes(world: tuple[Local
     # in order along the run: the pair fails over, then the disk is attached, the standby starts, the record moves
     first = {tl.kind: min(e.t for e in tl.events if e.kind == "effect") for tl in lanes if tl.effects}
     assert first["pair"] <= first["disk"] <= first["instance"] <= first["record"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"standby": {"exclude": ["pair-typo"]}}, "recovery.standby.exclude[0]: target pair-typo is not in the fleet"),
+        ({"planStandbys": [{"instanceId": "i-x", "takes": ["pg-nope"]}]}, "planStandbys[0].takes: target pg-nope"),
+        ({"instances": [{"id": "i-x", "standbyFor": "pair-nope"}]}, "instances[0].standbyFor: target pair-nope"),
+        ({"stuck": ["i-sb-pair-nope"]}, "recovery.stuck: instance i-sb-pair-nope is neither listed nor"),
+        ({"instances": [{"id": "i-x"}, {"id": "i-x"}]}, "instance ids must be unique"),
+        ({"records": [{"id": "abc", "rr": "www", "value": "1", "drValue": "2"}]}, "records.0.id"),
+        ({"records": [{"id": "1", "rr": "www", "value": "1"}]}, "records.0.drValue"),
+        ({"surprise": 1}, "recovery.surprise"),
+    ],
+)
+def test_a_bad_recovery_section_is_a_scenario_error(tmp_path: Path, patch: dict[str, Any], message: str) -> None:
+    doc = {**SCENARIO, "recovery": {**SCENARIO["recovery"], **patch}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ScenarioError) as err:
+        load_scenario(path)
+    assert message in str(err.value)
+
+
+def test_a_release_must_name_a_held_instance(tmp_path: Path) -> None:
+    doc = {**SCENARIO, "method": {"actions": [{"when": {"beforeEvent": 0}, "release": {"unstick": ["i-nope"]}}]}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(ScenarioError, match=r"release.unstick: instance i-nope"):
+        load_scenario(path)
+    doc["method"]["actions"][0]["release"]["unstick"] = ["i-sb-pg-db"]  # a generated standby: fine
+    path.write_text(yaml.safe_dump(doc))
+    assert load_scenario(path).method.actions[0].release is not None
