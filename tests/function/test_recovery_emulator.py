@@ -92,6 +92,7 @@ def recover(emulator: Emulator, endpoint: str, tmp_path: Path) -> Any:
             endpoint,
             ECS_ENDPOINT=f"http://{endpoint}",
             DNS_ENDPOINT=f"http://{endpoint}",
+            FC_ENDPOINT=f"http://{endpoint}",
             FAILOVER_RECOVERY_PLAN="recovery.json",
             FAILOVER_RECOVERY_TAGS="true",
             FC_FUNC_CODE_PATH=str(tmp_path),
@@ -282,3 +283,48 @@ def test_disk_attached_elsewhere_is_a_conflict_never_detached(
     assert count(emulator, "AttachDisk") == Counter({"d-a": 1, "d-b": 1, "d-x1": 1, "d-x2": 1})  # d-b: ours, by hand
     assert not [e for e in effects(emulator) if e["action"] == "DetachDisk"]
     assert "i-b" not in count(emulator, "StartInstances") and record_value(emulator, "1002") == OLD
+
+
+# ------------------------------------------------------------------ the pre-switch hook
+HOOK_EVENTS: list[dict[str, Any]] = []
+
+
+def hook_ok(event: bytes, context: Any) -> dict[str, Any]:
+    """A health check that passes (registered in the emulator's FC as replica-failover/smoke)."""
+    HOOK_EVENTS.append(json.loads(event))
+    return {"healthy": True}
+
+
+def hook_refuses(event: bytes, context: Any) -> None:
+    HOOK_EVENTS.append(json.loads(event))
+    raise RuntimeError("the standbys do not answer their health check")
+
+
+@pytest.mark.parametrize(("handler", "passes"), [("hook_ok", True), ("hook_refuses", False)])
+def test_pre_switch_hook_gates_the_traffic_switch(
+    emulator: Emulator, recover: Any, tmp_path: Path, handler: str, passes: bool
+) -> None:
+    from chaos.emulator.fc import FunctionSpec
+
+    HOOK_EVENTS.clear()
+    seed(emulator, tmp_path, extra={"hook": {"function": "smoke"}})
+    spec = FunctionSpec(service="replica-failover", name="smoke", handler=f"{__name__}:{handler}", timeout=5)
+    emulator.fc.register(spec)
+    result = recover(FAILOVER)
+    calls = emulator.fc.invocations()
+    assert [c["function"] for c in calls] == ["smoke"]  # once, after every instance ran
+    assert HOOK_EVENTS[-1]["stage"] == "pre-switch" and sorted(HOOK_EVENTS[-1]["instances"]) == ["i-a", "i-b", "i-g"]
+    assert count(emulator, "StartInstances") == Counter({"i-a": 1, "i-b": 1, "i-g": 1})
+    first_switch = min(
+        (i for i, e in enumerate(effects(emulator)) if e["action"] == "UpdateDomainRecord"), default=None
+    )
+    if passes:
+        assert result["status"] == "completed", result["reason"]
+        assert_exactly_once_in_order(emulator)
+        assert first_switch is not None
+    else:
+        assert result["status"] == "partial" and not result["ok"]
+        assert first_switch is None and record_value(emulator, "1001") == OLD
+        s = steps(result)
+        assert s["switch:alidns:www.example.com/A"]["outcome"] == "failed"
+        assert "hook" in s["switch:alidns:api.example.com/A"]["reason"]
