@@ -18,6 +18,7 @@ from chaos.gameday.observations import Observations
 from chaos.gameday.recovery_checks import (
     Finding,
     RecoveryView,
+    findings_reported,
     one_effect_per_step,
     order_respected,
     rto_within,
@@ -316,6 +317,7 @@ CHECKS += (
     ),
     Check("service-restored", _with_recovery(lambda r: bool(r.service_restored)), _recovery(service_restored), True),
     Check("recovery-rto", _with_recovery(lambda r: r.max_rto_seconds is not None), _recovery(rto_within), True),
+    Check("recovery-findings-reported", _with_recovery(lambda r: bool(r.findings)), _recovery(findings_reported)),
 )
 
 

@@ -118,14 +118,15 @@ def observe(
         fc_records=after.fc_records,
         async_failures=after.async_failures,
         trigger_seconds=trigger_seconds,
-        recovery=_recovery_view(world, after),
+        recovery=_recovery_view(world, after, [d.result for d in deliveries if d.result is not None]),
     )
 
 
-def _recovery_view(world: World, after: After) -> RecoveryView | None:
+def _recovery_view(world: World, after: After, results: list[dict[str, Any]]) -> RecoveryView | None:
     if world.sc.recovery is None or world.control is None:
         return None
-    return RecoveryView(world.sc.recovery, after.ledger, after.instances, after.disks, after.records, after.pairs)
+    rec = world.sc.recovery
+    return RecoveryView(rec, after.ledger, after.instances, after.disks, after.records, after.pairs, results)
 
 
 def judge(

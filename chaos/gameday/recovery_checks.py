@@ -35,6 +35,15 @@ class RecoveryView:
     disks: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     pairs: list[dict[str, Any]] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)  # the function's final results, in order
+
+    def reported(self) -> dict[str, Any]:
+        """The last final result's ``recovery`` part (the function's own account), or {}."""
+        for res in reversed(self.results):
+            rec = res.get("recovery")
+            if isinstance(rec, dict):
+                return rec
+        return {}
 
     def step_effects(self) -> list[dict[str, Any]]:
         """ECS and alidns effects of the three recovery steps (a DetachDisk is not a step)."""
@@ -78,6 +87,7 @@ class RecoveryView:
             "recoveryStarts": counts["instance"],
             "recoverySwitches": counts["domainRecord"],
             "rtoS": self.rto_seconds(),
+            "reportedRtoS": self.reported().get("rtoSeconds"),
         }
 
 
@@ -185,4 +195,21 @@ def rto_within(v: RecoveryView, x: RecoveryExpect) -> Finding:
         f"RTO <= {limit:g} s (first request to last record switched, emulator clock)",
         rto,
         "no record was switched" if rto is None else f"RTO {rto:.2f} s",
+    )
+
+
+def findings_reported(v: RecoveryView, x: RecoveryExpect) -> Finding:
+    """Each target named in ``findings`` is reported by the function with (at least) those review codes."""
+    got: dict[str, set[str]] = {}
+    for f in v.reported().get("findings") or []:
+        if isinstance(f, dict):
+            got.setdefault(str(f.get("target")), set()).add(str(f.get("code")))
+    missing = {t: sorted(set(codes) - got.get(t, set())) for t, codes in x.findings.items()}
+    missing = {t: codes for t, codes in missing.items() if codes}
+    return Finding(
+        not missing,
+        "; ".join(f"{t}: {', '.join(c)}" for t, c in x.findings.items()),
+        {t: sorted(c) for t, c in got.items()},
+        "not reported: " + "; ".join(f"{t}: {', '.join(c)}" for t, c in missing.items()),
+        missing,
     )

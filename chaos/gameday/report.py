@@ -62,6 +62,7 @@ FIGURE_LABELS = {
     "recoveryStarts": "Instances started",
     "recoverySwitches": "Records switched",
     "rtoS": "RTO (s)",
+    "reportedRtoS": "RTO reported by the function (s)",
 }
 FLEET_LABELS = {
     "pairs": "Pairs",

@@ -450,4 +450,7 @@ class RecoveryExpect(_Model):
     unattached_disks_of: list[str] = Field(
         default_factory=list, description="targets whose secondary disks must stay unattached (a reported standby)"
     )
-    max_rto_seconds: float | None = Field(default=None, gt=0, description="wall RTO bound: trigger to last switch")
+    max_rto_seconds: float | None = Field(default=None, gt=0, description="RTO bound: first request to last switch")
+    findings: dict[str, list[str]] = Field(
+        default_factory=dict, description="target -> review codes the function must report (standby-missing, ...)"
+    )

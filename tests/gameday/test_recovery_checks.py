@@ -28,6 +28,7 @@ from chaos.emulator.server import start
 from chaos.gameday.client import LocalControl
 from chaos.gameday.recovery_checks import (
     RecoveryView,
+    findings_reported,
     one_effect_per_step,
     order_respected,
     rto_within,
@@ -240,3 +241,15 @@ def test_a_release_must_name_a_held_instance(tmp_path: Path) -> None:
     doc["method"]["actions"][0]["release"]["unstick"] = ["i-sb-pg-db"]  # a generated standby: fine
     path.write_text(yaml.safe_dump(doc))
     assert load_scenario(path).method.actions[0].release is not None
+
+
+def test_findings_must_be_reported_by_the_function() -> None:
+    sc = Scenario.model_validate(SCENARIO)
+    assert sc.recovery is not None
+    result = {"recovery": {"findings": [{"target": "pair-web-02", "code": "standby-missing"}], "rtoSeconds": 1.5}}
+    v = RecoveryView(sc.recovery, {"requests": [], "effects": []}, results=[{"recovery": {}}, result])
+    want = RecoveryExpect(findings={"pair-web-02": ["standby-missing"], "pair-web-01": ["zone-mismatch"]})
+    found = findings_reported(v, want)
+    assert not found.ok and found.offenders == {"pair-web-01": ["zone-mismatch"]}
+    assert findings_reported(v, RecoveryExpect(findings={"pair-web-02": ["standby-missing"]})).ok
+    assert v.figures()["reportedRtoS"] == 1.5  # the last result's own RTO, next to the ledger's
