@@ -17,4 +17,7 @@ Structure (the phases of one run, in the order ``runner.py`` drives them):
   with ``eligibility.py`` the oracle of which targets must fail over.
 * ``timeline.py``, ``report.py``: per-target timelines and the report files (JSON, Markdown, HTML);
   ``display.py``: what the command prints.
+* The service recovery: ``recovery_world.py`` seeds standbys, DNS records and the plan file;
+  ``recovery_checks.py`` judges attach, start and switch from the ledger; ``stage_lanes.py`` draws
+  the compute and traffic lanes.
 """
