@@ -2,8 +2,10 @@
 
 The failover function runs as the template deploys it (``chaos.invoke``: its code dir, handler and
 environment) against the emulator, whose role key is narrowed to exactly the policy's ebs actions, so
-a missing action fails the run (403 Forbidden.Action). The ebs actions the emulator's ledger saw must
-equal the policy's (no missing, no extra), every call's resource ARN must be allowed by a statement,
+a missing action fails the run (403 Forbidden.Action / Forbidden.RAM). The run includes the recovery
+stages (tagged standbys, a DNS record in a recovery map), so the ebs, ecs and alidns actions the
+emulator's ledger saw must equal the policy's (no missing, no extra), every call's resource ARN must be
+allowed by a statement,
 and a static scan of the function code finds no action the run did not exercise. Dropping any one
 action must turn the run into a machine-readable permanent failure (exit 5, ``failure.cause ==
 "permission"``). The remaining statements are what FC needs to deliver the async destinations.
@@ -15,6 +17,7 @@ import ast
 import fnmatch
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +25,9 @@ import yaml
 
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import Credential
+from chaos.emulator.dns.models import DomainRecord
 from chaos.emulator.ebs.models import PairRecord
+from chaos.emulator.ecs.fleet import StandbySpec
 from chaos.invoke import EXIT_DONE, EXIT_FAILED, invoke
 from chaos.template import FunctionDef, read_template
 from tests.conftest import DR, PRIMARY, seed_basic
@@ -32,6 +37,8 @@ TEMPLATE = REPO_ROOT / "template.yml"
 FAILOVER_EVENT = (REPO_ROOT / "events" / "manual-failover.json").read_bytes()
 MNS_DESTINATION_LIMIT = 64 * 1024  # FC async destinations on MNS carry at most 64 KB
 ENV = {"FAILOVER_VERIFY": "false"}  # verification polls on the wall clock; the ledger is the proof here
+SERVICE_PREFIXES = ("ebs:", "ecs:", "alidns:")  # what the function calls; the rest is FC's (MNS)
+RECOVERY_MAP = {"records": [{"domain": "example.com", "rr": "app", "value": "203.0.113.7"}]}
 
 Statement = dict[str, Any]
 
@@ -83,12 +90,51 @@ def restrict_role(emulator: Emulator, actions: set[str]) -> None:
     emulator.update_config({"credentials": [Credential.model_dump(c, by_alias=True) for c in creds]})
 
 
-def run_failover(endpoint: str) -> tuple[int, dict[str, Any]]:
+def run_failover(endpoint: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     code, result = invoke(
-        failover_function(), FAILOVER_EVENT, endpoint=f"http://{endpoint}", env_overrides=ENV, log_stream=io.StringIO()
+        failover_function(),
+        FAILOVER_EVENT,
+        endpoint=f"http://{endpoint}",
+        env_overrides={**ENV, **(env or {})},
+        log_stream=io.StringIO(),
     )
     assert isinstance(result, dict)
     return code, result
+
+
+def granted_actions(stmts: list[Statement]) -> set[str]:
+    return {a for p in SERVICE_PREFIXES for a in policy_actions(stmts, p)}
+
+
+def seed_recovery(emulator: Emulator, code_dir: Path) -> dict[str, str]:
+    """A tagged standby per target, a DNS record switched by a recovery map; transitions at once
+    (zero delays: the function here polls on the wall clock); the env that turns the map on."""
+    emulator.ecs.seed_standby(emulator.ebs.snapshot(), StandbySpec(region=DR))
+    emulator.dns.seed_records([DomainRecord(RecordId="7001", DomainName="example.com", RR="app", Value="10.0.0.7")])
+    delays = {**emulator.config().transition_delays, "failovering": 0.0, "Attaching": 0.0, "Starting": 0.0}
+    emulator.update_config({"transitionDelays": delays})
+    (code_dir / "recovery.json").write_text(json.dumps(RECOVERY_MAP), encoding="utf-8")
+    return {
+        "FC_FUNC_CODE_PATH": str(code_dir),
+        "FAILOVER_RECOVERY_TAGS": "true",
+        "FAILOVER_RECOVERY_PLAN": "recovery.json",
+        "FAILOVER_VERIFY_POLL_SECONDS": "0.05",
+    }
+
+
+def arn_of(request: dict[str, Any], account: str) -> list[str]:
+    """The resources RAM checks for one request, as the policy names them."""
+    service, action, region = request.get("service", "ebs"), str(request["action"]), request.get("regionId")
+    if service == "ebs":
+        return [ebs_arn(request, account)]
+    if service == "alidns":
+        return [f"acs:alidns:*:{account}:domain/example.com"]
+    instance = f"acs:ecs:{region}:{account}:instance/{request.get('target') or '*'}"
+    if action == "AttachDisk":
+        return [f"acs:ecs:{region}:{account}:disk/{request.get('target')}", f"acs:ecs:{region}:{account}:instance/*"]
+    if action == "DescribeDisks":
+        return [f"acs:ecs:{region}:{account}:disk/*"]
+    return [instance]
 
 
 def ebs_arn(request: dict[str, Any], account: str) -> str:
@@ -113,25 +159,30 @@ def called_in_code() -> set[str]:
     return found
 
 
-def test_failover_role_is_exactly_what_the_function_calls(emulator: Emulator, endpoint: str) -> None:
+def test_failover_role_is_exactly_what_the_function_calls(emulator: Emulator, endpoint: str, tmp_path: Path) -> None:
     stmts = statements("replica-failover")
-    granted = policy_actions(stmts, "ebs:")
+    granted = granted_actions(stmts)
     seed_basic(emulator)  # loose pairs and a group replicating cn-hangzhou -> cn-shanghai
+    env = seed_recovery(emulator, tmp_path)
     restrict_role(emulator, granted)
-    code, result = run_failover(endpoint)
+    code, result = run_failover(endpoint, env)
     assert (code, result["status"], result["failure"]) == (EXIT_DONE, "completed", None), result
     assert {t["kind"] for t in result["targets"] if t["outcome"] == "failedOver"} == {"pair", "group"}
+    recovery = result["recovery"]
+    assert recovery["status"] == "completed" and recovery["summary"]["done"] == len(recovery["steps"]) > 0
+    assert {s["step"].split(":")[0] for s in recovery["steps"]} == {"attach", "start", "switch"}
 
     requests = emulator.ledger.snapshot()["requests"]
-    called = {f"ebs:{r['action']}" for r in requests}
+    called = {f"{r.get('service', 'ebs')}:{r['action']}" for r in requests}
     assert called == granted, f"missing from the policy: {called - granted}; never used: {granted - called}"
-    assert called_in_code() == granted, "the code can send an action this run did not exercise"
+    assert called_in_code() == policy_actions(stmts, "ebs:"), "the code can send an action this run did not exercise"
     account = emulator.config().account_id
     dr = failover_function().environment["FAILOVER_DR_REGION"]
     for r in requests:
         assert r["status"] == 200, r
         assert r["regionId"] == dr
-        assert allows(stmts, f"ebs:{r['action']}", ebs_arn(r, account)), ebs_arn(r, account)
+        action = f"{r.get('service', 'ebs')}:{r['action']}"
+        assert all(allows(stmts, action, arn) for arn in arn_of(r, account)), (action, arn_of(r, account))
     # and nothing outside the DR region is allowed: the same calls against the primary region are not
     assert not any(allows(stmts, a, f"acs:ebs:{PRIMARY}:{account}:diskreplicapair/pair-0") for a in granted)
 
@@ -148,7 +199,11 @@ def test_the_other_failover_statements_are_the_async_destinations() -> None:
         action = "mns:SendMessage" if "/queues/" in arn else "mns:PublishMessage"
         needed.add((action, arn.replace(":::", f":{dr}:*:", 1)))
     others = {
-        (a, r) for s in stmts for a in as_list(s["Action"]) if not a.startswith("ebs:") for r in as_list(s["Resource"])
+        (a, r)
+        for s in stmts
+        for a in as_list(s["Action"])
+        if not a.startswith(SERVICE_PREFIXES)
+        for r in as_list(s["Resource"])
     }
     assert others == needed
 
@@ -156,22 +211,29 @@ def test_the_other_failover_statements_are_the_async_destinations() -> None:
 @pytest.mark.parametrize(
     "dropped",
     ["ebs:DescribeDiskReplicaGroups", "ebs:DescribeDiskReplicaPairs", "ebs:FailoverDiskReplicaPair",
-     "ebs:FailoverDiskReplicaGroup"],
+     "ebs:FailoverDiskReplicaGroup", "ecs:DescribeInstances", "ecs:DescribeDisks", "ecs:AttachDisk",
+     "ecs:StartInstances", "alidns:DescribeDomainRecords", "alidns:DescribeDomainRecordInfo",
+     "alidns:UpdateDomainRecord"],
 )  # fmt: skip
 def test_each_granted_action_is_needed_and_its_denial_is_a_permanent_failure(
-    emulator: Emulator, endpoint: str, dropped: str
+    emulator: Emulator, endpoint: str, dropped: str, tmp_path: Path
 ) -> None:
     seed_basic(emulator)
-    granted = policy_actions(statements("replica-failover"), "ebs:")
+    env = seed_recovery(emulator, tmp_path)
+    granted = granted_actions(statements("replica-failover"))
     assert dropped in granted
     restrict_role(emulator, granted - {dropped})
-    code, result = run_failover(endpoint)
+    code, result = run_failover(endpoint, env)
     assert code == EXIT_FAILED and result["ok"] is False, result
     failure = result["failure"]
     assert failure["kind"] == result["status"] in ("failed", "partial")
-    assert failure["cause"] == "permission" and "Forbidden.Action" in failure["errorCodes"]
-    denied = [r for r in emulator.ledger.snapshot()["requests"] if r.get("code") == "Forbidden.Action"]
-    assert denied and {f"ebs:{r['action']}" for r in denied} == {dropped}
+    assert failure["cause"] == "permission", failure
+    refused = ("Forbidden.Action", "Forbidden.RAM")
+    assert set(failure["errorCodes"]) & set(refused)
+    denied = [r for r in emulator.ledger.snapshot()["requests"] if r.get("code") in refused]
+    assert denied and {f"{r.get('service', 'ebs')}:{r['action']}" for r in denied} == {dropped}
+    if not dropped.startswith("ebs:"):  # the result names the RAM action the role lacks
+        assert dropped in result["recovery"]["permission"], result["recovery"]
 
 
 def test_webhook_role_reaches_only_the_failover_function() -> None:
@@ -195,7 +257,7 @@ def test_a_permanent_failure_at_the_target_cap_fits_the_mns_destination(emulator
     emulator.backend.seed_pairs(
         PairRecord(ReplicaPairId=f"pair-cn-{i:012d}", SourceRegion=PRIMARY, DestinationRegion=DR) for i in range(cap)
     )
-    restrict_role(emulator, policy_actions(statements("replica-failover"), "ebs:") - {"ebs:FailoverDiskReplicaPair"})
+    restrict_role(emulator, granted_actions(statements("replica-failover")) - {"ebs:FailoverDiskReplicaPair"})
     code, result = run_failover(endpoint)
     assert code == EXIT_FAILED and result["summary"]["failed"] == cap
     payload = len(json.dumps(result).encode()) + len(FAILOVER_EVENT)

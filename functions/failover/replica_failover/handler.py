@@ -227,7 +227,7 @@ def _invoke(
     targets = executor.run(plan)
     counts = summarize(targets)
     # 5. Compute and traffic (recovery/stage.py), for the targets that failed over
-    recovery = stage if isinstance(stage, dict) or stage is None else _recover(run, stage, executor)
+    recovery = stage if isinstance(stage, dict) or stage is None else _recover(run, stage, executor, targets)
     rec_status, rec_codes = (recovery or {}).get("status"), list((recovery or {}).get("errorCodes", []))
     if counts["pending"] or rec_status == "pending":
         why = f"{counts['pending']} target(s) left for a retry" + (
@@ -296,9 +296,14 @@ def _recovery_stage(
     return prepared if isinstance(prepared, recovery.Stage) else prepared.dump()
 
 
-def _recover(run: _Invocation, stage: Any, executor: Executor) -> dict[str, Any]:
+def _recover(run: _Invocation, stage: Any, executor: Executor, targets: list[TargetResult]) -> dict[str, Any]:
     result = stage.run(
-        executor.deadline, executor.backoff, executor.budget, run.settings.verify_poll_seconds, run.settings.concurrency
+        executor.deadline,
+        executor.backoff,
+        executor.budget,
+        run.settings.verify_poll_seconds,
+        run.settings.concurrency,
+        storage={t.id: t.outcome for t in targets},
     )
     return dict(result.dump())
 

@@ -37,7 +37,6 @@ class HookApi:
     def invoke(self, payload: dict[str, Any]) -> Verdict:
         """The hook's verdict; raises ApiFailure (code, status) when FC itself did not answer it."""
         import fc2  # the SDK the rest of the project invokes FC with
-        from requests import RequestException
 
         c = self._credentials
         client = fc2.Client(
@@ -61,6 +60,6 @@ class HookApi:
                 return "failed"
             code = str(getattr(exc, "err_code", "") or "FcError")
             raise ApiFailure(code, redact_text(str(getattr(exc, "message", exc)))[:300], status or None) from None
-        except RequestException as exc:
+        except OSError as exc:  # requests' transport errors (RequestException is an OSError)
             raise ApiFailure("SDK.HttpError", redact_text(type(exc).__name__)) from None
         return "passed"

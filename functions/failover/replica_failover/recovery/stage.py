@@ -197,8 +197,17 @@ class Stage:
 
     # ---------------------------------------------------------------------- run
     def run(
-        self, deadline: Deadline, backoff: Backoff, budget: RetryBudget, poll: float, concurrency: int
+        self,
+        deadline: Deadline,
+        backoff: Backoff,
+        budget: RetryBudget,
+        poll: float,
+        concurrency: int,
+        storage: Mapping[str, str] | None = None,
     ) -> RecoveryResult:
+        """Round by round until every step settles or the deadline. ``storage``: target id -> the
+        storage stage's outcome; a target that failed or is pending there is left for later (below)."""
+        deferred = self._defer(storage or {})
         progress = steps.Progress()
         actions: tuple[steps.Action, ...] = ()
         aborted: _Abort | None = None
@@ -226,16 +235,17 @@ class Stage:
             if deadline.expired():
                 break
             backoff.sleep(max(0.0, min(poll, deadline.remaining())))
-        if aborted is not None:
+        if aborted is not None:  # a read the stage needs was refused: every step not done fails with it
+            settled = []
             for a in self._all():
-                self.forced.setdefault(a.step, (aborted.decision.reason, aborted.decision.ram_action))
-            actions = tuple(
-                steps.Action(step=s, kind="failed", reason=why)
-                if not (self.logs.get(s) and self.logs[s].last and self.logs[s].last.kind == "done")  # type: ignore[union-attr]
-                else self.logs[s].last  # type: ignore[misc]
-                for s, (why, _) in self.forced.items()
-            )
-        rows = [self._row(a.step, a) for a in actions] or []
+                last = self.logs.get(a.step, _StepLog()).last
+                if last is not None and last.kind == "done":
+                    settled.append(last)
+                    continue
+                self.logs.setdefault(a.step, _StepLog()).ram_action = aborted.decision.ram_action
+                settled.append(steps.Action(step=a.step, kind="failed", reason=aborted.decision.reason))
+            actions = tuple(settled)
+        rows = deferred + [self._row(a.step, a) for a in actions]
         summary = summarize_steps(rows)
         if summary["pending"]:
             status, reason = "pending", f"{summary['pending']} recovery step(s) left for a retry"
@@ -247,6 +257,45 @@ class Stage:
         result = self._result(status, reason, rows)
         self.log.info("recovery", status=status, rounds=self.rounds, rtoSeconds=result.rto_seconds, **summary)
         return result
+
+    def _defer(self, storage: Mapping[str, str]) -> list[StepResult]:
+        """Take out of this run the steps behind a target whose storage failover failed or is still
+        pending: its attaches, the start of its standby (and that standby's other attaches), and the
+        switches waiting for that standby. They are reported failed, or pending (a retry resumes)."""
+        lay = self.layout
+        bad = {a.target_id: storage[a.target_id] for a in lay.attaches if storage.get(a.target_id) in _NOT_STORED}
+        if not bad:
+            return []
+        held: dict[str, str] = {}  # standby -> "failed" or "pending"
+        for a in lay.attaches:
+            if a.target_id in bad:
+                held[a.instance_id] = "failed" if "failed" in (held.get(a.instance_id), bad[a.target_id]) else "pending"
+        rows: list[StepResult] = []
+
+        def drop(step: str, outcome: str, why: str) -> None:
+            kind: steps.ActionKind = "failed" if outcome == "failed" else "wait"
+            rows.append(self._row(step, steps.Action(step=step, kind=kind, reason=why)))
+
+        attaches = []
+        for a in lay.attaches:
+            if a.instance_id not in held:
+                attaches.append(a)
+            elif a.target_id in bad:
+                drop(a.step, bad[a.target_id], f"storage failover of {a.target_id} is {bad[a.target_id]}")
+            else:
+                drop(a.step, held[a.instance_id], f"standby {a.instance_id} waits for another target's storage")
+        for iid, outcome in held.items():
+            drop(f"start:{iid}", outcome, "a target of this standby did not fail over in this run")
+        switches = []
+        for sw in lay.switches:
+            waits = [i for i in sw.after if i in held]
+            if not waits:
+                switches.append(sw)
+                continue
+            outcome = "failed" if any(held[i] == "failed" for i in waits) else "pending"
+            drop(sw.step, outcome, f"waits for {', '.join(waits)}, whose storage did not fail over in this run")
+        self.layout = steps.Layout(attaches=tuple(attaches), switches=tuple(switches), hook=lay.hook)
+        return rows
 
     def _decide(self, world: steps.World, progress: steps.Progress) -> tuple[tuple[steps.Action, ...], steps.Progress]:
         """steps.decide, with the steps this invocation knows failed (the review, a refused write)
@@ -531,6 +580,7 @@ class Stage:
 
 
 _UNREAD = object()
+_NOT_STORED = frozenset({"failed", "pending"})  # storage outcomes that leave a target's disks unwritable
 HOOK_WAIT = "the pre-switch hook has not passed"  # steps.switch_action's reason
 
 
@@ -561,19 +611,25 @@ def prepare(
     """Read-only: the stage to run, or a failed RecoveryResult when the map or a read stops it."""
     dr = plan.dr_region
     timeouts = {"connect_timeout": connect_timeout, "read_timeout": read_timeout}
-    ecs = EcsApi(credentials, endpoint=env.get("ECS_ENDPOINT") or None, **timeouts)
+    # EBS_ENDPOINT is only ever set for the emulator, which serves every product on one port
+    emulator = env.get("EBS_ENDPOINT") or None
+    ecs = EcsApi(credentials, endpoint=env.get("ECS_ENDPOINT") or emulator, **timeouts)
     dns = DnsApi(
         credentials,
-        endpoint=env.get("DNS_ENDPOINT") or None,
-        pvtz_endpoint=env.get("PVTZ_ENDPOINT") or None,
+        endpoint=env.get("DNS_ENDPOINT") or emulator,
+        pvtz_endpoint=env.get("PVTZ_ENDPOINT") or emulator,
         **timeouts,
     )
     origin = observed_at if observed_at is not None else started
     rto_from: Literal["alarm", "invocation"] = "alarm" if observed_at is not None else "invocation"
 
-    def failed(reason: str, codes: Iterable[str] = (), ram: str | None = None) -> RecoveryResult:
+    def failed(
+        reason: str, codes: Iterable[str] = (), ram: str | None = None, decision: steps.ErrorDecision | None = None
+    ) -> RecoveryResult:
+        # a read that failed transiently (or was throttled) is retried by FC with the whole invocation
+        again = decision is not None and decision.kind != "failed"
         return RecoveryResult(
-            status="failed",
+            status="pending" if again else "failed",
             reason=reason,
             error_codes=sorted(codes),
             permission=[ram] if ram else [],
@@ -592,20 +648,22 @@ def prepare(
         return failed(str(exc))
     except ApiFailure as f:
         d = steps.on_error("DescribeInstances", f.code, f.status)
-        return failed(f"could not read standby tags in {dr}: {f}", [f.code], d.ram_action)
+        return failed(f"could not read standby tags in {dr}: {f}", [f.code], d.ram_action, d)
     tagged, tag_problems = standbys_from_tags(tagged_raw)
     for p in tag_problems:
         log.warning("recovery-tag", problem=p)
     rmap, conflicts = combine(file_map, tagged)
     targets = _targets(plan)
     full = build_layout(rmap, targets, pairs, groups)
+    instance_ids = [*full.instances, *(i for s in full.switches for i in s.after)]
+    action = "DescribeInstances"
     try:
-        instance_ids = [*full.instances, *(i for s in full.switches for i in s.after)]
         instances = ecs.describe_instances(dr, instance_ids) if instance_ids else []
+        action = "DescribeDisks"
         disks = ecs.describe_disks(dr, [a.disk_id for a in full.attaches]) if full.attaches else []
     except ApiFailure as f:
-        d = steps.on_error("DescribeInstances", f.code, f.status)
-        return failed(f"could not describe standbys or secondary disks in {dr}: {f}", [f.code], d.ram_action)
+        d = steps.on_error(action, f.code, f.status)
+        return failed(f"could not describe standbys or secondary disks in {dr}: {f}", [f.code], d.ram_action, d)
     described: list[dict[str, Any]] = []
     unread: set[str] = set()
     in_scope = records_in_scope(rmap, targets)
