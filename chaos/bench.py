@@ -246,7 +246,12 @@ def run_child(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
 def child_main() -> None:
     """The child side: run the function (or the naive loop) once and write what it saw."""
     spec = json.load(sys.stdin)
-    report = _child_function(spec) if spec["mode"] == "function" else _child_naive(spec)
+    if spec["mode"] == "naive-recovery":
+        from chaos.bench_recovery import child_naive
+
+        report = child_naive(spec)
+    else:
+        report = _child_function(spec) if spec["mode"] == "function" else _child_naive(spec)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     report["peakRssMb"] = round(usage.ru_maxrss / 1024, 1)  # Linux reports KiB
     report["cpuSeconds"] = round(usage.ru_utime + usage.ru_stime, 3)

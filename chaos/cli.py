@@ -201,7 +201,9 @@ def demo(
 
 @app.command("bench")
 def bench(
-    pairs: Annotated[int, typer.Option(min=1, max=10_000, help="replica pairs to fail over (N)")] = 1000,
+    pairs: Annotated[
+        int | None, typer.Option(min=1, max=10_000, help="replica pairs (N); default 1000, 200 with --recovery")
+    ] = None,
     latency_ms: Annotated[float, typer.Option(min=0, help="emulator latency per call (L)")] = 50.0,
     rate_limit: Annotated[float, typer.Option(min=0, help="API rate limit, requests/s (Q); 0: none")] = 100.0,
     fault_rate: Annotated[float, typer.Option(min=0, max=0.9, help="share of failover calls answering 504")] = 0.0,
@@ -218,15 +220,23 @@ def bench(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    recovery: Annotated[
+        bool, typer.Option("--recovery", help="time the whole service recovery (RTO: storage, compute, traffic)")
+    ] = False,
+    instances: Annotated[int, typer.Option(min=1, max=10_000, help="--recovery: standby instances (M)")] = 50,
+    records: Annotated[int, typer.Option(min=1, max=1000, help="--recovery: DNS records (R)")] = 10,
 ) -> None:
     """Time the function against the emulator (separate processes) next to the bound and a naive SDK loop.
 
     On a terminal a spinner names the phase running (a run takes minutes); piped, the output is only the report.
     """
+    if recovery:
+        _bench_recovery(pairs or 200, instances, records, latency_ms, rate_limit, concurrency, baseline, as_json)
+        return
     from chaos.bench import BenchConfig, render, run_bench
 
     cfg = BenchConfig(
-        pairs=pairs,
+        pairs=pairs or 1000,
         latency_ms=latency_ms,
         rate_limit=rate_limit,
         fault_rate=fault_rate,
@@ -239,6 +249,22 @@ def bench(
     try:
         with bench_progress(progress_console()) as progress:
             report = run_bench(cfg, progress=progress)
+    except (RuntimeError, ValueError) as exc:
+        fail(str(exc))
+    print(json.dumps(report, indent=2) if as_json else render(report))
+
+
+def _bench_recovery(
+    pairs: int, instances: int, records: int, latency_ms: float, rate_limit: float, concurrency: int,
+    baseline: bool, as_json: bool,
+) -> None:  # fmt: skip
+    from chaos.bench_recovery import RecoveryBenchConfig, render, run_recovery_bench
+
+    cfg = RecoveryBenchConfig(pairs=pairs, instances=instances, records=records, latency_ms=latency_ms,
+                              rate_limit=rate_limit, concurrency=concurrency, baseline=baseline)  # fmt: skip
+    try:
+        with bench_progress(progress_console()) as progress:
+            report = run_recovery_bench(cfg, progress=progress)
     except (RuntimeError, ValueError) as exc:
         fail(str(exc))
     print(json.dumps(report, indent=2) if as_json else render(report))

@@ -21,4 +21,7 @@ Structure (the phases of one run, in the order ``runner.py`` drives them):
   checks of decisions, approvals and notifications; ``verdict.py``: what one check found.
 * ``timeline.py``, ``report.py``: per-target timelines and the report files (JSON, Markdown, HTML),
   with ``report_confirm.py`` the decision and notification tables; ``display.py``: what the command prints.
+* The service recovery: ``recovery_world.py`` seeds standbys, DNS records and the plan file;
+  ``recovery_checks.py`` judges attach, start and switch from the ledger; ``stage_lanes.py`` draws
+  the compute and traffic lanes.
 """

@@ -67,6 +67,13 @@ class EmulatorControl(Protocol):
     def wait_quiet(self, timeout: float) -> bool: ...
     def on_request(self, trigger: RequestTrigger) -> None: ...
     def close(self) -> None: ...
+    # the recovery world: ECS instances and disks, alidns records
+    def seed_instances(self, instances: list[dict[str, Any]]) -> None: ...
+    def seed_dns_records(self, records: list[dict[str, Any]]) -> None: ...
+    def hold_starting(self, instance_id: str, stuck: bool) -> None: ...
+    def instances(self) -> list[dict[str, Any]]: ...
+    def disks(self) -> list[dict[str, Any]]: ...
+    def dns_records(self) -> list[dict[str, Any]]: ...
 
 
 def _seed_order(pairs: list[PairRecord], groups: list[GroupRecord]) -> tuple[list[GroupRecord], list[PairRecord]]:
@@ -198,6 +205,29 @@ class LocalControl:
             if self._hooked:
                 self._hooked = False
                 self.em.ledger.__dict__.pop("record_request", None)
+
+    # ------------------------------------------------------------ recovery world
+    def seed_instances(self, instances: list[dict[str, Any]]) -> None:
+        from chaos.emulator.ecs.models import InstanceRecord
+
+        self.em.ecs.seed_instances([InstanceRecord.model_validate(i) for i in instances])
+
+    def seed_dns_records(self, records: list[dict[str, Any]]) -> None:
+        from chaos.emulator.dns.models import DomainRecord
+
+        self.em.dns.seed_records([DomainRecord.model_validate(r) for r in records])
+
+    def hold_starting(self, instance_id: str, stuck: bool) -> None:
+        self.em.ecs.hold_starting(instance_id, stuck)
+
+    def instances(self) -> list[dict[str, Any]]:
+        return self.em.ecs.instances()
+
+    def disks(self) -> list[dict[str, Any]]:
+        return self.em.ecs.disks()
+
+    def dns_records(self) -> list[dict[str, Any]]:
+        return self.em.dns.records()
 
 
 @dataclass
@@ -338,3 +368,24 @@ class HttpControl:
         self._threads.clear()
         self._stop = threading.Event()
         self._session.close()
+
+    # ------------------------------------------------------------ recovery world
+    def seed_instances(self, instances: list[dict[str, Any]]) -> None:
+        if instances:
+            self._call("POST", "instances", {"instances": instances})
+
+    def seed_dns_records(self, records: list[dict[str, Any]]) -> None:
+        if records:
+            self._call("POST", "dns/records", {"records": records})
+
+    def hold_starting(self, instance_id: str, stuck: bool) -> None:
+        self._call("PATCH", f"instances/{instance_id}", {"stuck": stuck})
+
+    def instances(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "instances")["instances"])
+
+    def disks(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "disks")["disks"])
+
+    def dns_records(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "dns/records")["records"])

@@ -23,6 +23,7 @@ FIGURES = (  # (journal figure, column title): short titles, so the table fits a
     ("retries", "retries"),
     ("faultsFired", "faults"),
     ("fcReinvocations", "FC rerun"),
+    ("rtoS", "RTO s"),  # the service recovery: first request to last DNS record switched
 )
 
 

@@ -27,7 +27,16 @@ from chaos.gameday.confirmation_checks import (
 from chaos.gameday.eligibility import FAILOVER_FROM, TargetKey
 from chaos.gameday.journal import ExpectationResult
 from chaos.gameday.observations import Observations
-from chaos.gameday.scenario import Expect
+from chaos.gameday.recovery_checks import (
+    Finding,
+    RecoveryView,
+    findings_reported,
+    one_effect_per_step,
+    order_respected,
+    rto_within,
+    service_restored,
+)
+from chaos.gameday.scenario import Expect, RecoveryExpect
 from chaos.gameday.verdict import MAX_NAMED, Verdict, short
 
 _short = short
@@ -290,6 +299,39 @@ CHECKS: tuple[Check, ...] = (
         result_notification_failures,
     ),
     Check("no-secret-leaked", lambda x, o: x.no_secret_leaked and bool(o.secrets), no_secret_leaked),
+)
+
+
+# ------------------------------------------------------------------- the recovery's checks
+def _recovery(judge: Callable[[RecoveryView, RecoveryExpect], Finding]) -> Callable[[Expect, Observations], Verdict]:
+    def check(x: Expect, obs: Observations) -> Verdict:
+        assert obs.recovery is not None  # enabled only with a recovery world
+        f = judge(obs.recovery, x.recovery)
+        return Verdict(f.ok, f.expected, f.measured, f.message, f.offenders)
+
+    return check
+
+
+def _with_recovery(flag: Callable[[RecoveryExpect], bool]) -> Callable[[Expect, Observations], bool]:
+    return lambda x, o: o.recovery is not None and flag(x.recovery)
+
+
+CHECKS += (
+    Check(
+        "recovery-one-effect-per-step",
+        _with_recovery(lambda r: r.one_step_effect_each),
+        _recovery(lambda v, r: one_effect_per_step(v)),
+        True,
+    ),
+    Check(
+        "recovery-order-respected",
+        _with_recovery(lambda r: r.order_respected),
+        _recovery(lambda v, r: order_respected(v)),
+        True,
+    ),
+    Check("service-restored", _with_recovery(lambda r: bool(r.service_restored)), _recovery(service_restored), True),
+    Check("recovery-rto", _with_recovery(lambda r: r.max_rto_seconds is not None), _recovery(rto_within), True),
+    Check("recovery-findings-reported", _with_recovery(lambda r: bool(r.findings)), _recovery(findings_reported)),
 )
 
 

@@ -41,7 +41,7 @@ class TimelineEvent(_Model):
 
 
 class TargetTimeline(_Model):
-    kind: Literal["pair", "group"]
+    kind: Literal["pair", "group", "disk", "instance", "record"]
     id: str
     eligible: bool
     final_status: str
@@ -49,6 +49,7 @@ class TargetTimeline(_Model):
     group: str | None = None  # a member pair's group (an eligible group fails over with its members)
     effects: int = 0
     events: list[TimelineEvent] = Field(default_factory=list)
+    stage: Literal["storage", "compute", "traffic"] = "storage"  # the recovery stage the lane belongs to
 
 
 class InvocationRecord(_Model):

@@ -17,6 +17,7 @@ from chaos.gameday.expectations import evaluate, steady_state_before
 from chaos.gameday.journal import ExpectationResult, InvocationRecord, RunJournal
 from chaos.gameday.notifications import kind_of
 from chaos.gameday.observations import Observations
+from chaos.gameday.recovery_checks import RecoveryView
 from chaos.gameday.world import World
 
 SETTLE_SECONDS = 3600.0  # emulator time advanced after the run: every transient state completes
@@ -59,6 +60,9 @@ class After:
     fc_records: list[dict[str, Any]] = field(default_factory=list)
     async_failures: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    disks: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 def look_after(world: World) -> After:
@@ -68,7 +72,11 @@ def look_after(world: World) -> After:
     # a write held past the client's read timeout may still land: count it before judging
     control.wait_quiet(DRAIN_TIMEOUT)
     control.advance(SETTLE_SECONDS)
+    recovering = world.sc.recovery is not None
     return After(
+        instances=control.instances() if recovering else [],
+        disks=control.disks() if recovering else [],
+        records=control.dns_records() if recovering else [],
         pairs=control.pairs(),
         groups=control.groups(),
         ledger=control.ledger(),
@@ -127,7 +135,15 @@ def observe(
         ],
         secrets=world.secrets(),
         logs=logs,
+        recovery=_recovery_view(world, after, [d.result for d in deliveries if d.result is not None]),
     )
+
+
+def _recovery_view(world: World, after: After, results: list[dict[str, Any]]) -> RecoveryView | None:
+    if world.sc.recovery is None or world.control is None:
+        return None
+    rec = world.sc.recovery
+    return RecoveryView(rec, after.ledger, after.instances, after.disks, after.records, after.pairs, results)
 
 
 def judge(
@@ -203,7 +219,8 @@ def figures(obs: Observations, deliveries: list[Delivery], fc_records: list[dict
     requests = obs.ledger.get("requests", [])
     effects = obs.ledger.get("effects", [])
     attempts = sum(len(r.get("attempts") or []) for r in fc_records)
-    return {
+    recovery = obs.recovery.figures() if obs.recovery is not None else {}
+    return recovery | {
         "apiCalls": obs.api_calls(),
         "cmsCalls": obs.cms_calls(),
         "notifications": len(obs.notifications),

@@ -70,6 +70,9 @@ class Method:
             control.advance(action.advance_clock)
         if action.add_system_events or action.add_datapoints:
             seed_cloud_monitor(control, action.add_system_events or [], action.add_datapoints or [])
+        if action.release is not None:
+            for iid in action.release.unstick:
+                control.hold_starting(iid, False)
 
 
 def _bind(fn: Callable[[Action], None], action: Action) -> Callable[[], None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from chaos.emulator.ebs.urls import WRITE_ACTIONS
 from chaos.gameday.eligibility import TargetKey
+from chaos.gameday.recovery_checks import RecoveryView
 
 
 @dataclass
@@ -36,9 +37,15 @@ class Observations:
     event_results: list[tuple[str, dict[str, Any] | None, dict[str, list[Any]]]] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)  # what must appear nowhere; never written to the journal
     logs: str = ""  # the function's log lines (in-process invocations)
+    recovery: RecoveryView | None = None  # the scenario declares a recovery world
 
     def effects(self) -> Counter[TargetKey]:
-        return Counter((str(e["targetType"]), str(e["targetId"])) for e in self.ledger.get("effects", []))
+        """Replication effects per pair/group (ebs's; ECS and alidns effects are the recovery's)."""
+        return Counter(
+            (str(e["targetType"]), str(e["targetId"]))
+            for e in self.ledger.get("effects", [])
+            if e.get("service", "ebs") == "ebs"
+        )
 
     def ebs_requests(self) -> list[dict[str, Any]]:
         """The ledger's ebs requests (CloudMonitor's carry ``service: cms``)."""

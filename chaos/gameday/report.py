@@ -67,6 +67,11 @@ FIGURE_LABELS = {
     "fcReinvocations": "FC re-invocations",
     "cmsCalls": "CloudMonitor calls",
     "notifications": "Notifications received",
+    "recoveryAttaches": "Disks attached",
+    "recoveryStarts": "Instances started",
+    "recoverySwitches": "Records switched",
+    "rtoS": "RTO (s)",
+    "reportedRtoS": "RTO reported by the function (s)",
 }
 FLEET_LABELS = {
     "pairs": "Pairs",

@@ -28,6 +28,7 @@ from chaos.gameday.client import EmulatorControl
 from chaos.gameday.journal import ExpectationResult, RunJournal
 from chaos.gameday.judging import judge, look_after, look_before, observe
 from chaos.gameday.method import Method
+from chaos.gameday.recovery_world import plan_file
 from chaos.gameday.scenario import Scenario, ScenarioError, load_scenario
 from chaos.gameday.world import FcTarget, RunError, World, open_emulator, set_up, unknown_targets
 
@@ -91,7 +92,9 @@ def run_scenario(
             capture_dir=capture_dir,
             template=opts.template,
         )
-        journal = _run(world, name, opts.progress or (lambda phase, done, total: None))
+        with plan_file(scenario, world.fn.code_uri if world.target is None else None) as plan:
+            world.recovery_plan = plan
+            journal = _run(world, name, opts.progress or (lambda phase, done, total: None))
     reports: dict[str, Path] = {}
     if opts.report_dir is not None:
         from chaos.gameday.report import write_report_file, write_reports  # imported when reports are wanted

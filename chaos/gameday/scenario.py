@@ -338,6 +338,7 @@ class Action(_Model):
         default=None, max_length=10_000, description="CloudMonitor system events that happen now (offsets: wall clock)"
     )
     add_datapoints: list[DatapointSeed] | None = Field(default=None, max_length=10_000)
+    release: Release | None = Field(default=None, description="recovery world: let held instances start")
 
     @model_validator(mode="after")
     def _does_something(self) -> Action:
@@ -348,9 +349,10 @@ class Action(_Model):
             or self.advance_clock
             or self.add_system_events
             or self.add_datapoints
+            or self.release
         ):
             raise ValueError(
-                "an action needs flip, addFaults, clearFaults, advanceClock, addSystemEvents or addDatapoints"
+                "an action needs flip, addFaults, clearFaults, advanceClock, addSystemEvents, addDatapoints or release"
             )
         return self
 
@@ -444,6 +446,7 @@ class Expect(_Model):
     max_evidence_seconds: float | None = Field(
         default=None, gt=0, description="every result's evidence gathering (confirmation.gatheringMs) took at most"
     )
+    recovery: RecoveryExpect = Field(default_factory=lambda: RecoveryExpect())  # noqa: PLW0108 - defined below
 
 
 class Scenario(_Model):
@@ -461,6 +464,9 @@ class Scenario(_Model):
     expect: Expect = Field(default_factory=Expect)
     cloud_monitor: CloudMonitor = Field(default_factory=CloudMonitor)
     notify: Notify = Field(default_factory=Notify)
+    recovery: Recovery | None = Field(
+        default=None, description="standby instances, DNS records and the recovery plan file: recover the service"
+    )
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -518,3 +524,93 @@ def format_errors(exc: ValidationError) -> str:
 
 def json_schema() -> dict[str, Any]:
     return Scenario.model_json_schema(by_alias=True)
+
+
+# ------------------------------------------------------------------------- recovery
+# The service behind the disks: standby ECS instances in the DR region, DNS records, and the recovery
+# plan file shipped with the function. Judged by :mod:`chaos.gameday.recovery_checks`.
+
+INSTANCE_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class StandbyFleet(_Model):
+    """A Stopped standby per group and loose pair replicating into the DR region, tagged
+    ``replica-failover:standby-for=<id>`` (the emulator's standby generator)."""
+
+    prefix: str = Field(default="i-sb-", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+    exclude: list[str] = Field(default_factory=list, description="targets left without a generated standby")
+
+
+class InstanceDef(_Model):
+    """An ECS instance seeded in the DR region (a standby the generator does not make, or a decoy)."""
+
+    id: str = Field(pattern=INSTANCE_ID)
+    zone: str | None = Field(default=None, description="default: <drRegion>-b, where pairs' secondary disks live")
+    status: Literal["Stopped", "Running"] = "Stopped"
+    standby_for: str | None = Field(default=None, description="the replica-failover:standby-for tag")
+
+
+class RecordDef(_Model):
+    """An alidns record, seeded at its production value and listed in the plan with its DR value."""
+
+    id: str = Field(pattern=r"^[0-9]{1,32}$", description="RecordId")
+    domain: str = "example.com"
+    rr: str = Field(min_length=1)
+    type: Literal["A", "AAAA", "CNAME", "TXT"] = "A"
+    value: str = Field(min_length=1, description="the production value it starts with")
+    dr_value: str = Field(min_length=1, description="the DR value the recovery switches it to")
+    after: list[str] = Field(default_factory=list, description="instances that must run before the switch")
+    in_plan: bool = Field(default=True, description="false: seeded in alidns but not listed in the plan")
+
+
+class PlanStandby(_Model):
+    instance_id: str = Field(pattern=INSTANCE_ID)
+    takes: list[str] = Field(min_length=1)
+
+
+class Recovery(_Model):
+    standby: StandbyFleet | None = Field(default_factory=StandbyFleet)
+    instances: list[InstanceDef] = Field(default_factory=list)
+    records: list[RecordDef] = Field(default_factory=list)
+    plan_standbys: list[PlanStandby] = Field(
+        default_factory=list, description="standbys declared in the plan file (the file form) rather than by tag"
+    )
+    stuck: list[str] = Field(default_factory=list, description="instances held in Starting until released")
+
+    @model_validator(mode="after")
+    def _unique(self) -> Recovery:
+        for what, ids in (("instance", [i.id for i in self.instances]), ("record", [r.id for r in self.records])):
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"{what} ids must be unique: one is listed twice")
+        return self
+
+
+class Release(_Model):
+    """Control-plane actions on the recovery world during the run (not API effects)."""
+
+    unstick: list[str] = Field(default_factory=list, description="instances held in Starting that may now run")
+
+
+class RecoveryExpect(_Model):
+    """What the recovery must show in the ledger; ``None`` switches a check off."""
+
+    one_step_effect_each: bool = Field(
+        default=True, description="one AttachDisk per disk, one StartInstances per instance, one update per record"
+    )
+    order_respected: bool = Field(
+        default=True, description="attach after the pair's failover, start after its disks, switch after its instances"
+    )
+    service_restored: bool | None = Field(
+        default=True, description="true: every planned record reads its DR value and its instances run; null: off"
+    )
+    restored_records: list[str] | None = Field(
+        default=None, description="record ids that must end at their DR value (default: every record in the plan)"
+    )
+    untouched_records: list[str] = Field(default_factory=list, description="record ids that must keep their value")
+    unattached_disks_of: list[str] = Field(
+        default_factory=list, description="targets whose secondary disks must stay unattached (a reported standby)"
+    )
+    max_rto_seconds: float | None = Field(default=None, gt=0, description="RTO bound: first request to last switch")
+    findings: dict[str, list[str]] = Field(
+        default_factory=dict, description="target -> review codes the function must report (standby-missing, ...)"
+    )

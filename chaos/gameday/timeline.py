@@ -112,10 +112,13 @@ def build_timelines(
     (groups first) and id; events by time. ``group_of`` (pair id -> group id) marks member pairs, which
     fail over with their group rather than on their own.
     """
+    from chaos.gameday.stage_lanes import split_ledger, stage_lanes
+
+    to_rel = _ClockMap(list(ledger.get("requests", [])), started_wall)
+    ledger, recovery = split_ledger(ledger)  # ECS and alidns entries get the compute and traffic lanes
     requests = list(ledger.get("requests", []))
     effects = list(ledger.get("effects", []))
     transitions = list(ledger.get("transitions", []))
-    to_rel = _ClockMap(requests, started_wall)
 
     events: dict[TargetKey, list[TimelineEvent]] = {}
     effect_counts: dict[TargetKey, int] = {}
@@ -315,7 +318,7 @@ def build_timelines(
                 events=evs,
             )
         )
-    return out
+    return out + stage_lanes(recovery, to_rel)
 
 
 def _norm(key: TargetKey) -> TargetKey:

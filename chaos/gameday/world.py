@@ -116,6 +116,7 @@ class World:
     capture_dir: str | None = None  # where an out-of-process emulator's FC attempts leave their results
     project_dir: Path | None = None  # the template's directory: scenario event files may name its events/
     endpoints: Endpoints | None = None  # the notification endpoints' credentials, drawn for this run
+    recovery_plan: str | None = None  # the plan file's name inside the function's code directory
 
     @classmethod
     def build(
@@ -171,13 +172,18 @@ class World:
         env = {**GAMEDAY_ENV, "FAILOVER_DR_REGION": self.sc.dr_region, **self.sc.function.env}
         if self.control is not None:
             env["EBS_ENDPOINT"] = self.url
-            env["CMS_ENDPOINT"] = self.url
             env["FC_ENDPOINT"] = self.url
             env["CMS_ENDPOINT"] = self.url
+            env["ECS_ENDPOINT"] = self.url
+            env["DNS_ENDPOINT"] = self.url
             if self.endpoints is not None:
                 env.update(self.endpoints.env(self.url))
         if self.sc.function.approve_mode() or self.sc.approvals():
             env["FAILOVER_APPROVAL_SECRET"] = self.sc.function.approval_secret
+        if self.recovery_plan is not None:
+            env["FAILOVER_RECOVERY_PLAN"] = self.recovery_plan
+        if self.sc.recovery is not None and self.sc.recovery.standby is not None:
+            env.setdefault("FAILOVER_RECOVERY_TAGS", "true")  # the generated standbys are declared by tag
         return env
 
     def secrets(self) -> list[str]:
@@ -249,6 +255,10 @@ def set_up(world: World) -> None:
     seed_cloud_monitor(control, sc.cloud_monitor.system_events, sc.cloud_monitor.datapoints)
     if world.endpoints is not None:
         world.endpoints.configure(control)
+    if sc.recovery is not None:
+        from chaos.gameday.recovery_world import seed_recovery
+
+        seed_recovery(control, sc)
     if world.target is None:
         ensure_importable(world.fn.code_uri)
         cold_instance()
@@ -450,4 +460,6 @@ def unknown_targets(sc: Scenario) -> list[str]:
         hint = f" (generated pairs are {ids[0]} .. {ids[-1]}, whatever the seed)"
     problems = [f"fleet: {rid} is both listed and generated (or a group member listed twice)" for rid in clashes]
     missing = [f"{where}: target {rid} is not in the fleet{hint}" for where, rid in named if rid not in known]
-    return problems + wrong_endpoint + missing
+    from chaos.gameday.recovery_world import unknown_references  # only scenarios with a recovery need it
+
+    return problems + wrong_endpoint + missing + unknown_references(sc, known)

@@ -11,7 +11,9 @@ from chaos.cli import app
 from chaos.emulator.config import DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET
 from chaos.emulator.ebs.models import GroupRecord, PairRecord
 from chaos.emulator.server import RunningEmulator
+from chaos.gameday.recovery_world import plan_file
 from chaos.gameday.runner import FcTarget, RunOptions, run_file
+from chaos.gameday.scenario import load_scenario
 from chaos.template import ensure_importable, read_template
 from tests.gameday.conftest import SCENARIOS
 
@@ -41,7 +43,11 @@ def test_external_emulator_from_the_cli(cli: CliRunner, external: RunningEmulato
         ["gameday", str(SCENARIOS / "region-outage.yaml"), "--endpoint", external.url, "--report-dir", str(tmp_path)],
     )
     assert result.exit_code == 0, result.output
-    assert external.emulator.ledger.counts()["effects"] == 11
+    effects = external.emulator.ledger.snapshot()["effects"]
+    by_action = {a: sum(1 for e in effects if e["action"] == a) for a in {e["action"] for e in effects}}
+    # 11 failovers, then the service: 14 secondary disks attached, 11 standbys started, 2 records switched
+    assert sum(n for a, n in by_action.items() if a.startswith("Failover")) == 11
+    assert (by_action["AttachDisk"], by_action["StartInstances"], by_action["UpdateDomainRecord"]) == (14, 11, 2)
 
 
 def test_unreachable_endpoint_is_a_clear_error(cli: CliRunner) -> None:
@@ -49,12 +55,13 @@ def test_unreachable_endpoint_is_a_clear_error(cli: CliRunner) -> None:
     assert result.exit_code == 2 and "no emulator control plane" in result.output
 
 
-def _deploy(external: RunningEmulator, **env: str) -> None:
-    """'Deploy' the failover function into the emulator's FC, as a staging account would have it."""
+def _deploy(external: RunningEmulator, recovery: dict[str, str] | None = None, **env: str) -> None:
+    """'Deploy' the failover function into the emulator's FC, as a staging account would have it
+    (``recovery``: the recovery settings it is deployed with; ``env``: any other setting)."""
     fn = read_template()["failover"]
     ensure_importable(fn.code_uri)
     base = {"EBS_ENDPOINT": external.url, "CMS_ENDPOINT": external.url, "FAILOVER_VERIFY_POLL_SECONDS": "0.05"}
-    external.emulator.fc.register(fn.spec({**base, **env}).model_copy(update={"initializer": None}))
+    external.emulator.fc.register(fn.spec({**base, **(recovery or {}), **env}).model_copy(update={"initializer": None}))
 
 
 @pytest.fixture
@@ -66,20 +73,26 @@ def staging_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("staging_keys")
 def test_target_with_endpoint_drives_the_deployed_function(external: RunningEmulator, tmp_path: Path) -> None:
-    _deploy(external)
-    outcome = run_file(
-        SCENARIOS / "region-outage.yaml",
-        RunOptions(
-            endpoint=external.url,
-            target=FcTarget.parse("fc://replica-failover/failover"),
-            fc_endpoint=external.url,
-            report_dir=tmp_path,
-        ),
-    )
+    # a deployed function ships its own recovery plan: here the scenario's, as its deployment would carry it
+    scenario = load_scenario(SCENARIOS / "region-outage.yaml")
+    with plan_file(scenario, read_template()["failover"].code_uri) as plan:
+        assert plan is not None
+        recovery = {"FAILOVER_RECOVERY_PLAN": plan, "FAILOVER_RECOVERY_TAGS": "true"}
+        _deploy(external, {**recovery, "ECS_ENDPOINT": external.url, "DNS_ENDPOINT": external.url})
+        outcome = run_file(
+            SCENARIOS / "region-outage.yaml",
+            RunOptions(
+                endpoint=external.url,
+                target=FcTarget.parse("fc://replica-failover/failover"),
+                fc_endpoint=external.url,
+                report_dir=tmp_path,
+            ),
+        )
     assert outcome.passed, [f"{e.name}: {e.message}" for e in outcome.violations]
     [inv] = outcome.journal.invocations
     assert inv.channel == "fc-sync" and inv.status == "completed"
-    assert outcome.journal.figures["effects"] == 11
+    assert outcome.journal.figures["effects"] == 11 + 14 + 11 + 2  # failovers, attaches, starts, switches
+    assert outcome.journal.figures["recoverySwitches"] == 2
     # it went through aliyun-fc2 to the function registered there, not through the runner's own registration
     assert [r["function"] for r in external.emulator.fc.invocations()] == ["failover"]
 

@@ -27,6 +27,11 @@ REQUIRED = {
     "approval-flow",
     "notification-down",
     "cms-throttled",
+    "recovery-lost-ack",
+    "recovery-stuck-starting",
+    "recovery-standby-missing",
+    "recovery-dns-down",
+    "recovery-killed-mid-compute",
 }
 
 
