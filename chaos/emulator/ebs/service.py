@@ -22,7 +22,8 @@ class EbsService:
     name = "ebs"
 
     def __init__(self, shared: Shared) -> None:
-        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, shared.events.publish)
+        events = shared.events
+        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, events.publish, events=events)
         self._dispatcher = EbsDispatcher(shared, EbsResponse(self.backend))
 
     @classmethod
