@@ -62,6 +62,8 @@ RUNTIME_DISTRIBUTIONS = {
     "tenacity",
     "aliyun-python-sdk-ecs",
     "pyyaml",
+    "alibabacloud-ebs20210730",
+    "alibabacloud-tea-openapi",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
