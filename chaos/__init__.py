@@ -10,7 +10,8 @@ Structure:
 * ``cli.py``: the ``replica-failover`` command; ``invoke.py``: ``invoke`` (the function in-process, as
   ``fun local invoke`` without Docker); ``template.py``: template.yml, which template, the code directory;
   ``bench.py``: ``bench``; ``demo.py``: ``demo``; ``recovery_cli.py``: ``recovery schema|check`` (the recovery
-  map); ``approve.py``: ``approve`` (a signed approval for a held plan).
+  map); ``approve.py``: ``approve`` (a signed approval for a held plan); ``drill_cli.py``: ``drill`` and
+  ``drill cleanup`` (non-disruptive drills of a route).
 
 The failover function (``functions/failover``) never imports this package.
 """

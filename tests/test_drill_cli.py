@@ -6,6 +6,7 @@ Drill transitions are set to complete at once (``transitionDelays``), so the com
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -87,3 +88,24 @@ def test_a_real_endpoint_needs_credentials() -> None:
         "drill", *ROUTE, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": ""}
     )
     assert code == 2 and stdout == "" and "no credentials" in stderr
+
+
+def readme_drill_policy() -> dict[str, Any]:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Drills") :]
+    block = section[section.index("```json") + len("```json") : section.index("```", section.index("```json") + 7)]
+    return dict(json.loads(block))
+
+
+def test_the_readme_ram_policy_is_enough_for_a_drill_and_allows_no_failover(instant: Emulator, endpoint: str) -> None:
+    actions = [a for st in readme_drill_policy()["Statement"] for a in st["Action"]]
+    assert all(a.startswith("ebs:") for a in actions)
+    limited = cfg.Credential(
+        access_key_id="LTAIdrillOnly0001", access_key_secret="drill-secret", allowed_actions=actions
+    )
+    instant.update_config({"credentials": [c.model_dump() for c in [*instant.config().credentials, limited]]})
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": limited.access_key_id, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "drill-secret"}
+    code, stdout, _ = run("drill", *ROUTE, "--endpoint", f"http://{endpoint}", env=env)
+    assert code == 0 and json.loads(stdout)["ok"] is True and "drill-secret" not in stdout
+    assert {r["accessKeyId"] for r in instant.ledger.snapshot()["requests"]} == {limited.access_key_id}
+    assert not any(a.endswith(("FailoverDiskReplicaPair", "FailoverDiskReplicaGroup", "Reprotect")) for a in actions)
