@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 from alibabacloud_ebs20210730 import models as m
 from alibabacloud_ebs20210730.client import Client
 from alibabacloud_tea_openapi.exceptions import ClientException
@@ -251,3 +252,16 @@ def test_group_drill(emulator: Emulator, client: Client) -> None:
     assert after.body.drills == [] and all(ecs_disk(emulator, x) is None for x in disks)
     assert [e["targetId"] for e in effects(emulator, "StartReplicaGroupDrill")] == [drill_id]
     assert [e["groupId"] for e in effects(emulator, "ClearReplicaGroupDrill")] == ["pg-1"]
+
+
+def test_control_plane_knobs_and_listing(emulator: Emulator, client: Client, endpoint: str) -> None:
+    seed_basic(emulator)
+    base = f"http://{endpoint}/_emulator/drills"
+    bad = requests.post(base, json={"target": "pair-1", "clearFailures": -1}, timeout=5)
+    assert bad.status_code == 400
+    ok = requests.post(base, json={"target": "pair-1", "executeFailures": 1}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["knobs"]["executeFailures"] == 1
+    drill_id = start(client, "pair-1")
+    emulator.advance(5)
+    listed = requests.get(base, timeout=5).json()["drills"]
+    assert [(d["DrillId"], d["TargetId"], d["Status"]) for d in listed] == [(drill_id, "pair-1", "execute_failed")]

@@ -17,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field
+
 from chaos.emulator.clock import Clock
-from chaos.emulator.config import EmulatorConfig
+from chaos.emulator.config import EmulatorConfig, Model
 from chaos.emulator.ebs.models import GroupRecord, PairRecord
 from chaos.emulator.ebs.replication import CallContext, Kind
 from chaos.emulator.errors import ApiError
@@ -83,6 +85,14 @@ class DrillKnobs:
 
     execute_failures: int = 0
     clear_failures: int = 0
+
+
+class DrillKnobsBody(Model):
+    """``POST /_emulator/drills``: the fault knobs of one pair or group (replacing its previous ones)."""
+
+    target: str = Field(min_length=1, max_length=128)
+    execute_failures: int = Field(default=0, ge=0, le=1000)
+    clear_failures: int = Field(default=0, ge=0, le=1000)
 
 
 @dataclass
