@@ -224,3 +224,15 @@ def test_cleanup_clears_what_a_killed_run_left(
     ]
     assert doc["notCleared"] == [] and emulator.backend.drills() == []
     assert not any(a.startswith("Start") for a in writes(emulator)[1:])  # cleanup starts nothing
+
+
+def test_a_clear_refused_for_good_is_reported_not_raised(emulator: Emulator, api: EbsDrillClient) -> None:
+    seed_basic(emulator, with_group=False)
+    rule = FaultRule(action="ClearPairDrill", error=FaultError(status=403, code="Forbidden.Action"))
+    emulator.faults.set([rule], emulator.clock.now(), 0)
+    report = runner(emulator, api, pair_ids=["pair-0"]).run()
+    assert report.targets[0].status == "executed" and report.targets[0].cleared is False
+    assert report.not_cleared == [report.targets[0].drill_id] and report.ok is False
+    assert [r["status"] for r in requests(emulator) if r["action"] == "ClearPairDrill"] == [403]
+    emulator.faults.remove()
+    assert runner(emulator, api).cleanup().not_cleared == [] and emulator.backend.drills() == []

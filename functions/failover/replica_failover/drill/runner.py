@@ -222,7 +222,8 @@ class DrillRunner:
         return None
 
     def _clear(self, drills: list[_Drill]) -> list[str]:
-        """Clear each drill and wait until Describe*Drills no longer lists it; the ids left at the deadline.
+        """Clear each drill and wait until Describe*Drills no longer lists it; the ids still listed at the
+        deadline or refused for good (e.g. ``Forbidden.Action``).
 
         Clear is retried while the drill is ``executing``/``clearing`` or the API answers
         ``InvalidStatus`` or a transient error; ``clear_failed`` is cleared again.
@@ -232,6 +233,7 @@ class DrillRunner:
         self.stage("clearing")
         deadline = self.clock.now() + self.req.clear_timeout_seconds
         pending = list(drills)
+        refused: list[_Drill] = []  # a final answer (e.g. Forbidden): no point asking again
         for _round in range(MAX_ROUNDS):
             if not pending:
                 break
@@ -249,7 +251,9 @@ class DrillRunner:
                     elif exc.code == "OperationDenied.InvalidStatus" or exc.transient:
                         continue
                     else:
-                        raise
+                        refused.append(d)
+                        pending.remove(d)
+                        continue
                 if status is None:
                     d.result.cleared = True
                     pending.remove(d)
@@ -258,4 +262,4 @@ class DrillRunner:
             if not acted:
                 self.clock.sleep(self.req.poll_seconds)
         self.stage("cleared")
-        return [d.drill_id for d in pending]
+        return [d.drill_id for d in pending + refused]
