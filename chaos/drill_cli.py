@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shlex
 import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -77,9 +78,8 @@ def _is_loopback(endpoint: str | None) -> bool:
         return False
 
 
-def make_api(endpoint: str | None, env: Mapping[str, str]) -> Any:
+def credentials(endpoint: str | None, env: Mapping[str, str]) -> Any:
     from replica_failover.credentials import Credentials
-    from replica_failover.drill import EbsDrillClient
     from replica_failover.redact import register
 
     ak, sk = env.get("ALIBABA_CLOUD_ACCESS_KEY_ID", ""), env.get("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "")
@@ -92,7 +92,20 @@ def make_api(endpoint: str | None, env: Mapping[str, str]) -> Any:
     else:
         raise _Usage("no credentials: set ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET")
     register(creds.access_key_id, creds.access_key_secret, creds.security_token)
-    return EbsDrillClient(creds, endpoint=endpoint)
+    return creds
+
+
+def make_api(endpoint: str | None, env: Mapping[str, str]) -> Any:
+    from replica_failover.drill import EbsDrillClient
+
+    return EbsDrillClient(credentials(endpoint, env), endpoint=endpoint)
+
+
+def make_disks(endpoint: str | None, env: Mapping[str, str]) -> Any:
+    from replica_failover.drill.probe import EcsDiskApi
+    from replica_failover.recovery.ecs import EcsApi
+
+    return EcsDiskApi(EcsApi(credentials(endpoint, env), endpoint=endpoint))
 
 
 @contextmanager
@@ -145,6 +158,13 @@ def run(
     objective: Annotated[int, typer.Option("--objective", help="RPO objective, seconds")] = 900,
     timeout: Annotated[float, typer.Option("--timeout", help="seconds to wait for the drills to execute")] = 1800.0,
     poll: Annotated[float, typer.Option("--poll", help="seconds between Describe*Drills polls")] = 5.0,
+    attach_instance: Annotated[
+        str | None, typer.Option("--attach-instance", help="test instance in the DR zone to attach each drill disk to")
+    ] = None,
+    probe: Annotated[
+        str | None,
+        typer.Option("--probe", help="command run per attached disk (DRILL_DISK_ID, DRILL_DEVICE); 0 = pass"),
+    ] = None,
     out: Out = None,
 ) -> None:
     """Start a drill per target (within the cap), wait until executed, measure RPO, clear; print the report."""
@@ -154,12 +174,14 @@ def run(
         request = _request(
             primary_region=primary, dr_region=dr, pair_ids=pair, group_ids=group, tags=_tags(tag),
             max_targets=max_targets, objective_seconds=objective, execute_timeout_seconds=timeout, poll_seconds=poll,
+            attach_instance_id=attach_instance, probe_command=shlex.split(probe) if probe is not None else None,
         )  # fmt: skip
         api = make_api(endpoint, os.environ)
-    except _Usage as exc:
+        disks = make_disks(endpoint, os.environ) if attach_instance else None
+    except (_Usage, ValueError) as exc:
         _fail(str(exc))
     with sigterm_interrupts():
-        report = DrillRunner(api, request).run()
+        report = DrillRunner(api, request, disks=disks).run()
     _emit(report.to_json(), out)
     if report.error and not report.targets:
         raise typer.Exit(EXIT_USAGE)

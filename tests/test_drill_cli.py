@@ -6,6 +6,7 @@ Drill transitions are set to complete at once (``transitionDelays``), so the com
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,19 @@ def test_the_readme_ram_policy_is_enough_for_a_drill_and_allows_no_failover(inst
     assert code == 0 and json.loads(stdout)["ok"] is True and "drill-secret" not in stdout
     assert {r["accessKeyId"] for r in instant.ledger.snapshot()["requests"]} == {limited.access_key_id}
     assert not any(a.endswith(("FailoverDiskReplicaPair", "FailoverDiskReplicaGroup", "Reprotect")) for a in actions)
+
+
+def test_attach_instance_and_probe(instant: Emulator, endpoint: str) -> None:
+    from chaos.emulator.ecs.models import InstanceRecord
+
+    instant.ecs.seed_instances([InstanceRecord(InstanceId="i-test", RegionId=DR, ZoneId=f"{DR}-b", Status="Running")])
+    instant.update_config(
+        {"transitionDelays": {**instant.config().transition_delays, "Attaching": 0.0, "Detaching": 0.0}}
+    )
+    probe = f"{sys.executable} -c 'import os, sys; sys.exit(0 if os.environ[\"DRILL_DISK_ID\"] else 5)'"
+    args = ["drill", *ROUTE, "--endpoint", f"http://{endpoint}", "--pair", "pair-0", "--attach-instance", "i-test"]
+    code, stdout, _ = run(*args, "--probe", probe)
+    doc = json.loads(stdout)
+    assert code == 0 and doc["targets"][0]["probes"][0]["detail"] == "exit 0" and doc["notDetached"] == []
+    code, _, stderr = run("drill", *ROUTE, "--endpoint", f"http://{endpoint}", "--probe", "true")
+    assert code == 2 and "test instance" in stderr

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from typing import Any
 
 import pytest
@@ -17,11 +18,14 @@ from alibabacloud_tea_openapi.utils_models import Config
 from pydantic import ValidationError
 from replica_failover.credentials import Credentials
 from replica_failover.drill import Clock, DrillRequest, DrillRunner, EbsDrillClient
+from replica_failover.drill.probe import EcsDiskApi
+from replica_failover.recovery.ecs import EcsApi
 
 from chaos.drill_cli import sigterm_interrupts
 from chaos.emulator import config as cfg
 from chaos.emulator.app import Emulator
 from chaos.emulator.ebs.models import PairRecord
+from chaos.emulator.ecs.models import InstanceRecord
 from chaos.emulator.faults import FaultError, FaultRule
 from tests.conftest import DR, PRIMARY, seed_basic
 
@@ -236,3 +240,83 @@ def test_a_clear_refused_for_good_is_reported_not_raised(emulator: Emulator, api
     assert [r["status"] for r in requests(emulator) if r["action"] == "ClearPairDrill"] == [403]
     emulator.faults.remove()
     assert runner(emulator, api).cleanup().not_cleared == [] and emulator.backend.drills() == []
+
+
+# ------------------------------------------------------------ attach to a test instance, probe
+PROBE_OK = [
+    sys.executable,
+    "-c",
+    "import os, sys; sys.exit(0 if os.environ['DRILL_DEVICE'].startswith('/dev/') else 3)",
+]
+PROBE_BAD = [sys.executable, "-c", "import sys; sys.exit(4)"]
+
+
+def probing(
+    emulator: Emulator, api: EbsDrillClient, endpoint: str, command: list[str] | None, stage: Any = None, **kw: Any
+) -> DrillRunner:
+    emulator.ecs.seed_instances([InstanceRecord(InstanceId="i-test", RegionId=DR, ZoneId=f"{DR}-b", Status="Running")])
+    creds = Credentials(cfg.DEFAULT_ACCESS_KEY_ID, cfg.DEFAULT_ACCESS_KEY_SECRET)
+    disks = EcsDiskApi(EcsApi(creds, endpoint=f"http://{endpoint}"))
+    request = DrillRequest.model_validate(
+        {"primary_region": PRIMARY, "dr_region": DR, "poll_seconds": 1, "start_interval_seconds": 0,
+         "attach_instance_id": "i-test", "probe_command": command, **kw}
+    )  # fmt: skip
+    clock = Clock(now=emulator.clock.now, sleep=emulator.advance)
+    return DrillRunner(api, request, clock=clock, disks=disks, stage=stage)
+
+
+def ecs_effects(emulator: Emulator, action: str) -> list[dict[str, Any]]:
+    return [e for e in emulator.ledger.snapshot()["effects"] if e.get("service") == "ecs" and e["action"] == action]
+
+
+def test_each_drill_disk_is_attached_probed_and_detached_before_the_clear(
+    emulator: Emulator, api: EbsDrillClient, endpoint: str
+) -> None:
+    seed_basic(emulator)
+    doc = probing(emulator, api, endpoint, PROBE_OK, pair_ids=["pair-0"], group_ids=["pg-1"]).run().to_json()
+    assert doc["ok"] is True and doc["notDetached"] == [] and doc["notCleared"] == []
+    probes = {t["id"]: t["probes"] for t in doc["targets"]}
+    assert [p["passed"] for p in probes["pair-0"]] == [True] and len(probes["pg-1"]) == 2
+    assert all(p["detail"] == "exit 0" for ps in probes.values() for p in ps)
+    attached = [e["targetId"] for e in ecs_effects(emulator, "AttachDisk")]
+    detached = [e["targetId"] for e in ecs_effects(emulator, "DetachDisk")]
+    assert len(attached) == 3 and attached == detached and all(d.startswith("d-drill") for d in attached)
+    effects_in_order = [e["action"] for e in emulator.ledger.snapshot()["effects"]]
+    assert effects_in_order.index("ClearPairDrill") > max(
+        i for i, a in enumerate(effects_in_order) if a == "DetachDisk"
+    )
+    assert emulator.backend.drills() == [] and "i-test" not in {
+        d.InstanceId for d in emulator.ecs.backend.disks.values()
+    }
+
+
+def test_a_failing_probe_is_reported_and_everything_is_still_undone(
+    emulator: Emulator, api: EbsDrillClient, endpoint: str
+) -> None:
+    seed_basic(emulator, with_group=False)
+    doc = probing(emulator, api, endpoint, PROBE_BAD, pair_ids=["pair-0"]).run().to_json()
+    assert doc["ok"] is False and doc["targets"][0]["probes"][0] == {
+        "diskId": doc["targets"][0]["probes"][0]["diskId"], "passed": False, "detail": "exit 4",
+    }  # fmt: skip
+    assert doc["notDetached"] == [] and doc["notCleared"] == [] and emulator.backend.drills() == []
+
+
+@pytest.mark.parametrize("at", ["attached", "probed"])
+def test_interrupted_while_attached_detaches_and_clears(
+    emulator: Emulator, api: EbsDrillClient, endpoint: str, at: str
+) -> None:
+    seed_basic(emulator, with_group=False)
+
+    def interrupt(stage: str) -> None:
+        if stage == at:
+            raise KeyboardInterrupt
+
+    report = probing(emulator, api, endpoint, PROBE_OK, pair_ids=["pair-0"], stage=interrupt).run()
+    assert report.interrupted == "KeyboardInterrupt" and report.not_detached == [] and report.not_cleared == []
+    assert len(ecs_effects(emulator, "AttachDisk")) == 1 == len(ecs_effects(emulator, "DetachDisk"))
+    assert emulator.backend.drills() == []
+
+
+def test_a_probe_needs_a_test_instance() -> None:
+    with pytest.raises(ValidationError, match="test instance"):
+        DrillRequest(primary_region=PRIMARY, dr_region=DR, probe_command=["true"])

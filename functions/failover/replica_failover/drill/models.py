@@ -33,6 +33,11 @@ class DrillRequest(_Model):
     start_interval_seconds: float = Field(
         default=0.2, ge=0, le=60, allow_inf_nan=False, description="pause between Start calls (the API's rate)"
     )
+    attach_instance_id: str | None = Field(
+        default=None, pattern=r"^i-[A-Za-z0-9]{1,64}$", description="test instance in the DR zone"
+    )
+    probe_command: list[str] | None = Field(default=None, min_length=1, max_length=64)
+    probe_timeout_seconds: float = Field(default=300.0, gt=0, le=3600, allow_inf_nan=False)
 
     @field_validator("primary_region", "dr_region")
     @classmethod
@@ -69,7 +74,15 @@ class DrillRequest(_Model):
     def _route(self) -> DrillRequest:
         if self.primary_region == self.dr_region:
             raise ValueError("the DR region must differ from the primary region")
+        if self.probe_command is not None and self.attach_instance_id is None:
+            raise ValueError("a probe command needs a test instance to attach the drill disks to")
         return self
+
+
+class ProbeResult(_Model):
+    disk_id: str
+    passed: bool
+    detail: str
 
 
 class TargetResult(_Model):
@@ -83,6 +96,7 @@ class TargetResult(_Model):
     drill_seconds: float | None = None  # Start request -> executed
     meets_objective: bool | None = None
     error: str | None = None  # the API code that refused or failed it
+    probes: list[ProbeResult] | None = None  # with a test instance: one per drill disk
     cleared: bool = False
 
 
@@ -116,13 +130,15 @@ class DrillReport(_Model):
     leftovers: list[LeftoverDrill] = Field(default_factory=list)
     rpo: RpoSummary | None = None
     not_cleared: list[str] = Field(default_factory=list)  # drill ids still present at the end
+    not_detached: list[str] = Field(default_factory=list)  # drill disks left on the test instance
     interrupted: str | None = None  # KeyboardInterrupt / Terminated
     error: str | None = None
 
     @property
     def ok(self) -> bool:
         failed = any(t.error or t.status != "executed" for t in self.targets)
-        return not (failed or self.not_cleared or self.interrupted or self.error)
+        probe_failed = any(not p.passed for t in self.targets for p in t.probes or [])
+        return not (failed or probe_failed or self.not_cleared or self.not_detached or self.interrupted or self.error)
 
     def to_json(self) -> dict[str, Any]:
         return {**self.model_dump(by_alias=True, mode="json"), "ok": self.ok}

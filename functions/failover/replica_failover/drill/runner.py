@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from replica_failover.drill.client import DrillApi, DrillApiError, Kind, Target
-from replica_failover.drill.models import DrillReport, DrillRequest, LeftoverDrill, TargetResult, summarise
+from replica_failover.drill.models import (
+    DrillReport,
+    DrillRequest,
+    LeftoverDrill,
+    ProbeResult,
+    TargetResult,
+    summarise,
+)
+from replica_failover.drill.probe import DiskApi, Prober
 
 CLEARABLE = frozenset({"executed", "execute_failed", "clear_failed"})
 SETTLED = frozenset({"executed", "execute_failed"})
@@ -59,13 +67,22 @@ def _noop(_stage: str) -> None:
 class DrillRunner:
     def __init__(
         self, api: DrillApi, request: DrillRequest, *, clock: Clock | None = None, stage: Stage | None = None,
-        run_id: str | None = None,
+        run_id: str | None = None, disks: DiskApi | None = None,
     ) -> None:  # fmt: skip
         self.api = api
         self.req = request
         self.clock = clock or Clock()
         self.stage = stage or _noop
         self.run_id = run_id or uuid.uuid4().hex[:16]
+        self.prober: Prober | None = None
+        if request.attach_instance_id is not None:
+            if disks is None:
+                raise ValueError("attaching to a test instance needs an ECS client")
+            self.prober = Prober(
+                disks, request.dr_region, request.attach_instance_id, list(request.probe_command or []),
+                now=self.clock.now, sleep=self.clock.sleep, poll_seconds=request.poll_seconds,
+                timeout_seconds=request.probe_timeout_seconds, stage=self.stage,
+            )  # fmt: skip
 
     # ------------------------------------------------------------ selection
     def select(self) -> list[Target]:
@@ -113,6 +130,7 @@ class DrillRunner:
             self._wait(mine)
             self._measure(mine)
             self.stage("measured")
+            self._probe(mine)
         except DrillRefused as exc:
             report.error = str(exc)
         except DrillApiError as exc:
@@ -121,6 +139,8 @@ class DrillRunner:
             report.interrupted = type(exc).__name__
         finally:
             # a second interrupt here leaves drills behind: the next run's leftover pass clears them
+            if self.prober is not None:
+                report.not_detached = self.prober.detach_all()
             report.not_cleared += self._clear(mine)
             report.rpo = summarise(report.targets, self.req.objective_seconds)
             report.finished_at = self.clock.now()
@@ -214,6 +234,23 @@ class DrillRunner:
                 result.start_at, result.recover_point = start_at, point
                 result.rpo_seconds = start_at - point
                 result.meets_objective = result.rpo_seconds <= self.req.objective_seconds
+
+    def _probe(self, mine: list[_Drill]) -> None:
+        if self.prober is None:
+            return
+        for d in mine:
+            result = d.result
+            assert isinstance(result, TargetResult)
+            if result.status != "executed":
+                continue
+            if d.kind == "pair":
+                disks = [str(d.doc.get("DrillDiskId") or "")]
+            else:
+                disks = [str(p.get("DrillDiskId") or "") for p in d.doc.get("PairsInfo") or []]
+            result.probes = []
+            for disk_id in disks:
+                outcome = self.prober.probe(d.target_id, disk_id)
+                result.probes.append(ProbeResult(disk_id=disk_id, passed=outcome.passed, detail=outcome.detail))
 
     def _find(self, d: _Drill) -> dict[str, Any] | None:
         for doc in self.api.drills(self.req.dr_region, d.kind, d.target_id):
