@@ -68,11 +68,16 @@ def test_production_view_is_served_by_the_source_region(emulator: Emulator, clie
     assert [(r["regionId"], r["site"]) for r in failed] == [(DR, "production"), (DR, "production"), (PRIMARY, "backup")]
 
 
-def test_backup_view_is_served_by_the_destination_region(emulator: Emulator, client: Client) -> None:
+def test_backup_view_is_served_by_the_region_asked(emulator: Emulator, client: Client) -> None:
     seed_basic(emulator, with_group=False)
+    emulator.backend.seed_pairs([PairRecord(ReplicaPairId="pair-back", SourceRegion=DR, DestinationRegion=PRIMARY)])
+    outage(emulator, PRIMARY)
+    # from the DR region the backup view answers during the outage, the reverse pair (backup: PRIMARY) too
+    assert describe(client, DR, "backup").total_count == 5
+    assert error(lambda: describe(client, DR, "production")) == (503, "ServiceUnavailable")
     outage(emulator, DR)
-    assert describe(client, OTHER, "production").total_count == 1  # pair-other: OTHER is its source
-    assert error(lambda: describe(client, OTHER, "backup")) == (503, "ServiceUnavailable")
+    assert describe(client, OTHER, "backup").total_count == 1  # pair-other: OTHER asked, OTHER answers
+    assert describe(client, OTHER, "production").total_count == 1  # its source is OTHER itself
 
 
 def test_outage_of_an_unrelated_region_does_not_touch_a_view(emulator: Emulator, client: Client) -> None:

@@ -315,11 +315,8 @@ class EbsBackend(ReplicationOperations, DrillOperations):
             return sorted(i for i in ids if i not in table or table[i].Status == "deleted")
 
     def serving_regions(self, kind: Kind, region: str, site: str) -> set[str]:
-        """The regions whose backend answers a describe in ``region`` for ``site``.
-
-        ``production`` is served by the current source region of each record seen from ``region``,
-        ``backup`` by its destination region; the API keeps each site's records in that site [INF].
-        """
+        """The regions holding the ``site`` view of the records seen from ``region``: for ``production``
+        each record's current source region, for ``backup`` its destination region [INF]."""
         with self.lock:
             table: dict[str, PairRecord] | dict[str, GroupRecord] = self.pairs if kind == "pair" else self.groups
             out: set[str] = set()

@@ -96,9 +96,9 @@ class EbsDispatcher:
         return response
 
     def _site_outage(self, params: dict[str, str], action: str, site: str, access_key_id: str) -> Firing | None:
-        """A describe's answer comes from the backend of the site it names: ``production`` from each
-        record's source region, ``backup`` from its destination region. A fault rule on a serving
-        region other than ``RegionId`` (a region outage) fails the describe too."""
+        """The production view comes from each record's source region: a fault rule on such a region
+        other than ``RegionId`` (a region outage) fails the describe too. The backup view is served by
+        ``RegionId`` alone, so the DR region answers while the primary is out [INF]."""
         region = params.get("RegionId") or ""
         kind: Kind = "pair" if action == "DescribeDiskReplicaPairs" else "group"
         for serving in sorted(self._responses.backend.serving_regions(kind, region, site) - {region}):
@@ -137,7 +137,7 @@ class EbsDispatcher:
             access_key_id=principal.access_key_id,
             now=s.clock.now(),
         )
-        if firing is None and site is not None and action in SITE_DESCRIBES:
+        if firing is None and site == "production" and action in SITE_DESCRIBES:
             firing = self._site_outage(params, action, site, principal.access_key_id)
         if firing is not None:
             entry["fault"] = firing.rule_id
