@@ -320,3 +320,15 @@ def test_interrupted_while_attached_detaches_and_clears(
 def test_a_probe_needs_a_test_instance() -> None:
     with pytest.raises(ValidationError, match="test instance"):
         DrillRequest(primary_region=PRIMARY, dr_region=DR, probe_command=["true"])
+
+
+def test_a_failing_poll_is_asked_again(emulator: Emulator, api: EbsDrillClient) -> None:
+    seed_basic(emulator, with_group=False)
+    rule = FaultRule(
+        action="DescribePairDrills", after=1, count=2, error=FaultError(status=400, code="Throttling.User")
+    )
+    emulator.faults.set([rule], emulator.clock.now(), 0)
+    doc = runner(emulator, api, pair_ids=["pair-0"]).run().to_json()
+    assert doc["ok"] is True and emulator.backend.drills() == []
+    polls = [r["code"] for r in requests(emulator) if r["action"] == "DescribePairDrills"]
+    assert polls.count("Throttling.User") == 2

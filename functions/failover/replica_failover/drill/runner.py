@@ -201,7 +201,12 @@ class DrillRunner:
             if not pending:
                 return
             for d in list(pending):
-                doc = self._find(d)
+                try:
+                    doc = self._find(d)
+                except DrillApiError as exc:
+                    if not exc.transient:
+                        raise
+                    continue  # a throttled or failed poll: ask again next round
                 if doc is None:
                     d.result.status = "gone"
                     pending.remove(d)
