@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
+from chaos.drill_cli import drill_app
 from chaos.recovery_cli import recovery_app
 
 app = typer.Typer(
@@ -46,6 +47,7 @@ gameday_app = typer.Typer(
 )
 app.add_typer(gameday_app, name="gameday")
 app.add_typer(recovery_app, name="recovery")
+app.add_typer(drill_app, name="drill")
 
 # `invoke` exits with one code per class of outcome; the codes live with invoke (chaos/invoke.py)
 EXIT_USAGE = 2

@@ -6,6 +6,8 @@ typo in a game-day file fails loudly instead of silently testing the wrong thing
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
@@ -65,6 +67,8 @@ def default_transition_delays() -> dict[str, float]:
         "failovering": 1.0,
         "reprotecting": 1.0,
         "deleting": 1.0,
+        "drill_executing": 5.0,
+        "drill_clearing": 2.0,
     }
 
 
@@ -88,6 +92,11 @@ class EmulatorConfig(Model):
     timestamp_tolerance_seconds: float = Field(default=900.0, gt=0)
     account_id: str = DEFAULT_ACCOUNT_ID
     seed: int = 0
+    # ReprotectDiskReplicaGroup(ReverseReplicate=true): swap the group's Source*/Destination* (the
+    # default) or keep them ("site information unchanged"); members swap either way [INF]
+    group_reprotect_swaps_site: bool = True
+    # Describe* naming ids that do not exist: leave them out ("empty") or answer 404 NoSuchResource [INF]
+    describe_unknown_ids: Literal["empty", "NoSuchResource"] = "empty"
 
     def credential(self, access_key_id: str) -> Credential | None:
         for cred in self.credentials:

@@ -36,6 +36,7 @@ from chaos.emulator.control_models import (
 from chaos.emulator.dns.models import SeedRecords
 from chaos.emulator.dns.service import DnsService
 from chaos.emulator.ebs.backend import Kind
+from chaos.emulator.ebs.drills import DrillKnobsBody
 from chaos.emulator.ebs.models import FleetSpec, SeedGroups, SeedPairs
 from chaos.emulator.ebs.service import EbsService
 from chaos.emulator.ecs.fleet import StandbySpec
@@ -108,6 +109,7 @@ ENDPOINTS: tuple[tuple[str, str, tuple[str, ...], str], ...] = (
     ("/standby", "standby", ("POST",), "a Stopped standby instance per group and loose pair {StandbySpec}"),
     ("/dns/records", "dns_records", ("GET", "POST"), "list alidns records; seed {records: [DomainRecord]}"),
     ("/dns/records/<rid>", "dns_record", ("GET",), "one alidns record"),
+    ("/drills", "drills", ("GET", "POST"), "ebs drills not cleared; knobs {target, executeFailures, clearFailures}"),
 )
 
 URLS = Map(
@@ -357,6 +359,15 @@ class ControlPlane:
 
     def on_dns_record(self, request: Request, rid: str) -> dict[str, Any]:
         return _found(self.em.dns.record(rid), f"no record {rid}")
+
+    def on_drills(self, request: Request) -> dict[str, Any]:
+        if request.method == "POST":
+            body: DrillKnobsBody = parse(DrillKnobsBody, self._json(request))
+            self.em.ebs.set_drill_knobs(
+                body.target, execute_failures=body.execute_failures, clear_failures=body.clear_failures
+            )
+            return {"knobs": body.model_dump(by_alias=True)}
+        return {"drills": self.em.ebs.drills()}
 
 
 def _found(doc: dict[str, Any] | None, missing: str) -> dict[str, Any]:

@@ -50,6 +50,9 @@ CATALOG: dict[str, tuple[int, str]] = {
         "One shot start manual syncing too frequently, please try again later.",
     ),
     "OperationDenied.StandbyDeviceAttached": (400, "The secondary disk is attached."),
+    # Start*Drill
+    "OperationDenied.RecoverPointNotFound": (403, "Recover point is not found."),
+    "OperationDenied.StartDrillShouldOnDestRegion": (403, "Operation should be executed on the secondary region."),
     "IdempotentParameterMismatch": (
         400,
         "The specified parameter has changed while using an already used clientToken.",

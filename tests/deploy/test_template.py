@@ -68,6 +68,7 @@ RUNTIME_DISTRIBUTIONS = {
     "tenacity",
     "aliyun-python-sdk-ecs",
     "pyyaml",
+    "alibabacloud-ebs20210730",
 }
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 

@@ -304,7 +304,7 @@ def test_region_outage_fails_the_primary_probe_while_dr_answers(emulator: Emulat
     with pytest.raises(ServerException) as excinfo:
         ebs("DescribeDiskReplicaPairs", RegionId=PRIMARY, Site="production")
     assert server_error(excinfo) == (503, "ServiceUnavailable")
-    dr = ebs("DescribeDiskReplicaPairs", RegionId=DR, Site="production", MaxResults=100)
+    dr = ebs("DescribeDiskReplicaPairs", RegionId=DR, Site="backup", MaxResults=100)
     assert {p["ReplicaPairId"] for p in dr["ReplicaPairs"]} >= {"pair-0", "pair-1", "pair-2"}
     assert cms("DescribeSystemEventAttribute", RegionId=DR)["Success"] == "true"
     with pytest.raises(ServerException) as excinfo:

@@ -12,6 +12,7 @@ Structure (read in this order):
   parameter validation and pagination.
 * ``backend.py``: the state (pairs, groups), lazy transitions (``settle``), seeding, describes.
 * ``replication.py``: the write operations on that state (a mixin of :class:`EbsBackend`).
+* ``drills.py``: pair and group drills (Start/Describe/Clear*Drill), another mixin.
 * ``fleet.py``: deterministic fleet generation; ``models.py``: the records, in the API's field names.
 
 Errors are the gateway's catalogue in ``chaos/emulator/errors.py`` (shared with auth and tokens).

@@ -19,11 +19,12 @@ from pydantic import BaseModel
 
 from chaos.emulator.clock import Clock
 from chaos.emulator.config import EmulatorConfig
+from chaos.emulator.ebs.drills import DrillOperations, DrillState
 from chaos.emulator.ebs.fleet import generate_fleet
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord, Tag
 from chaos.emulator.ebs.replication import CallContext, Kind, ReplicationOperations
 from chaos.emulator.ledger import Ledger
-from chaos.emulator.replica_events import SecondaryDisk
+from chaos.emulator.replica_events import ReplicaEvents, SecondaryDisk
 
 __all__ = ["CallContext", "EbsBackend", "Filters", "Kind", "Pager", "snapshot"]
 R = TypeVar("R", PairRecord, GroupRecord)
@@ -57,13 +58,15 @@ class Filters:
     tags: tuple[tuple[str, str | None], ...] = ()
 
 
-class EbsBackend(ReplicationOperations):
+class EbsBackend(ReplicationOperations, DrillOperations):
     def __init__(
         self,
         clock: Clock,
         config: Callable[[], EmulatorConfig],
         ledger: Ledger,
         announce: Callable[[SecondaryDisk], None] | None = None,
+        *,
+        events: ReplicaEvents | None = None,
     ) -> None:
         self.clock = clock
         self._announce = announce
@@ -77,6 +80,13 @@ class EbsBackend(ReplicationOperations):
         self._heap: list[tuple[float, int, Kind, str, int]] = []
         self._seq = itertools.count()
         self._last_oneshot: dict[str, float] = {}
+        self._drill = DrillState()
+        self._drill_announce = events.publish_drill if events is not None else None
+        # whether ECS has a disk on an instance (reprotect/start preconditions); without ECS: never
+        self._attached: Callable[[str], bool] = events.attached if events is not None else lambda _disk: False
+
+    def config(self) -> EmulatorConfig:
+        return self._config()
 
     # ------------------------------------------------------------------ time
     def settle(self) -> None:
@@ -101,6 +111,8 @@ class EbsBackend(ReplicationOperations):
                 self.ledger.record_transition(
                     {"time": due, "targetType": kind, "targetId": rid, "from": before, "to": rec.Status}
                 )
+            if self._drill.drills:
+                self._settle_drills(now)
 
     def _catch_up(self, rec: PairRecord | GroupRecord, now: float | None = None) -> None:
         """Move a replicating record's LastRecoverPoint to its latest cycle; call before its status changes.
@@ -279,6 +291,7 @@ class EbsBackend(ReplicationOperations):
             self._pending.clear()
             self._heap.clear()
             self._last_oneshot.clear()
+            self._drill = DrillState()
 
     # ----------------------------------------------------- control-plane reads
     def records(self, kind: Kind) -> list[dict[str, Any]]:
@@ -295,6 +308,24 @@ class EbsBackend(ReplicationOperations):
             return None if rec is None else rec.api()
 
     # ------------------------------------------------------------ describe
+    def unknown_ids(self, kind: Kind, ids: frozenset[str]) -> list[str]:
+        """The ids in ``ids`` naming no (undeleted) record, sorted."""
+        with self.lock:
+            table: dict[str, PairRecord] | dict[str, GroupRecord] = self.pairs if kind == "pair" else self.groups
+            return sorted(i for i in ids if i not in table or table[i].Status == "deleted")
+
+    def serving_regions(self, kind: Kind, region: str, site: str) -> set[str]:
+        """The regions holding the ``site`` view of the records seen from ``region``: for ``production``
+        each record's current source region, for ``backup`` its destination region [INF]."""
+        with self.lock:
+            table: dict[str, PairRecord] | dict[str, GroupRecord] = self.pairs if kind == "pair" else self.groups
+            out: set[str] = set()
+            for rec in table.values():
+                src, dst = self.current_route(rec)
+                if region in (src, dst) and rec.Status != "deleted":
+                    out.add(src if site == "production" else dst)
+            return out
+
     def describe_pairs(self, f: Filters, page: Pager[PairRecord]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """The records matching ``f`` in id order, cut by ``page``; only the page is copied (as dicts).
 

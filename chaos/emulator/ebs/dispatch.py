@@ -14,7 +14,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from chaos.emulator.ebs.backend import CallContext
+from chaos.emulator.ebs.backend import CallContext, Kind
 from chaos.emulator.ebs.responses import ApiCall, EbsResponse, check_required
 from chaos.emulator.ebs.urls import WRITE_ACTIONS, routable
 from chaos.emulator.errors import ApiError, new_request_id
@@ -24,6 +24,7 @@ from chaos.emulator.shared import Shared
 from chaos.emulator.wire import MAX_BODY, ConnectionDropped, delay, json_response, reset_connection
 
 log = logging.getLogger("chaos.emulator")
+SITE_DESCRIBES = frozenset({"DescribeDiskReplicaPairs", "DescribeDiskReplicaGroups"})
 
 
 class EbsDispatcher:
@@ -70,7 +71,7 @@ class EbsDispatcher:
                 params=sanitize(params),
                 clientToken=params.get("ClientToken"),
                 site=params.get("Site") or None,
-                target=params.get("ReplicaPairId") or params.get("ReplicaGroupId"),
+                target=_target(params),
             )
             body, firing = self._handle(request, params, action, request_id, entry)
             response = json_response(200, body)
@@ -93,6 +94,21 @@ class EbsDispatcher:
                 entry["fault"] = firing.rule_id
             self._s.ledger.record_request(entry)
         return response
+
+    def _site_outage(self, params: dict[str, str], action: str, site: str, access_key_id: str) -> Firing | None:
+        """The production view comes from each record's source region: a fault rule on such a region
+        other than ``RegionId`` (a region outage) fails the describe too. The backup view is served by
+        ``RegionId`` alone, so the DR region answers while the primary is out [INF]."""
+        region = params.get("RegionId") or ""
+        kind: Kind = "pair" if action == "DescribeDiskReplicaPairs" else "group"
+        for serving in sorted(self._responses.backend.serving_regions(kind, region, site) - {region}):
+            firing = self._s.faults.decide(
+                action=action, region=serving, site=site, target=_target(params),
+                access_key_id=access_key_id, now=self._s.clock.now(),
+            )  # fmt: skip
+            if firing is not None:
+                return firing
+        return None
 
     def _handle(
         self, request: Request, params: dict[str, str], action: str, request_id: str, entry: dict[str, Any]
@@ -117,10 +133,12 @@ class EbsDispatcher:
             action=action,
             region=params.get("RegionId"),
             site=site,
-            target=params.get("ReplicaPairId") or params.get("ReplicaGroupId"),
+            target=_target(params),
             access_key_id=principal.access_key_id,
             now=s.clock.now(),
         )
+        if firing is None and site == "production" and action in SITE_DESCRIBES:
+            firing = self._site_outage(params, action, site, principal.access_key_id)
         if firing is not None:
             entry["fault"] = firing.rule_id
             delay(firing.rule.latency_ms)
@@ -150,6 +168,10 @@ class EbsDispatcher:
         if firing is not None and firing.rule.phase == "after":
             _misbehave(request, firing)
         return body, firing
+
+
+def _target(params: dict[str, str]) -> str | None:
+    return params.get("ReplicaPairId") or params.get("ReplicaGroupId") or params.get("PairId") or params.get("GroupId")
 
 
 def _params(request: Request) -> dict[str, str]:

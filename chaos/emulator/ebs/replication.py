@@ -61,6 +61,7 @@ class ReplicationOperations:
     clock: Clock
     _config: Callable[[], EmulatorConfig]
     _last_oneshot: dict[str, float]
+    _attached: Callable[[str], bool]
 
     if TYPE_CHECKING:
 
@@ -80,7 +81,7 @@ class ReplicationOperations:
         rec = self._get(kind, rid)
         if rec is None or rec.Status == "deleted":
             raise ApiError.of("NoSuchResource")
-        src, dst = _route(rec)
+        src, dst = self.current_route(rec)
         if secondary_only and region == src:
             raise ApiError.of("OperationDenied.OperateNotAllowedForPrimary")
         if region != dst and (secondary_only or region != src):
@@ -99,6 +100,22 @@ class ReplicationOperations:
 
     def _members(self, g: GroupRecord) -> list[PairRecord]:
         return [self.pairs[pid] for pid in g.PairIds if pid in self.pairs]
+
+    def current_route(self, rec: PairRecord | GroupRecord) -> tuple[str, str]:
+        """(current source region, current destination region).
+
+        A group whose ``Source*``/``Destination*`` stay put on reprotect
+        (``config.group_reprotect_swaps_site`` false) replicates the way its members do.
+        """
+        if isinstance(rec, GroupRecord):
+            members = self._members(rec)
+            if members and not self._config().group_reprotect_swaps_site:
+                return members[0].SourceRegion, members[0].DestinationRegion
+        return _route(rec)
+
+    def _check_detached(self, disks: list[str], code: str) -> None:
+        if any(self._attached(d) for d in disks):
+            raise ApiError.of(code)
 
     # ------------------------------------------------------------ pair ops
     def failover_pair(self, ctx: CallContext, region: str, pid: str) -> None:
@@ -119,6 +136,8 @@ class ReplicationOperations:
             if p.Status != "failovered":
                 raise ApiError.of("OperationDenied.InvalidStatus")
             if reverse:
+                # the primary disk becomes the new secondary: it must be detached [INF: the code]
+                self._check_detached([p.SourceDiskId], "OperationDenied")
                 _swap_pair(p)
             self._enter("pair", p, "reprotecting")
             self._effect(ctx, "pair", pid, "failovered", "reprotecting", reverseReplicate=reverse)
@@ -130,6 +149,7 @@ class ReplicationOperations:
             p = self._pair_for(region, pid, secondary_only=False)
             if p.Status not in START_FROM_PAIR:
                 raise ApiError.of("OperationDenied.InvalidStatus")
+            self._check_detached([p.DestinationDiskId], "OperationDenied.StandbyDeviceAttached")
             self._check_oneshot(pid, p.RPO, one_shot)
             before = p.Status
             transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")
@@ -189,6 +209,8 @@ class ReplicationOperations:
             if any(m.Status != "failovered" for m in members):
                 raise ApiError.of("OperationDenied.PairGroupStatusConflict")
             if reverse:
+                self._check_detached([m.SourceDiskId for m in members], "OperationDenied")
+            if reverse and self._config().group_reprotect_swaps_site:
                 g.SourceRegionId, g.DestinationRegionId = g.DestinationRegionId, g.SourceRegionId
                 g.SourceZoneId, g.DestinationZoneId = g.DestinationZoneId, g.SourceZoneId
             self._enter("group", g, "reprotecting")
@@ -216,6 +238,7 @@ class ReplicationOperations:
             members = self._members(g)
             if not members:
                 raise ApiError.of("OperationDenied.NoPairInGroup")
+            self._check_detached([m.DestinationDiskId for m in members], "OperationDenied.StandbyDeviceAttached")
             self._check_oneshot(gid, g.RPO, one_shot)
             before = g.Status
             transient = "manual_syncing" if one_shot else ("initial_syncing" if before == "created" else "syncing")

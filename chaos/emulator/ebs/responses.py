@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chaos.emulator.ebs.backend import CallContext, EbsBackend, Filters, Pager
+from chaos.emulator.ebs.backend import CallContext, EbsBackend, Filters, Kind, Pager
 from chaos.emulator.ebs.models import REGION_RE
 from chaos.emulator.ebs.urls import REQUIRED, handler_name
 from chaos.emulator.errors import ApiError
@@ -174,6 +174,10 @@ class EbsResponse:
         id_field: str,
     ) -> dict[str, Any]:
         f = self._filters(call, ids_param)
+        kind: Kind = "pair" if id_field == "ReplicaPairId" else "group"
+        strict_ids = self.backend.config().describe_unknown_ids == "NoSuchResource"
+        if f.ids and strict_ids and self.backend.unknown_ids(kind, f.ids):
+            raise ApiError.of("NoSuchResource")
         # the backend pages under its lock and copies only the page it answers
         page, meta = records(f, lambda items: paginate(call.params, items, lambda r: str(getattr(r, id_field))))
         site = call.params.get("Site") or "production"
@@ -225,3 +229,45 @@ class EbsResponse:
         self.backend.stop_group(call.ctx, call.region, call.params["ReplicaGroupId"])
         return {"RequestId": call.ctx.request_id}
 
+
+    # ----------------------------------------------------------- drills
+    def _drill_id(self, call: ApiCall, kind: str, *, required: bool) -> str | None:
+        raw = call.params.get("DrillId") or None
+        prefix = "drill-" if kind == "pair" else "pg-drill-"
+        if raw is not None and (len(raw) > 128 or not raw.startswith(prefix)):
+            raise ApiError.of("InvalidParameter", "DrillId")
+        if required and raw is None:
+            raise ApiError.of("MissingParameter", "DrillId")
+        return raw
+
+    def _describe_drills(self, call: ApiCall, kind: Kind, id_param: str) -> dict[str, Any]:
+        drill_id = self._drill_id(call, kind, required=False)
+        found = self.backend.describe_drills(kind, call.region, call.params[id_param], drill_id)
+        page, meta = paginate(call.params, found, lambda d: str(d["DrillId"]))
+        return {"RequestId": call.ctx.request_id, **meta, "Drills": page}
+
+    def start_pair_drill(self, call: ApiCall) -> dict[str, Any]:
+        drill_id = self.backend.start_drill(call.ctx, "pair", call.region, call.params["PairId"])
+        return {"RequestId": call.ctx.request_id, "DrillId": drill_id}
+
+    def describe_pair_drills(self, call: ApiCall) -> dict[str, Any]:
+        return self._describe_drills(call, "pair", "PairId")
+
+    def clear_pair_drill(self, call: ApiCall) -> dict[str, Any]:
+        drill_id = self._drill_id(call, "pair", required=True)
+        assert drill_id is not None
+        self.backend.clear_drill(call.ctx, "pair", call.region, call.params["PairId"], drill_id)
+        return {"RequestId": call.ctx.request_id}
+
+    def start_replica_group_drill(self, call: ApiCall) -> dict[str, Any]:
+        drill_id = self.backend.start_drill(call.ctx, "group", call.region, call.params["GroupId"])
+        return {"RequestId": call.ctx.request_id, "DrillId": drill_id}
+
+    def describe_replica_group_drills(self, call: ApiCall) -> dict[str, Any]:
+        return self._describe_drills(call, "group", "GroupId")
+
+    def clear_replica_group_drill(self, call: ApiCall) -> dict[str, Any]:
+        drill_id = self._drill_id(call, "group", required=True)
+        assert drill_id is not None
+        self.backend.clear_drill(call.ctx, "group", call.region, call.params["GroupId"], drill_id)
+        return {"RequestId": call.ctx.request_id}

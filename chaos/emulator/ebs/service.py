@@ -22,7 +22,8 @@ class EbsService:
     name = "ebs"
 
     def __init__(self, shared: Shared) -> None:
-        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, shared.events.publish)
+        events = shared.events
+        self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, events.publish, events=events)
         self._dispatcher = EbsDispatcher(shared, EbsResponse(self.backend))
 
     @classmethod
@@ -80,6 +81,14 @@ class EbsService:
         """The pair ids of group ``gid`` (empty when there is no such group)."""
         doc = self.backend.record("group", gid)
         return list(doc["PairIds"]) if doc else []
+
+    def drills(self) -> list[dict[str, Any]]:
+        """Every drill not yet cleared, as Describe*Drills shows it, plus its ``TargetId``."""
+        return self.backend.drills()
+
+    def set_drill_knobs(self, target: str, *, execute_failures: int = 0, clear_failures: int = 0) -> None:
+        """The target's next N drills end ``execute_failed``; its next N clears end ``clear_failed``."""
+        self.backend.set_drill_knobs(target, execute_failures=execute_failures, clear_failures=clear_failures)
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Every pair and group, transitions applied, as API documents."""

@@ -24,6 +24,12 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "StopDiskReplicaPair": ("RegionId", "ReplicaPairId"),
     "StartDiskReplicaGroup": ("RegionId", "ReplicaGroupId"),
     "StopDiskReplicaGroup": ("RegionId", "ReplicaGroupId"),
+    "StartPairDrill": ("RegionId", "PairId"),
+    "DescribePairDrills": ("RegionId", "PairId"),
+    "ClearPairDrill": ("RegionId", "PairId", "DrillId"),
+    "StartReplicaGroupDrill": ("RegionId", "GroupId"),
+    "DescribeReplicaGroupDrills": ("RegionId", "GroupId"),
+    "ClearReplicaGroupDrill": ("RegionId", "GroupId", "DrillId"),
 }
 WRITE_ACTIONS = frozenset(a for a in REQUIRED if not a.startswith("Describe"))
 

@@ -19,7 +19,7 @@ from chaos.emulator.config import EmulatorConfig
 from chaos.emulator.ecs.errors import ecs_error
 from chaos.emulator.ecs.models import DiskRecord, InstanceRecord
 from chaos.emulator.ledger import Ledger
-from chaos.emulator.replica_events import SecondaryDisk
+from chaos.emulator.replica_events import DrillDisk, SecondaryDisk
 
 Kind = Literal["instance", "disk"]
 # transient state -> (state it settles into, default seconds when the config names no delay)
@@ -140,6 +140,27 @@ class EcsBackend:
             elif disk.Status in ("Available", LOCKED):
                 # not a ledger transition of its own: it mirrors the pair's, which the ledger has
                 disk.Status = status
+
+    def on_drill_disk(self, event: DrillDisk) -> None:
+        """A drill disk appears (``Available``, pay-as-you-go) or is deleted, even if attached [INF]."""
+        with self.lock:
+            if not event.present:
+                self.disks.pop(event.disk_id, None)
+                self._pending.pop(("disk", event.disk_id), None)
+                return
+            like = self.disks.get(event.source_disk_id)
+            self.disks[event.disk_id] = DiskRecord.model_construct(
+                DiskId=event.disk_id, RegionId=event.region_id, ZoneId=event.zone_id or f"{event.region_id}-b",
+                Status="Available", Category=like.Category if like else "cloud_essd", Size=like.Size if like else 40,
+                DiskName=f"drill-{event.pair_id}",
+            )  # fmt: skip
+
+    def is_attached(self, disk_id: str) -> bool:
+        """Whether ``disk_id`` is on an instance (attaching, in use or detaching); unknown disks are not."""
+        with self.lock:
+            self.settle()
+            disk = self.disks.get(disk_id)
+            return disk is not None and disk.Status in ("In_use", "Attaching", "Detaching")
 
     def set_stuck(self, instance_id: str, stuck: bool) -> dict[str, Any]:
         with self.lock:

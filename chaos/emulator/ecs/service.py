@@ -32,6 +32,8 @@ class EcsService:
         self.backend = EcsBackend(shared.clock, shared.config, shared.ledger)
         self._dispatcher = RpcDispatcher(shared, PRODUCT, EcsResponse(self.backend).dispatch)
         shared.events.subscribe(self.backend.on_secondary_disk)
+        shared.events.subscribe_drills(self.backend.on_drill_disk)
+        shared.events.answer_attached(self.backend.is_attached)
 
     @classmethod
     def create(cls, shared: Shared) -> EcsService:
