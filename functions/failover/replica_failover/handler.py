@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, load_settings
 from replica_failover.errors import EventError, FailoverError
+from replica_failover.fanout.events import StatusEvent, batch_incident, fanout_event
 from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
@@ -72,6 +73,7 @@ class _Invocation:
     timeout: float
     started: float
     t0: float
+    fanout: dict[str, Any] | None = None  # a fan-out worker's batch and rate share
 
     def result(
         self,
@@ -107,6 +109,7 @@ class _Invocation:
             started_at=round(self.started, 3),
             duration_ms=round((time.monotonic() - self.t0) * 1000, 1),
             deadline_seconds=self.timeout,
+            fanout=self.fanout,
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
@@ -147,8 +150,19 @@ def _invoke(
 
     # 1. event -> Incident; bad input stops here, before any credential or API is touched
     try:
-        incident = parse_event(event, settings, account_id=_account(context, env))
+        fan = fanout_event(event, settings)  # a coordinator's batch, or a status query (fanout/)
+        if isinstance(fan, StatusEvent):
+            from replica_failover.fanout.entry import answer_status
+
+            answer = answer_status(fan, context, env)
+            log.log("INFO" if answer["ok"] else "WARNING", "fanout-status", result=answer)
+            return answer
+        if fan is not None:
+            run = replace(run, fanout=fan.describe())
+        account = _account(context, env)
+        incident = batch_incident(fan, settings) if fan else parse_event(event, settings, account_id=account)
     except EventError as err:
+        fan = None
         incident = Incident.for_rejection(err, dr_region=settings.dr_region)
     log.info(
         "incident",
@@ -178,7 +192,9 @@ def _invoke(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    executor = Executor(api, settings, deadline, log, backoff=backoff)
+    from replica_failover.fanout.entry import maybe_coordinate, own_items, worker_rate
+
+    executor = Executor(api, settings, deadline, log, backoff=backoff, rate=worker_rate(fan))
     dr = incident.dr_region
     try:
         groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
@@ -195,7 +211,7 @@ def _invoke(
         )
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
-    plan = build_plan(incident, settings, pairs, groups)
+    plan = own_items(build_plan(incident, settings, pairs, groups), fan)
     del pairs, groups  # the raw pages are the largest thing held at 10,000 pairs; the plan has what it needs
     log.info(
         "plan",
@@ -216,6 +232,15 @@ def _invoke(
         return run.result(
             "refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False
         )
+
+    # 3b. a plan too large for one invocation is split over async invocations of this function
+    coordinated = maybe_coordinate(
+        plan, incident, settings, context=context, env=env, event=fan, api_calls=api.stats.calls,
+        time_left=deadline.remaining(), request_id=run.request_id, started=run.started, t0=run.t0,
+    )  # fmt: skip
+    if coordinated is not None:
+        log.log("INFO" if coordinated["ok"] else "WARNING", "result", result=coordinated)
+        return coordinated
 
     # 4. Execution
     targets = executor.run(plan)

@@ -132,6 +132,7 @@ class Result(_Model):
     started_at: float
     duration_ms: float
     deadline_seconds: float | None = None
+    fanout: dict[str, Any] | None = None  # a fan-out worker's batch and rate share (fanout/)
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
