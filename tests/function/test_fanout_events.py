@@ -120,3 +120,24 @@ def test_status_on_fc2_says_it_cannot_list(emulator: Emulator, endpoint: str) ->
     status = run(emulator, {"fanout": "status", "incidentKey": KEY}, fanout_env(endpoint, FC2))
     assert (status["status"], status["ok"]) == ("unsupported", False) and "destination" in status["reason"]
     assert emulator.fc.invocations() == [] and emulator.ledger.snapshot()["requests"] == []
+
+
+def test_fanout_is_opt_in(emulator: Emulator, endpoint: str) -> None:
+    """Without FAILOVER_BATCH_SIZE the invocation runs any plan itself and invokes nothing."""
+    targets = seed(emulator)
+    env = {k: v for k, v in fanout_env(endpoint, FC3).items() if k != "FAILOVER_BATCH_SIZE"}
+    result = run(emulator, ALERT, env)
+    assert result["status"] == "completed" and result["summary"]["failedOver"] == len(targets)
+    assert emulator.fc.invocations() == []
+
+
+@pytest.mark.parametrize("api", [FC2, FC3])
+def test_fc_refusing_the_dispatch_is_a_permanent_failure(emulator: Emulator, endpoint: str, api: str) -> None:
+    """No such function (or no permission): a retry cannot help, so the coordinator returns a failure
+    a human reads instead of raising for FC to retry, and nothing is failed over."""
+    seed(emulator)
+    result = run(emulator, ALERT, fanout_env(endpoint, api, FAILOVER_FUNCTION="no-such-function"))
+    assert (result["status"], result["ok"], result["raised"]) == ("failed", False, False)
+    assert "FC refused 4 of 4" in result["reason"] and "404" in result["reason"]
+    assert {b["dispatched"] for b in result["fanout"]["batches"]} == {"refused"}
+    assert writes(emulator) == []

@@ -21,6 +21,10 @@ from replica_failover.fanout.quota import share_of
 from replica_failover.fanout.split import Batch, Split
 from replica_failover.incident import Incident
 
+# dispatched: every batch runs; pending: some could not be dispatched now (FC retries the coordinator);
+# failed: FC refused a batch for good (permission, no such function)
+Status = Literal["dispatched", "pending", "failed"]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
@@ -50,7 +54,7 @@ class FanoutInfo(_Model):
 
 class CoordinatorResult(_Model):
     ok: bool
-    status: Literal["dispatched", "pending"]
+    status: Status
     reason: str
     mode: str
     request_id: str | None
@@ -108,14 +112,16 @@ def coordinate(
                 error=out.error,
             )
         )
-    failed = [r for r in records if r.dispatched == "failed"]
+    failed = [r for r in records if r.dispatched in ("failed", "refused")]
+    refused = [r for r in records if r.dispatched == "refused"]
     new = sum(1 for r in records if r.dispatched == "new")
-    status: Literal["dispatched", "pending"] = "pending" if failed else "dispatched"
-    reason = (
-        f"{len(failed)} of {split.workers} batch(es) could not be dispatched; a retry dispatches them"
-        if failed
-        else f"{split.workers} batch(es): {new} dispatched now, {split.workers - new} already running ({split.why})"
-    )
+    status: Status = "failed" if refused else "pending" if failed else "dispatched"
+    if refused:  # a retry would be refused the same way: a human must fix the role or the function name
+        reason = f"FC refused {len(refused)} of {split.workers} batch(es): {refused[0].error}; see fanout.batches"
+    elif failed:
+        reason = f"{len(failed)} of {split.workers} batch(es) could not be dispatched; a retry dispatches them"
+    else:
+        reason = f"{split.workers} batch(es): {new} dispatched now, {split.workers - new} already running ({split.why})"
     result = CoordinatorResult(
         ok=not failed,
         status=status,

@@ -18,7 +18,9 @@ from typing import Any, Literal
 from replica_failover.credentials import Credentials
 from replica_failover.fanout.settings import FC2_API, FC3_API, FanoutSettings
 
-Dispatched = Literal["new", "existing", "failed"]
+Dispatched = Literal["new", "existing", "failed", "refused"]
+# answers a retry of the coordinator cannot change (no permission, no such function, a bad request)
+PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 413})
 
 
 @dataclass(frozen=True)
@@ -101,7 +103,7 @@ class Invoker:
         except (ClientException, ServerException) as exc:
             if exc.status_code == 409:
                 return Outcome("existing", error=str(exc.code))
-            return Outcome("failed", error=f"FC answered HTTP {exc.status_code} {str(exc.code)[:64]}")
+            return _refused_or_failed(exc.status_code, str(exc.code))
         except Exception as exc:  # transport errors come wrapped in the SDK's own types
             return Outcome("failed", error=f"FC unreachable: {type(exc).__name__}")
         headers: Mapping[str, Any] = resp.headers or {}
@@ -126,7 +128,12 @@ class Invoker:
         except FcError as exc:
             if exc.status_code == 409:
                 return Outcome("existing", error=str(exc.err_code)[:64])
-            return Outcome("failed", error=f"FC answered HTTP {exc.status_code} {str(exc.err_code)[:64]}")
+            return _refused_or_failed(exc.status_code, str(exc.err_code))
         except Exception as exc:  # requests' connection errors after aliyun-fc2's own retries
             return Outcome("failed", error=f"FC unreachable: {type(exc).__name__}")
         return Outcome("new", request_id=str(resp.headers.get("X-Fc-Request-Id", "")) or None)
+
+
+def _refused_or_failed(status: int | None, code: str) -> Outcome:
+    kind: Dispatched = "refused" if status in PERMANENT_STATUSES else "failed"
+    return Outcome(kind, error=f"FC answered HTTP {status} {code[:64]}")

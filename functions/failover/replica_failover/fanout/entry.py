@@ -74,6 +74,8 @@ def maybe_coordinate(
     from replica_failover.fanout.split import decide
 
     fan = load_fanout_settings(env)
+    if not fan.batch_size:
+        return None  # fan-out is opt-in: the role needs fc:InvokeFunction on this function for it
     # the describes that built the plan measured the API's latency for this invocation
     latency = (time.monotonic() - t0) / api_calls if api_calls else None
     split = decide(

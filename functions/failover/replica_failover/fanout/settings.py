@@ -1,11 +1,13 @@
 """Fan-out configuration, read from the environment beside :class:`~replica_failover.config.Settings`.
 
-``FAILOVER_BATCH_SIZE`` [0 = no size limit]: most fail-over targets one invocation carries; a larger
-plan is fanned out. ``FAILOVER_RATE_LIMIT`` [unset]: the region's API rate (requests/s) all workers of
-one incident share; each worker is paced at ``rate / workers``. ``FAILOVER_MAX_WORKERS`` [100]: most
-batches one incident is split into. ``FC_API_VERSION`` [2016-08-15] or 2023-03-30: the FC API the
-coordinator invokes through. ``FC_ENDPOINT``, ``FAILOVER_SERVICE``, ``FAILOVER_FUNCTION``: where the
-workers run [this function, at FC's regional endpoint].
+``FAILOVER_BATCH_SIZE`` [0 = never fan out]: most targets one invocation carries; a larger plan is
+fanned out, and so is one that needs more time than is left (split.py). Opt-in, because the
+function's role then needs ``fc:InvokeFunction`` on the function itself.
+``FAILOVER_RATE_LIMIT`` [unset]: the region's API rate (requests/s) all workers of one incident
+share; each worker is paced at ``rate / workers``. ``FAILOVER_MAX_WORKERS`` [100]: most batches
+one incident is split into. ``FC_API_VERSION`` [2016-08-15] or 2023-03-30: the FC API the
+coordinator invokes through. ``FC_ENDPOINT``, ``FAILOVER_SERVICE``, ``FAILOVER_FUNCTION``: where
+the workers run [this function, at FC's regional endpoint].
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ def decide(
     if n == 0:
         return None
     selected = [i for i in plan.items if i.decision in SELECTED]
-    by_size = math.ceil(len(selected) / batch_size) if batch_size else 1
+    by_size = math.ceil(len(selected) / batch_size) if batch_size else 1  # the handler passes batch_size >= 1
     per_call = concurrency / latency if latency and latency > 0 else None
     reach = min(x for x in (per_call, rate_limit) if x is not None) if (per_call or rate_limit) else None
     by_time = 1
