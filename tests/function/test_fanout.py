@@ -154,3 +154,31 @@ def test_one_regions_quota_is_shared_by_its_workers(emulator: Emulator, endpoint
     assert {w["fanout"]["rateShare"] for w in workers} == {10.0}
     assert sum(w["summary"]["failedOver"] for w in workers) == len(targets)
     assert sorted(w["fanout"]["batch"] for w in workers) == [0, 1, 2, 3]
+
+
+def throttled_calls(emulator: Emulator) -> tuple[int, int]:
+    requests = emulator.ledger.snapshot()["requests"]
+    ebs = [r for r in requests if str(r.get("action", "")).startswith(("Failover", "Describe"))]
+    return sum(1 for r in ebs if str(r.get("code") or "").startswith("Throttling")), len(ebs)
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["each-alone", "shared"])
+def test_workers_at_their_share_stay_under_the_regions_bucket(emulator: Emulator, endpoint: str, shared: bool) -> None:
+    """Four workers against one bucket of 40 req/s (burst 5): paced at 10 req/s each they are
+    (almost) never throttled; each adapting alone, they spend the burst together and are."""
+    from chaos.emulator.config import RateLimit
+
+    targets = seed(emulator, n_pairs=118)  # 118 pairs + 1 group = 119 targets: 4 batches of at most 30
+    emulator.update_config({"rateLimits": [RateLimit(action="*", rate=40, burst=5).model_dump()]})
+    extra = {"FAILOVER_RATE_LIMIT": "40"} if shared else {}
+    env = fanout_env(endpoint, FC3, FAILOVER_BATCH_SIZE="30", **extra)
+    register(emulator, env)
+    result = run(emulator, ALERT, env)
+    assert result["fanout"]["workers"] == 4 and result["fanout"]["rateShare"] == (10.0 if shared else None)
+    assert_once_each(emulator, targets)
+    throttles, calls = throttled_calls(emulator)
+    if shared:
+        assert {w["fanout"]["rateShare"] for w in worker_results(emulator)} == {10.0}
+        assert throttles <= 0.05 * calls, (throttles, calls)
+    else:
+        assert throttles > 0.05 * calls, (throttles, calls)
