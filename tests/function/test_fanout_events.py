@@ -135,9 +135,14 @@ def test_fanout_is_opt_in(emulator: Emulator, endpoint: str) -> None:
 def test_fc_refusing_the_dispatch_is_a_permanent_failure(emulator: Emulator, endpoint: str, api: str) -> None:
     """No such function (or no permission): a retry cannot help, so the coordinator returns a failure
     a human reads instead of raising for FC to retry, and nothing is failed over."""
-    seed(emulator)
+    targets = seed(emulator)
     result = run(emulator, ALERT, fanout_env(endpoint, api, FAILOVER_FUNCTION="no-such-function"))
     assert (result["status"], result["ok"], result["raised"]) == ("failed", False, False)
     assert "FC refused 4 of 4" in result["reason"] and "404" in result["reason"]
     assert {b["dispatched"] for b in result["fanout"]["batches"]} == {"refused"}
+    assert (result["failure"]["kind"], result["failure"]["cause"]) == ("failed", "configuration")
+    assert set(result["failure"]["targetIds"]) == targets and result["failure"]["errorCodes"] in (
+        ["FunctionNotFound"],
+        ["ServiceNotFound"],
+    )
     assert writes(emulator) == []

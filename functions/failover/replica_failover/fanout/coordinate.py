@@ -20,6 +20,7 @@ from replica_failover.fanout.dispatch import Dispatched, Invoker
 from replica_failover.fanout.quota import share_of
 from replica_failover.fanout.split import Batch, Split
 from replica_failover.incident import Incident
+from replica_failover.result import Failure
 
 # dispatched: every batch runs; pending: some could not be dispatched now (FC retries the coordinator);
 # failed: FC refused a batch for good (permission, no such function)
@@ -61,6 +62,7 @@ class CoordinatorResult(_Model):
     incident: dict[str, Any]
     summary: dict[str, int]
     fanout: FanoutInfo
+    failure: Failure | None = None  # set when FC refused a batch for good: a human must act
     api_calls: int
     write_calls: int = 0
     started_at: float
@@ -122,7 +124,24 @@ def coordinate(
         reason = f"{len(failed)} of {split.workers} batch(es) could not be dispatched; a retry dispatches them"
     else:
         reason = f"{split.workers} batch(es): {new} dispatched now, {split.workers - new} already running ({split.why})"
+    failure = None
+    if refused:
+        denied = any(" 401 " in (r.error or "") or " 403 " in (r.error or "") for r in refused)
+        failure = Failure(
+            kind="failed",
+            cause="permission" if denied else "configuration",
+            reason=reason,
+            error_codes=sorted({(r.error or "").rsplit(" ", 1)[-1] for r in refused} - {""}),
+            target_ids=[
+                i.id
+                for b, r in zip(split.batches, records, strict=True)
+                if r.dispatched == "refused"
+                for i in b.items
+                if i.decision == "failover"
+            ],
+        )
     result = CoordinatorResult(
+        failure=failure,
         ok=not failed,
         status=status,
         reason=reason,
