@@ -9,9 +9,10 @@ Structure:
 * ``scenarios/``: the bundled game-day library (package data).
 * ``cli.py``: the ``replica-failover`` command; ``invoke.py``: ``invoke`` (the function in-process, as
   ``fun local invoke`` without Docker); ``template.py``: template.yml, which template, the code directory;
-  ``bench.py``: ``bench``, ``bench_recovery.py``: ``bench --recovery`` (the RTO); ``demo.py``: ``demo``;
-  ``recovery_cli.py``: ``recovery schema|check`` (the recovery map); ``approve.py``: ``approve`` (a signed
-  approval for a held plan); ``drill_cli.py``: ``drill`` and ``drill cleanup`` (non-disruptive drills).
+  ``bench.py``: ``bench`` (its bound: ``bench_bound.py``), ``bench_recovery.py``: ``bench --recovery`` (the RTO);
+  ``demo.py``: ``demo``; ``recovery_cli.py``: ``recovery schema|check`` (the recovery map); ``approve.py``:
+  ``approve`` (a signed approval for a held plan); ``drill_cli.py``: ``drill`` and ``drill cleanup``
+  (non-disruptive drills).
 
 The failover function (``functions/failover``) never imports this package.
 """

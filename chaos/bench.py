@@ -16,8 +16,9 @@ Method (docs/performance.md has the long form and the figures):
   = 0``, so ``failovered`` is the instant the API applied the call). ``FAILOVER_VERIFY=false``: the
   state is read from the emulator, not polled by the function. The emulator clock's offset from
   this host's wall clock is measured once per run and subtracted.
-* **The bound.** ``max(N / Q, ceil(N / C) * L) + pages * L`` with ``pages = 1 + ceil(N / 500)`` (one
-  page of groups, 500 pairs per page). Faults are not in it: a run with faults pays for them.
+* **The bound.** chaos/bench_bound.py: ``pages * L + max((M - B) / Q, ceil(M / C) * L) + L``, with
+  the bucket's burst B and M the writes and looks the injected faults make unavoidable (their
+  expectation for ``bound``; the ones that fired, from the ledger, for each run's ``floor``).
 * **Faults.** ``--fault-rate F``: each ``FailoverDiskReplicaPair`` call, retries included, answers
   504 ``RequestTimeout`` with probability F, half of them before the change is applied and half
   after (a lost acknowledgement). Two seeded rules, the second drawn only when the first did not
@@ -190,17 +191,17 @@ def prepare(emu: EmulatorProcess, cfg: BenchConfig) -> list[str]:
     return [str(p) for p in fleet["pairs"]]
 
 
-def bound_seconds(cfg: BenchConfig) -> dict[str, float]:
-    n, latency = cfg.pairs, cfg.latency_ms / 1000
-    pages = 1 + max(1, math.ceil(n / PAGE_SIZE))
-    by_rate = n / cfg.rate_limit if cfg.rate_limit > 0 else 0.0
-    by_concurrency = math.ceil(n / cfg.concurrency) * latency
-    return {
-        "seconds": round(max(by_rate, by_concurrency) + pages * latency, 3),
-        "byRate": round(by_rate, 3),
-        "byConcurrency": round(by_concurrency, 3),
-        "describePages": pages,
-    }
+def bound_seconds(cfg: BenchConfig) -> dict[str, Any]:
+    """The burst- and fault-aware bound (chaos/bench_bound.py), with the faults' expected forced calls."""
+    from chaos.bench_bound import bound
+
+    return bound(
+        cfg.pairs,
+        latency_s=cfg.latency_ms / 1000,
+        rate=cfg.rate_limit,
+        concurrency=cfg.concurrency,
+        fault_rate=cfg.fault_rate,
+    ).as_dict()
 
 
 def function_env(cfg: BenchConfig, url: str) -> dict[str, str]:
@@ -220,7 +221,7 @@ def function_env(cfg: BenchConfig, url: str) -> dict[str, str]:
 
 
 def function_timeout(cfg: BenchConfig) -> float:
-    b = bound_seconds(cfg)["seconds"]
+    b = float(bound_seconds(cfg)["seconds"])
     return round(60 + 4 * b * (1 + 2 * cfg.fault_rate), 1)
 
 
@@ -388,7 +389,14 @@ def analyse(
     bound = bound_seconds(cfg)
     elapsed = (max(done.values()) - received) if done and not missed else None
     served = [float(r["durationMs"]) for r in writes if r.get("code") is None]
+    from chaos.bench_bound import floor_from_ledger
+
+    floor = floor_from_ledger(
+        requests, wanted, latency_s=cfg.latency_ms / 1000, rate=cfg.rate_limit, concurrency=cfg.concurrency
+    ).as_dict()  # this run's bound: the writes and looks the faults that fired made unavoidable
     return {
+        "floor": floor,
+        "ratioToFloor": None if elapsed is None else round(elapsed / floor["seconds"], 3),
         "timeToAllFailoveredSeconds": None if elapsed is None else round(elapsed, 3),
         "ratioToBound": None if elapsed is None else round(elapsed / bound["seconds"], 3),
         "missedTargets": len(missed),
@@ -598,8 +606,9 @@ def render(report: dict[str, Any]) -> str:
         f"504s {cfg['faultRate']:.0%} (half after apply), concurrency {cfg['concurrency']}",
         f"machine: {report['machine']['cpus']} CPUs ({report['machine']['processor']}), "
         f"Python {report['machine']['python']}; {report['layout']}",
-        f"bound: max(N/Q {b['byRate']} s, ceil(N/C)*L {b['byConcurrency']} s) + {b['describePages']} pages * L "
-        f"= {b['seconds']} s; demanded rate C/L = {report['demandedRate']} req/s",
+        f"bound: {b['describePages']} pages * L + max((M-B)/Q {b['byRate']} s, ceil(M/C)*L {b['byConcurrency']} s) + L "
+        f"= {b['seconds']} s (M = {b['writes']} writes + {b['looks']} looks, B = {b['burst']:g}); "
+        f"demanded rate C/L = {report['demandedRate']} req/s",
         "",
         f"{'':<28}{'function':>14}{'naive loop':>14}",
     ]
@@ -611,6 +620,7 @@ def render(report: dict[str, Any]) -> str:
 
     row("time to all failovered (s)", "timeToAllFailoveredSeconds", "{:.2f}")
     row("ratio to bound", "ratioToBound", "{:.3f}")
+    row("ratio to this run's floor", "ratioToFloor", "{:.3f}")
     row("API calls per target", "apiCallsPerTarget", "{:.3f}")
     row("retries", "retries")
     row("throttles", "throttles")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, load_settings
 from replica_failover.errors import EventError, FailoverError
+from replica_failover.fanout.events import StatusEvent, batch_incident, fanout_event
 from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
@@ -78,6 +79,7 @@ class _Invocation:
     started: float
     t0: float
     stage: ConfirmStage | None = field(default=None)
+    fanout: dict[str, Any] | None = None  # a fan-out worker's batch and rate share
 
     def result(
         self,
@@ -118,6 +120,7 @@ class _Invocation:
             deadline_seconds=self.timeout,
             **confirmation,
             recovery=recovery,
+            fanout=self.fanout,
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
@@ -158,8 +161,19 @@ def _invoke(
 
     # 1. event -> Incident; bad input stops here, before any credential or API is touched
     try:
-        incident = parse_event(event, settings, account_id=_account(context, env))
+        fan = fanout_event(event, settings)  # a coordinator's batch, or a status query (fanout/)
+        if isinstance(fan, StatusEvent):
+            from replica_failover.fanout.entry import answer_status
+
+            answer = answer_status(fan, context, env)
+            log.log("INFO" if answer["ok"] else "WARNING", "fanout-status", result=answer)
+            return answer
+        if fan is not None:
+            run = replace(run, fanout=fan.describe())
+        account = _account(context, env)
+        incident = batch_incident(fan, settings) if fan else parse_event(event, settings, account_id=account)
     except EventError as err:
+        fan = None
         incident = Incident.for_rejection(err, dr_region=settings.dr_region)
     log.info(
         "incident",
@@ -188,7 +202,9 @@ def _invoke(
 
     deadline = Deadline(deadline_at)
     secrets = load_secrets(env)
-    run.stage = ConfirmStage(settings, secrets, Outbox(secrets, deadline_at), log, incident_key=incident.incident_key)
+    if fan is None:  # a worker's batch was confirmed by its coordinator
+        outbox = Outbox(secrets, deadline_at)
+        run.stage = ConfirmStage(settings, secrets, outbox, log, incident_key=incident.incident_key)
     credentials = resolve_credentials(context, env)
     api = EbsApi(
         credentials,
@@ -196,7 +212,9 @@ def _invoke(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    executor = Executor(api, settings, deadline, log, backoff=backoff)
+    from replica_failover.fanout.entry import maybe_coordinate, own_items, worker_rate
+
+    executor = Executor(api, settings, deadline, log, backoff=backoff, rate=worker_rate(fan))
     dr = incident.dr_region
     try:
         groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
@@ -213,7 +231,7 @@ def _invoke(
         )
 
     # 3. Plan; a dry run or a refusal ends here with zero write calls
-    plan = build_plan(incident, settings, pairs, groups)
+    plan = own_items(build_plan(incident, settings, pairs, groups), fan)
     stage = _recovery_stage(run, env, context, api, incident, plan, pairs, groups)
     if isinstance(stage, dict) and "ConfigError" in stage.get("errorCodes", []):  # a bad recovery map: no write
         return run.result("failed", stage["reason"], incident, api=api, ok=False, codes=["ConfigError"], recovery=stage)
@@ -236,15 +254,26 @@ def _invoke(
             "refused", plan.refused or "", incident, targets=planned, api=api, refused=plan.refused, ok=False
         )
 
-    # 4. Confirmation and approval: act, hold (zero writes, notified) or reject a bad approval
-    region = plan.primary_region
-    gate = run.stage.gate(
-        incident, plan, lambda: evidence.build_sources(settings, credentials, region, at_ms=evidence.now_ms())
-    )
-    if gate.status != "act":
-        held = _as_planned(plan)
-        return run.result(gate.status, gate.reason, incident, targets=held, api=api, ok=False, cause=gate.cause)
-    plan = gate.plan
+    # 4. Confirmation and approval: act, hold (zero writes, notified) or reject a bad approval. A fan-out
+    # worker's batch skips it: its coordinator confirmed (and had approved) the whole incident.
+    if run.stage is not None:
+        region = plan.primary_region
+        gate = run.stage.gate(
+            incident, plan, lambda: evidence.build_sources(settings, credentials, region, at_ms=evidence.now_ms())
+        )
+        if gate.status != "act":
+            held = _as_planned(plan)
+            return run.result(gate.status, gate.reason, incident, targets=held, api=api, ok=False, cause=gate.cause)
+        plan = gate.plan
+
+    # 4b. a plan too large for one invocation is split over async invocations of this function
+    coordinated = maybe_coordinate(
+        plan, incident, settings, context=context, env=env, event=fan, api_calls=api.stats.calls,
+        time_left=deadline.remaining(), request_id=run.request_id, started=run.started, t0=run.t0,
+    )  # fmt: skip
+    if coordinated is not None:
+        log.log("INFO" if coordinated["ok"] else "WARNING", "result", result=coordinated)
+        return coordinated
 
     # 5. Execution
     targets = executor.run(plan)

@@ -146,6 +146,7 @@ class Result(_Model):
     notifications: list[dict[str, Any]] = Field(default_factory=list)
     # the compute and traffic stages (recovery/report.py RecoveryResult); None: no recovery map
     recovery: dict[str, Any] | None = None
+    fanout: dict[str, Any] | None = None  # a fan-out worker's batch and rate share (fanout/)
 
     def dump(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)
