@@ -160,6 +160,7 @@ class RpcDispatcher:
             target=p.target(params),
             access_key_id=principal.access_key_id,
             now=s.clock.now(),
+            service=p.name,  # a rule with service: ecs / alidns reaches only that product
         )
         if firing is not None:
             entry["fault"] = firing.rule_id

@@ -92,3 +92,16 @@ def test_lost_acknowledgement_on_update(emulator: Emulator, endpoint: str, legac
     assert error_of(legacy_client, endpoint, update) == (500, "InternalError")
     assert error_of(legacy_client, endpoint, update) == (400, "DomainRecordDuplicate")  # the first one landed
     assert len(emulator.ledger.snapshot()["effects"]) == 1
+
+
+def test_a_rule_scoped_to_a_service_reaches_only_that_product(
+    emulator: Emulator, endpoint: str, legacy_client: AcsClient
+) -> None:
+    seed(emulator)
+    down = {"action": "UpdateDomainRecord", "error": {"status": 503, "code": "ServiceUnavailable"}}
+    emulator.faults.set([FaultRule.model_validate({**down, "service": "ecs"})], emulator.clock.now(), 0)
+    update = dns_request("UpdateDomainRecord", RecordId="102", RR="db", Type="A", Value="10.8.0.7")
+    send(legacy_client, endpoint, update)  # an ecs-scoped rule does not touch alidns
+    emulator.faults.set([FaultRule.model_validate({**down, "service": "alidns"})], emulator.clock.now(), 0)
+    again = dns_request("UpdateDomainRecord", RecordId="102", RR="db", Type="A", Value="10.8.0.8")
+    assert error_of(legacy_client, endpoint, again) == (503, "ServiceUnavailable")
