@@ -86,7 +86,7 @@ def codes(out: Any) -> list[tuple[str, str, str | None, str]]:
 
 def test_standby_problems_are_reported_per_target() -> None:
     instances = [
-        {"InstanceId": "i-web", "Status": "Starting", "ZoneId": "cn-shanghai-a"},
+        {"InstanceId": "i-web", "Status": "Stopping", "ZoneId": "cn-shanghai-a"},
     ]
     out = review(MAP, TARGETS, pairs=PAIRS, groups=GROUPS, instances=instances, disks=DISKS, dns_records=DNS)
     assert not out.ok
@@ -97,6 +97,13 @@ def test_standby_problems_are_reported_per_target() -> None:
     ]
     assert [f.code for f in out.for_target("pg-db")] == ["standby-missing"]
     assert "cn-shanghai-a" in out.for_target("pair-web")[1].message
+
+
+def test_a_standby_already_starting_is_no_problem() -> None:
+    """A retry that lands while an earlier invocation's start is under way resumes (the start step waits)."""
+    starting = [{**i, "Status": "Starting"} if i["InstanceId"] == "i-web" else i for i in INSTANCES]
+    out = review(MAP, TARGETS, pairs=PAIRS, groups=GROUPS, instances=starting, disks=DISKS, dns_records=DNS)
+    assert "standby-status" not in [f.code for f in out.findings]
 
 
 def test_disk_problems() -> None:

@@ -18,7 +18,9 @@ from replica_failover.recovery.steps import Attach, Layout, Switch
 
 Severity = Literal["error", "warning", "info"]
 TargetRef = tuple[Literal["pair", "group"], str]
-STANDBY_STATUSES = frozenset({"Stopped", "Running"})
+# Starting: a start already under way, e.g. an earlier invocation's; the start step waits for Running.
+# A retry that lands then must resume, not fail the target.
+STANDBY_STATUSES = frozenset({"Stopped", "Starting", "Running"})
 
 
 class _Model(BaseModel):
@@ -153,7 +155,7 @@ def review(
                     "standby-status",
                     tid,
                     standby,
-                    f"standby is {status or 'without status'}, not Stopped or Running",
+                    f"standby is {status or 'without status'}, not Stopped, Starting or Running",
                 )
             inst_zone = str(inst.get("ZoneId") or "")
             if zone and inst_zone != zone:
