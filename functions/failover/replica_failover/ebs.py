@@ -141,7 +141,6 @@ class EbsApi:
         return f"ebs.{region}.aliyuncs.com", "https"
 
     def call(self, action: str, region: str, params: dict[str, str], *, write: bool = False) -> dict[str, Any]:
-        from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
         from aliyunsdkcore.request import CommonRequest
 
         host, protocol = self._target(region)
@@ -152,6 +151,13 @@ class EbsApi:
         request.add_query_param("RegionId", region)
         for key, value in params.items():
             request.add_query_param(key, value)
+        return self.send(request, region, write=write)
+
+    def send(self, request: Any, region: str, *, write: bool = False) -> dict[str, Any]:
+        """Send a prepared aliyunsdkcore request; every SDK failure becomes one :class:`ApiFailure`."""
+        from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+
+        host, _ = self._target(region)
         try:
             with self._client(region) as client:
                 raw = client.do_action_with_exception(request)

@@ -1,17 +1,15 @@
 """One signed RPC call to ECS, Alidns or PrivateZone, failing the same way the ebs calls do.
 
-Reuses :class:`replica_failover.ebs.EbsApi`'s client pool, redaction and transport-error wording;
+Reuses :class:`replica_failover.ebs.EbsApi`'s client pool and its ``send`` (redaction, transport-error wording);
 only the endpoint and the request object differ. Every SDK failure becomes one ``ApiFailure``.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from replica_failover.credentials import Credentials
-from replica_failover.ebs import MAX_MESSAGE, ApiFailure, EbsApi
-from replica_failover.redact import redact_text
+from replica_failover.ebs import EbsApi
 
 
 class RpcApi(EbsApi):
@@ -44,32 +42,5 @@ class RpcApi(EbsApi):
         return request
 
     def send(self, request: Any, region: str, *, write: bool = False) -> dict[str, Any]:
-        from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
-
-        host, _ = self._target(region)
         self.prepare(request, region)
-        try:
-            with self._client(region) as client:
-                raw = client.do_action_with_exception(request)
-        except ServerException as exc:
-            self.stats.count(write)
-            raise ApiFailure(
-                exc.get_error_code() or "Unknown",
-                redact_text(str(exc.get_error_msg() or ""))[:MAX_MESSAGE],
-                exc.get_http_status(),
-                exc.get_request_id(),
-            ) from None
-        except ClientException as exc:
-            self.stats.count(write)
-            code = exc.get_error_code() or "SDK.ClientError"
-            message = str(exc.get_error_msg())
-            cause = self._transport_cause(message, host) if code == "SDK.HttpError" else redact_text(message)
-            raise ApiFailure(code, cause[:MAX_MESSAGE]) from None
-        self.stats.count(write)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise ApiFailure("SDK.UnknownServerError", "response is not JSON") from None
-        if not isinstance(body, dict):
-            raise ApiFailure("SDK.UnknownServerError", "response is not a JSON object")
-        return body
+        return super().send(request, region, write=write)
