@@ -72,6 +72,10 @@ def test_rerun_coordinator_on_fc3_does_not_double_the_workers(emulator: Emulator
     targets = seed(emulator)
     env = fanout_env(endpoint, FC3)
     register(emulator, env)
+    # the workers' writes take 5 s, so the re-run finds the targets still to fail over and must
+    # dispatch the same batches again (had they finished, it would have nothing to fan out)
+    slow = [{"action": a, "latencyMs": 5000} for a in ("FailoverDiskReplicaPair", "FailoverDiskReplicaGroup")]
+    emulator.faults.set([FaultRule.model_validate(r) for r in slow], emulator.clock.now(), 0)
     first = run(emulator, ALERT, env)
     second = run(emulator, ALERT, env, request_id="coord-2")  # FC's retry, or a re-run by hand
     ids = [b["taskId"] for b in first["fanout"]["batches"]]
