@@ -240,11 +240,14 @@ def test_a_15_second_blip_of_503s_is_outlasted(emulator: Emulator, invoke: Invok
             for a in ("FailoverDiskReplicaPair", "FailoverDiskReplicaGroup")
         ),
     )
+    def wait(seconds: float) -> None:
+        emulator.advance(seconds)
+
     started = emulator.clock.now()
     result = invoke(
         ALERT,
         timeout=120,
-        backoff=Backoff(now=emulator.clock.now, sleep=emulator.advance),  # the production policy: 0.1 s .. 1 s
+        backoff=Backoff(now=emulator.clock.now, sleep=wait),  # the production policy: 0.1 s .. 1 s
         FAILOVER_DEADLINE_MARGIN_SECONDS="5",
         FAILOVER_RETRY_BUDGET="50",
         FAILOVER_CONCURRENCY="1",
