@@ -1,4 +1,4 @@
-"""The request pipeline shared by the RPC services on ``/`` other than ebs (ecs, alidns).
+"""The request pipeline shared by the RPC services on ``/`` other than ebs (ecs, alidns, cms).
 
 Same stages as ebs's dispatcher: parse -> action/version -> authenticate -> RAM check -> required
 parameters -> flow control -> fault rules (before) -> latency -> handler -> fault rules (after),
@@ -36,6 +36,10 @@ class RpcContext:
     access_key_id: str
 
 
+def _forbidden_ram() -> ApiError:
+    return ApiError(code="Forbidden.RAM", status=403, message=FORBIDDEN_RAM)
+
+
 @dataclass(frozen=True)
 class RpcProduct:
     name: str  # the RAM prefix ("ecs", "alidns") and the ledger's "service"
@@ -45,6 +49,8 @@ class RpcProduct:
     throttle_code: str  # the code a flow-control refusal answers
     host: Callable[[str], str]  # region -> HostId in error bodies
     target: Callable[[Mapping[str, str]], str | None]  # the resource a request names, for faults and the ledger
+    forbidden: Callable[[], ApiError] = _forbidden_ram  # the answer to an action the RAM policy lacks
+    throttle_status_configured: bool = False  # True: a refusal answers EmulatorConfig.throttle_status
 
 
 def request_params(request: Request) -> dict[str, str]:
@@ -146,12 +152,14 @@ class RpcDispatcher:
         entry["accessKeyId"] = principal.access_key_id
         allowed = principal.credential.allowed_actions
         if allowed is not None and action not in allowed and f"{p.name}:{action}" not in allowed:
-            raise ApiError(code="Forbidden.RAM", status=403, message=FORBIDDEN_RAM)
+            raise p.forbidden()
         for name in p.required[action]:
             if not params.get(name):
                 raise ApiError.of("MissingParameter", name)
         config = s.config()
         if not s.limiter.allow(config.rate_limits, principal.access_key_id, action):
+            if p.throttle_status_configured:
+                raise ApiError(code=p.throttle_code, status=config.throttle_status)
             raise ApiError.of(p.throttle_code)
         firing = s.faults.decide(
             action=action,

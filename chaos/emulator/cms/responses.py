@@ -15,7 +15,6 @@ from typing import Any
 
 from chaos.emulator.cms.backend import CmsBackend, EventFilters, parse_keywords
 from chaos.emulator.cms.models import LEVELS
-from chaos.emulator.cms.urls import REQUIRED
 from chaos.emulator.errors import ApiError
 
 DEFAULT_METRIC_LOOKBACK_MS = 3600 * 1000  # DescribeMetricLast without StartTime looks back one hour
@@ -25,11 +24,6 @@ PERIODS = frozenset({"15", "60", "300", "900", "3600"})
 def invalid(name: str) -> ApiError:
     return ApiError(code="ParameterInvalid", status=400, message=f"Illegal parameters. {name} is invalid.")
 
-
-def check_required(action: str, params: Mapping[str, str]) -> None:
-    for name in REQUIRED[action]:
-        if not params.get(name):
-            raise ApiError.of("MissingParameter", name)
 
 
 def _int(params: Mapping[str, str], name: str, lo: int, hi: int, default: int) -> int:

@@ -12,11 +12,26 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from chaos.emulator.cms.backend import CmsBackend
-from chaos.emulator.cms.dispatch import CmsDispatcher
 from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
 from chaos.emulator.cms.responses import CmsResponse
-from chaos.emulator.cms.urls import recognised
+from chaos.emulator.cms.urls import REQUIRED, VERSION, recognised
+from chaos.emulator.errors import ApiError
+from chaos.emulator.rpc import RpcDispatcher, RpcProduct
 from chaos.emulator.shared import Shared
+
+# CloudMonitor on the shared RPC pipeline: reads only (no ClientToken), a RAM refusal is
+# Forbidden.Action, flow control answers Throttling.User with the configured status.
+PRODUCT = RpcProduct(
+    name="cms",
+    code="Cms",
+    version=VERSION,
+    required=REQUIRED,
+    throttle_code="Throttling.User",
+    host=lambda region: f"metrics.{region}.aliyuncs.com",
+    target=lambda params: None,
+    forbidden=lambda: ApiError.of("Forbidden.Action"),
+    throttle_status_configured=True,
+)
 
 
 class CmsService:
@@ -24,7 +39,10 @@ class CmsService:
 
     def __init__(self, shared: Shared) -> None:
         self.backend = CmsBackend(shared.clock.now)
-        self._dispatcher = CmsDispatcher(shared, CmsResponse(self.backend))
+        responses = CmsResponse(self.backend)
+        self._dispatcher = RpcDispatcher(
+            shared, PRODUCT, lambda action, params, ctx: responses.dispatch(action, params, ctx.request_id)
+        )
 
     @classmethod
     def create(cls, shared: Shared) -> CmsService:

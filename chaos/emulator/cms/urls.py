@@ -30,7 +30,3 @@ def request_version(request: Request) -> str:
 def recognised(request: Request) -> bool:
     return request.path == "/" and request_version(request) == VERSION
 
-
-def routable(method: str, action: str) -> bool:
-    """Whether the gateway routes this call to a CloudMonitor operation (else ``InvalidApi.NotFound``)."""
-    return method in ("GET", "POST") and action in REQUIRED
