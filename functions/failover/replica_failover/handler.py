@@ -23,7 +23,7 @@ from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, load_settings
 from replica_failover.errors import EventError, FailoverError
-from replica_failover.fanout.events import StatusEvent, batch_incident, fanout_event
+from replica_failover.fanout import carries_fanout
 from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from replica_failover.confirm.stage import ConfirmStage
     from replica_failover.ebs import EbsApi
     from replica_failover.execute import Executor
+    from replica_failover.fanout.events import BatchEvent
     from replica_failover.plan import Plan
     from replica_failover.retry import Backoff
 
@@ -161,17 +162,23 @@ def _invoke(
 
     # 1. event -> Incident; bad input stops here, before any credential or API is touched
     try:
-        fan = fanout_event(event, settings)  # a coordinator's batch, or a status query (fanout/)
-        if isinstance(fan, StatusEvent):
-            from replica_failover.fanout.entry import answer_status
+        fan: BatchEvent | None = None
+        if carries_fanout(event):  # a coordinator's batch, or a status query: only they load fanout/events.py
+            from replica_failover.fanout.events import StatusEvent, batch_incident, fanout_event
 
-            answer = answer_status(fan, context, env)
-            log.log("INFO" if answer["ok"] else "WARNING", "fanout-status", result=answer)
-            return answer
+            found = fanout_event(event, settings)
+            if isinstance(found, StatusEvent):
+                from replica_failover.fanout.entry import answer_status
+
+                answer = answer_status(found, context, env)
+                log.log("INFO" if answer["ok"] else "WARNING", "fanout-status", result=answer)
+                return answer
+            fan = found
         if fan is not None:
             run = replace(run, fanout=fan.describe())
-        account = _account(context, env)
-        incident = batch_incident(fan, settings) if fan else parse_event(event, settings, account_id=account)
+            incident = batch_incident(fan, settings)
+        else:
+            incident = parse_event(event, settings, account_id=_account(context, env))
     except EventError as err:
         fan = None
         incident = Incident.for_rejection(err, dr_region=settings.dr_region)

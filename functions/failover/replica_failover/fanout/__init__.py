@@ -10,3 +10,13 @@ target), ``events.py`` (the batch and status events, validated), ``split.py`` (w
 split), ``ids.py`` (task ids), ``dispatch.py`` (FC 2.0/3.0 async invocations), ``coordinate.py``
 (the coordinator's dispatch and result), ``quota.py`` (the rate share), ``status.py`` (aggregation).
 """
+
+from __future__ import annotations
+
+MARKER = b'"fanout"'  # the key every fan-out event carries; alarms and manual events never do
+
+
+def carries_fanout(raw: bytes | str) -> bool:
+    """Cheap pre-check on the raw event: only a candidate is parsed by ``fanout/events.py``."""
+    blob = raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
+    return MARKER in blob

@@ -18,11 +18,11 @@ from pydantic.alias_generators import to_camel
 
 from replica_failover.config import Settings, is_group_id, is_pair_id, is_region_id
 from replica_failover.errors import INVALID_FIELD, EventError
+from replica_failover.fanout import carries_fanout
 from replica_failover.fanout.ids import MAX_BATCH_TARGETS, task_id
 from replica_failover.incident import Incident
 
 KEY_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
-MARKER = b'"fanout"'
 
 
 def _pair(value: str) -> str:
@@ -79,8 +79,7 @@ FanoutEvent = BatchEvent | StatusEvent
 
 def fanout_event(raw: bytes | str, settings: Settings) -> FanoutEvent | None:
     """The fan-out event ``raw`` is, or None when it is another kind; EventError when it is a bad one."""
-    blob = raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
-    if MARKER not in blob:
+    if not carries_fanout(raw):
         return None  # cheap: alarms and manual events never carry the key
     from replica_failover.intake.decode import load
 
