@@ -27,6 +27,7 @@ from replica_failover.fanout import carries_fanout
 from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
+from replica_failover.operations import carries_operation
 from replica_failover.result import FailureCause, Result, Status, TargetResult, failure_for, summarize, target_result
 
 if TYPE_CHECKING:
@@ -163,6 +164,15 @@ def _invoke(
     # 1. event -> Incident; bad input stops here, before any credential or API is touched
     try:
         fan: BatchEvent | None = None
+        if carries_operation(event):  # drill, undo, reprotect, failback: operator actions, not incidents
+            from replica_failover.operations import OperationCall, operation_payload, run_operation
+
+            op = operation_payload(event, settings)
+            if op is not None:
+                call = OperationCall(context, env, settings, log, run.request_id, deadline_at, run.started)
+                answer = run_operation(op, call)
+                log.log("INFO" if answer.get("ok") else "ERROR", "result", result=answer)
+                return answer
         if carries_fanout(event):  # a coordinator's batch, or a status query: only they load fanout/events.py
             from replica_failover.fanout.events import StatusEvent, batch_incident, fanout_event
 

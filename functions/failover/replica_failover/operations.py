@@ -1,0 +1,71 @@
+"""Operator actions that are not incidents: ``drill``, ``undo``, ``reprotect``, ``failback``.
+
+An event ``{"action": "<one of these>", ...}`` is routed here before the incident intake: these
+actions never fail a region over on a signal, so they skip triage, confirmation and the failover
+plan. Each action lives in the module :data:`ACTIONS` names, which exposes
+``run(payload, call) -> dict`` returning one machine-readable result (``ok``, ``status``, ``reason``,
+``summary`` ...). A result with ``status: "pending"`` makes the handler raise, so FC retries it.
+
+Nothing here imports an action's module until an event asks for it (cold start).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from replica_failover.config import Settings
+from replica_failover.errors import UNKNOWN_SHAPE, EventError
+from replica_failover.log import JsonLogger
+
+# action -> module holding ``run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]``
+ACTIONS: Final[dict[str, str]] = {}
+
+NAMES: Final = ("drill", "undo", "reprotect", "failback")
+# `"action"` followed by one of the operations' names: a cheap pre-check on the raw bytes, so an alarm
+# never pays for more than one regular-expression search. The decoded payload decides.
+_CANDIDATE: Final = re.compile(rb'"action"\s*:\s*"(drill|undo|reprotect|failback)"')
+
+
+@dataclass(frozen=True)
+class OperationCall:
+    """What an action needs from the invocation, beside its payload."""
+
+    context: Any
+    env: Mapping[str, str]
+    settings: Settings
+    log: JsonLogger
+    request_id: str | None
+    deadline_at: float  # time.monotonic() by which the action must have returned
+    started: float  # time.time() when the invocation started
+
+
+def carries_operation(raw: bytes | str) -> bool:
+    blob = raw.encode("utf-8", "replace") if isinstance(raw, str) else bytes(raw)
+    return _CANDIDATE.search(blob) is not None
+
+
+def operation_payload(raw: bytes | str, settings: Settings) -> dict[str, Any] | None:
+    """The decoded payload when it is an operation this build knows; None when it is another event.
+
+    Raises EventError for a payload that is not a JSON object or names an action not built in.
+    """
+    from replica_failover.intake.decode import load
+
+    payload = load(raw, settings.max_event_bytes)
+    action = payload.get("action")
+    if action not in NAMES:  # e.g. an alarm whose text merely mentions such an action
+        return None
+    if action not in ACTIONS:
+        raise EventError(UNKNOWN_SHAPE, f"action {action!r} is not available in this deployment")
+    return payload
+
+
+def run_operation(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]:
+    """Run the action. It raises EventError only before its first write (the handler rejects then)."""
+    module = importlib.import_module(ACTIONS[str(payload["action"])])
+    result: dict[str, Any] = module.run(payload, call)
+    return result

@@ -1,0 +1,43 @@
+"""The operator-action router: which raw events reach it, and what an unknown or disabled action gets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from replica_failover import operations
+from replica_failover.operations import carries_operation
+
+from chaos.emulator.app import Emulator
+from tests.conftest import seed_basic
+from tests.function.conftest import Invoke
+
+
+@pytest.mark.parametrize("action", operations.NAMES)
+def test_an_operation_event_is_a_candidate(action: str) -> None:
+    assert carries_operation(json.dumps({"action": action, "reason": "x"}))
+    assert carries_operation(json.dumps({"action": action}, indent=2).encode())
+
+
+@pytest.mark.parametrize("action", ["plan", "failover", "drills", "Undo"])
+def test_other_actions_are_not_candidates(action: str) -> None:
+    assert not carries_operation(json.dumps({"action": action, "reason": "x"}))
+
+
+def test_an_action_not_built_in_is_rejected_with_no_call(
+    invoke: Invoke, emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed_basic(emulator)
+    monkeypatch.setattr(operations, "ACTIONS", {})
+    result = invoke({"action": "undo", "reason": "test"})
+    assert result["status"] == "rejected" and not result["ok"]
+    assert "not available" in result["reason"]
+    assert emulator.ledger.snapshot()["requests"] == []  # rejected before any credential or API was touched
+
+
+def test_an_alarm_that_only_mentions_an_action_is_still_an_alarm(invoke: Invoke, emulator: Emulator) -> None:
+    seed_basic(emulator)
+    event = {"action": "plan", "primaryRegion": "cn-hangzhou", "reason": "r", "approval": {"action": "drill"}}
+    assert carries_operation(json.dumps(event))
+    result = invoke(event)
+    assert result["status"] == "rejected" and "not available" not in result["reason"]  # the intake judged it
