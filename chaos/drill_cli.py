@@ -1,6 +1,9 @@
-"""``replica-failover drill`` (run a drill of a route, always cleared) and ``drill cleanup``.
+"""``replica-failover drill`` (run a drill of a route, always cleared), ``drill cleanup`` and ``drill report``.
 
-Both print one JSON report on stdout. Keys come from ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``
+``run`` and ``cleanup`` print one JSON report on stdout; with ``--report DIR`` they also write drill.json,
+drill.md and drill.html there (``chaos/drill_report``). ``drill report FILE.json`` renders a saved report
+(or the function's drill event result). On a terminal the drill's progress shows on stderr; piped, the
+output is the JSON alone. Keys come from ``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``
 (``_SECURITY_TOKEN``); against a loopback ``--endpoint`` without them, the emulator's documented key.
 Exit codes: 0 every drill executed and was cleared, 1 a drill failed / missed its deadline / was not
 cleared, 2 bad input (nothing written), 130 interrupted (Ctrl-C or SIGTERM; drills still cleared).
@@ -13,7 +16,9 @@ import json
 import os
 import shlex
 import signal
-from collections.abc import Iterator, Mapping
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
@@ -52,6 +57,10 @@ Endpoint = Annotated[
 ]
 MaxTargets = Annotated[int, typer.Option("--max-targets", help="blast-radius cap: refuse a drill of more targets")]
 Out = Annotated[Path | None, typer.Option("--out", help="also write the JSON report to this file")]
+ReportDir = Annotated[
+    Path | None,
+    typer.Option("--report", metavar="DIR", help="also write drill.json, drill.md and drill.html into DIR"),
+]
 
 
 class _Usage(Exception):
@@ -124,10 +133,75 @@ def sigterm_interrupts() -> Iterator[None]:
 
 
 def _emit(doc: dict[str, Any], out: Path | None) -> None:
-    text = json.dumps(doc, indent=2, sort_keys=True)
+    from replica_failover.redact import redact_text
+
+    text = redact_text(json.dumps(doc, indent=2, sort_keys=True))
     typer.echo(text)
     if out is not None:
         out.write_text(text + "\n", encoding="utf-8")
+
+
+def _report_dir(path: Path | None) -> Path | None:
+    """Create ``--report DIR`` before any call, so a path that cannot hold the reports is bad input."""
+    if path is None:
+        return None
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _Usage(f"--report {str(path)[:200]}: cannot create the directory: {exc.strerror}") from None
+    return path
+
+
+def _is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+@contextmanager
+def drill_progress(console: Any | None) -> Iterator[Callable[[str], None]]:
+    """The runner's ``stage`` callback: each stage logged on ``console`` (rich, stderr) under a spinner.
+
+    ``console`` None (stdout piped or captured): a no-op, so the output stays the JSON report alone.
+    """
+    if console is None:
+        yield lambda _stage: None
+        return
+    started = time.monotonic()
+    counts: dict[str, int] = {}
+    with console.status("drill: selecting targets") as status:
+
+        def show(stage: str) -> None:
+            counts[stage] = counts.get(stage, 0) + 1
+            elapsed = f"{time.monotonic() - started:.0f} s"
+            if stage in ("started", "waiting", "attached", "probed"):  # repeated: one spinner line, counted
+                status.update(f"drill: {stage} ({counts[stage]}), {elapsed} so far")
+                return
+            console.log(f"drill: {stage}")
+            status.update(f"drill: {stage}, {elapsed} so far")
+
+        yield show
+
+
+def _progress_console() -> Any | None:
+    if not _is_terminal():
+        return None
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _write_reports(report: Any, where: Path | None) -> None:
+    """Render after the drill; a failure to write is said on stderr and does not hide the drill's outcome."""
+    if where is None:
+        return
+    from chaos.drill_report import DrillDocument, write_reports
+
+    try:
+        written = write_reports(DrillDocument(report, "cli"), where)
+    except OSError as exc:
+        typer.echo(f"replica-failover: error: writing the reports into {where}: {exc.strerror}", err=True)
+        return
+    if _is_terminal():
+        typer.echo(f"report: {written['html']}", err=True)
 
 
 def _request(**fields: Any) -> Any:
@@ -166,6 +240,7 @@ def run(
         typer.Option("--probe", help="command run per attached disk (DRILL_DISK_ID, DRILL_DEVICE); 0 = pass"),
     ] = None,
     out: Out = None,
+    report_dir: ReportDir = None,
 ) -> None:
     """Start a drill per target (within the cap), wait until executed, measure RPO, clear; print the report."""
     from replica_failover.drill import DrillRunner
@@ -178,11 +253,13 @@ def run(
         )  # fmt: skip
         api = make_api(endpoint, os.environ)
         disks = make_disks(endpoint, os.environ) if attach_instance else None
+        reports = _report_dir(report_dir)
     except (_Usage, ValueError) as exc:
         _fail(str(exc))
-    with sigterm_interrupts():
-        report = DrillRunner(api, request, disks=disks).run()
+    with sigterm_interrupts(), drill_progress(_progress_console()) as stage:
+        report = DrillRunner(api, request, disks=disks, stage=stage).run()
     _emit(report.to_json(), out)
+    _write_reports(report, reports)
     if report.error and not report.targets:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_INTERRUPTED if report.interrupted else (0 if report.ok else EXIT_FAILED))
@@ -199,6 +276,7 @@ def cleanup(
     max_targets: MaxTargets = 10_000,
     poll: Annotated[float, typer.Option("--poll", help="seconds between Describe*Drills polls")] = 5.0,
     out: Out = None,
+    report_dir: ReportDir = None,
 ) -> None:
     """Clear every drill still listed on the route's targets (what a crashed run left behind)."""
     from replica_failover.drill import DrillRunner
@@ -209,11 +287,55 @@ def cleanup(
             max_targets=max_targets, poll_seconds=poll,
         )  # fmt: skip
         api = make_api(endpoint, os.environ)
+        reports = _report_dir(report_dir)
     except _Usage as exc:
         _fail(str(exc))
-    with sigterm_interrupts():
-        report = DrillRunner(api, request).cleanup()
+    with sigterm_interrupts(), drill_progress(_progress_console()) as stage:
+        report = DrillRunner(api, request, stage=stage).cleanup()
     _emit(report.to_json(), out)
+    _write_reports(report, reports)
     if report.error:
         raise typer.Exit(EXIT_USAGE)
     raise typer.Exit(EXIT_INTERRUPTED if report.interrupted else (EXIT_FAILED if report.not_cleared else 0))
+
+
+@drill_app.command("report")
+def report(
+    source: Annotated[
+        Path, typer.Argument(metavar="FILE.json", help="a drill report (drill run --out) or the drill event's result")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="DIR", help="where drill.json/.md/.html go", show_default="FILE's directory"),
+    ] = None,
+) -> None:
+    """Render a saved drill report as drill.md and drill.html; print where they went and the verdict as JSON.
+
+    Exit 0 when the drills executed and were cleared (as ``drill run`` would), 1 when not, 2 for a bad file.
+    """
+    from chaos.drill_report import ReportError, load, summarise, write_reports
+
+    try:
+        doc = load(source)
+        where = _report_dir(out if out is not None else source.parent)
+    except (ReportError, _Usage) as exc:
+        _fail(str(exc))
+    assert where is not None
+    s = summarise(doc)
+    try:
+        written = write_reports(doc, where, skip=source)
+    except OSError as exc:
+        _fail(f"writing the reports into {str(where)[:200]}: {exc.strerror}")
+    summary = {
+        "ok": doc.report.ok,
+        "verdict": s.verdict,
+        "label": s.label,
+        "rpoMet": s.rpo_met,
+        "misses": [t.id for t in s.misses],
+        "notCleared": s.uncleared,
+        "files": {kind: str(path) for kind, path in written.items()},
+    }
+    _emit(summary, None)
+    if _is_terminal():
+        typer.echo(f"{s.label}: {written.get('html', where)}", err=True)
+    raise typer.Exit(0 if doc.report.ok else EXIT_FAILED)
