@@ -311,7 +311,7 @@ def report(
 ) -> None:
     """Render a saved drill report as drill.md and drill.html; print where they went and the verdict as JSON.
 
-    Exit 0 when the drills executed and were cleared (as ``drill run`` would), 1 when not, 2 for a bad file.
+    Exit 0 when the drills executed and were cleared (as drill run would), 1 when not, 2 for a bad file.
     """
     from chaos.drill_report import ReportError, load, summarise, write_reports
 

@@ -94,13 +94,13 @@ def headline_rows(s: Summary) -> list[list[str]]:
     r = s.report
     met = s.rpo_met
     rpo = "not measured" if met is None else ("yes" if met else f"no: {len(s.misses)} of {s.distribution.count} miss")
+    drill = r.action == "drill"  # a cleanup starts and measures nothing
     return [
         ["Route", f"{r.primary_region} → {r.dr_region}"],
         ["Action", r.action],
-        ["Targets", str(len(r.targets))],
-        ["All drills executed", yes_no(s.all_executed) if r.action == "drill" else "—"],
+        *([["Targets", str(len(r.targets))], ["All drills executed", yes_no(s.all_executed)]] if drill else []),
         ["All drills cleared", yes_no(s.all_cleared)],
-        [f"RPO objective ({s.objective} s) met", rpo],
+        *([[f"RPO objective ({s.objective} s) met", rpo]] if drill else []),
         ["Leftovers from an earlier run", str(len(r.leftovers))],
         ["Run id", r.run_id],
     ]

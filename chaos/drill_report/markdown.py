@@ -42,9 +42,11 @@ def render_markdown(s: Summary, *, max_rows: int = MAX_ROWS) -> str:
 
     out += ["", "## What to do next", ""]
     for n, step in enumerate(s.steps, 1):
+        if n > 1:
+            out.append("")
         out.append(f"{n}. {MARK[step.severity]} {_md(step.text)}")
         if step.command:
-            out += ["", "   ```bash", f"   {step.command}", "   ```", ""]
+            out += ["", "   ```bash", f"   {step.command}", "   ```"]
 
     if r.action == "drill":
         out += ["", f"## RPO against the objective ({s.objective} s)", ""]
