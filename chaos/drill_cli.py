@@ -156,6 +156,9 @@ def _is_terminal() -> bool:
     return sys.stdout.isatty()
 
 
+REPEATED = {"started": "drills started", "waiting": "poll", "attached": "disks attached", "probed": "probes run"}
+
+
 @contextmanager
 def drill_progress(console: Any | None) -> Iterator[Callable[[str], None]]:
     """The runner's ``stage`` callback: each stage logged on ``console`` (rich, stderr) under a spinner.
@@ -171,11 +174,11 @@ def drill_progress(console: Any | None) -> Iterator[Callable[[str], None]]:
 
         def show(stage: str) -> None:
             counts[stage] = counts.get(stage, 0) + 1
-            elapsed = f"{time.monotonic() - started:.0f} s"
-            if stage in ("started", "waiting", "attached", "probed"):  # repeated: one spinner line, counted
-                status.update(f"drill: {stage} ({counts[stage]}), {elapsed} so far")
+            elapsed = f"{time.monotonic() - started:.1f} s"
+            if stage in REPEATED:  # once per drill or poll: counted on the spinner line, not printed
+                status.update(f"drill: {REPEATED[stage]} {counts[stage]}, {elapsed} so far")
                 return
-            console.log(f"drill: {stage}")
+            console.print(f"drill: {stage} [dim]({elapsed})[/dim]")  # stage names are ours, not data
             status.update(f"drill: {stage}, {elapsed} so far")
 
         yield show
