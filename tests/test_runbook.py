@@ -82,10 +82,16 @@ def test_runbook_documents_the_on_call_commands() -> None:
         ("emulator", "wait"),
         ("drill", "run"),
         ("drill", "cleanup"),
+        ("drill", "report"),
         ("invoke",),
         ("approve",),
     }
     assert expected <= paths, f"missing from the runbook: {sorted(expected - paths)}"
+
+
+def test_runbook_drill_writes_the_reports_people_read() -> None:
+    runs = [split_command(c) for c in COMMANDS if split_command(c)[0] == ("drill", "run")]
+    assert any("--report" in options for _, options in runs), "no `drill run --report DIR` in the runbook"
 
 
 @pytest.mark.parametrize("command", COMMANDS)
