@@ -357,3 +357,30 @@ def test_parse_refuses_what_is_not_a_report() -> None:
         parse("text")
     doc = parse({"runId": "r", "primaryRegion": PRIMARY, "drRegion": DR, "startedAt": 1, "ok": True})
     assert doc.origin == "cli" and summarise(doc).label == "PASS" and summarise(doc).rpo_met is None
+
+
+# ------------------------------------------------------------------------------ in a real browser
+def test_drill_html_in_headless_chromium(instant: Emulator, endpoint: str, tmp_path: Path) -> None:
+    """The page paints: the amber RPO MISSED banner, green bars within the objective, a red one over it."""
+    from collections import Counter
+
+    from chaos.drill_report.html import COLOURS, OVER, WITHIN
+    from tests.gameday_report.test_browser import _near, _run, decode_png
+
+    stale(instant, pair_late=2000)
+    code, _, _ = cli("drill", *ROUTE, "--endpoint", f"http://{endpoint}", "--report", str(tmp_path / "r"))
+    assert code == 0
+    url = (tmp_path / "r" / "drill.html").resolve().as_uri()
+    dom = _run(["--dump-dom", url], tmp_path / "profile-dom").stdout
+    assert '<header class="verdict warn"' in dom and "RPO MISSED" in dom and "<script" not in dom
+    assert len(re.findall(r'<rect class="within"', dom)) == 1 and len(re.findall(r'<rect class="over"', dom)) == 1
+
+    shot = tmp_path / "drill.png"
+    _run([f"--screenshot={shot}", "--window-size=1300,1100", url], tmp_path / "profile-shot")
+    width, height, bpp, raw = decode_png(shot.read_bytes())
+    assert (width, height) == (1300, 1100)
+    pixels: Counter[tuple[int, int, int]] = Counter((raw[i], raw[i + 1], raw[i + 2]) for i in range(0, len(raw), bpp))
+    assert _near(pixels, COLOURS["warn"]) > 20_000, "no amber RPO MISSED banner"
+    assert _near(pixels, WITHIN) > 2_000, "no green bar within the objective"
+    assert _near(pixels, OVER) > 100, "no red bar over the objective"
+    assert _near(pixels, COLOURS["fail"]) < 50, "a red FAIL banner on a run that only missed the RPO"

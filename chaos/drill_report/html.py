@@ -16,7 +16,7 @@ MAX_ROWS = 2000  # the page stays light; drill.json has every target
 COLOURS = {"pass": "#15803d", "warn": "#b45309", "fail": "#b91c1c"}
 WITHIN, OVER = "#16a34a", "#dc2626"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
-SVG_W, SVG_H, LEFT, RIGHT, TOP, BOTTOM = 760, 250, 48, 20, 30, 44
+SVG_W, SVG_H, LEFT, RIGHT, TOP, BOTTOM = 760, 260, 48, 20, 30, 54
 
 _CSS = """
 :root{--fg:#111827;--mut:#6b7280;--line:#e5e7eb}
@@ -40,7 +40,8 @@ tr.problem td{background:#fef2f2}
 pre{background:#111827;color:#f9fafb;padding:8px 12px;border-radius:6px;overflow-x:auto;margin:4px 0}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 .note{color:var(--mut);font-size:13px}
-.chart{background:#fff;border:1px solid var(--line);border-radius:8px;padding:6px;display:inline-block}
+.chart{background:#fff;border:1px solid var(--line);border-radius:8px;padding:6px;display:inline-block;max-width:100%}
+.chart svg{max-width:100%;height:auto}
 svg text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:11px;fill:#374151}
 svg .axis{stroke:#9ca3af}svg .objective{stroke:#111827;stroke-width:2;stroke-dasharray:6 4}
 """
@@ -99,11 +100,18 @@ def histogram_svg(bins: list[Bin], objective: int, dist: Distribution) -> str:
         if k % every == 0:
             out.append(f'<text x="{x(b.low)}" y="{TOP + plot_h + 14}" text-anchor="middle">{b.low}</text>')
     out.append(f'<text x="{x(top_x)}" y="{TOP + plot_h + 14}" text-anchor="middle">{top_x}</text>')
+    marks: dict[int, list[str]] = {}  # equal percentiles share one tick ("p90, p99")
     for name, value in (("p50", dist.p50), ("p90", dist.p90), ("p99", dist.p99)):
         if value is not None:
-            out.append(f'<g class="pct"><title>{name}: {value} s</title><line class="axis" x1="{x(value)}" '
-                       f'x2="{x(value)}" y1="{TOP + plot_h}" y2="{TOP + plot_h + 20}"/>'
-                       f'<text x="{x(value) + 2}" y="{TOP + plot_h + 28}">{name}</text></g>')  # fmt: skip
+            marks.setdefault(value, []).append(name)
+    last_x, low = -100.0, False
+    for value, names in sorted(marks.items()):
+        px = x(value)
+        low = (px - last_x < 40) and not low  # close ticks: alternate the label's height so they stay readable
+        last_x, label = px, ", ".join(names)
+        ly = TOP + plot_h + (38 if low else 28)
+        out.append(f'<g class="pct"><title>{label}: {value} s</title><line class="axis" x1="{px}" x2="{px}" '
+                   f'y1="{TOP + plot_h}" y2="{ly - 8}"/><text x="{px + 2}" y="{ly}">{label}</text></g>')  # fmt: skip
     ox = x(objective)
     out.append(f'<line class="objective" data-objective="{objective}" x1="{ox}" x2="{ox}" y1="{TOP - 12}" '
                f'y2="{TOP + plot_h}"/><text x="{ox + 4}" y="{TOP - 4}">objective {objective} s</text>')  # fmt: skip
