@@ -384,3 +384,21 @@ def test_drill_html_in_headless_chromium(instant: Emulator, endpoint: str, tmp_p
     assert _near(pixels, WITHIN) > 2_000, "no green bar within the objective"
     assert _near(pixels, OVER) > 100, "no red bar over the objective"
     assert _near(pixels, COLOURS["fail"]) < 50, "a red FAIL banner on a run that only missed the RPO"
+
+
+def test_many_problem_targets_give_commands_that_stay_short(emulator: Emulator, endpoint: str) -> None:
+    stale(emulator, **{f"pair_s{i}": 1000 + i for i in range(25)})
+    fault(emulator, FaultRule(action="ClearPairDrill", error=FaultError(status=403, code="Forbidden.Action")))
+    emulator.clock.freeze(True)
+    api = EbsDrillClient(Credentials(cfg.DEFAULT_ACCESS_KEY_ID, cfg.DEFAULT_ACCESS_KEY_SECRET),
+                         endpoint=f"http://{endpoint}")  # fmt: skip
+    request = DrillRequest(primary_region=PRIMARY, dr_region=DR, poll_seconds=1, start_interval_seconds=0)
+    report = DrillRunner(api, request, clock=Clock(now=emulator.clock.now, sleep=emulator.advance)).run()
+    s = summarise(parse(report.to_json()))
+    assert len(s.uncleared) == 25 and len(s.misses) == 25 and s.misses[0].id == "pair-s24"
+    cleanup, rerun = (st for st in s.steps if st.command)
+    assert cleanup.command == f"replica-failover drill cleanup --primary {PRIMARY} --dr {DR}"  # the whole route
+    assert rerun.command is not None and rerun.command.count("--pair ") == 20 and "--pair pair-s24 " in rerun.command
+    assert "names the first 20" in rerun.text and "and 15 more" in rerun.text
+    emulator.faults.remove()
+    assert DrillRunner(api, request, clock=Clock(now=emulator.clock.now, sleep=emulator.advance)).cleanup().ok

@@ -165,8 +165,17 @@ def _ids_option(targets: list[TargetResult]) -> str:
 def command(report: DrillReport, sub: str, targets: list[TargetResult] | None = None) -> str:
     primary = report.primary_region if is_region_id(report.primary_region) else "<primary-region>"
     dr = report.dr_region if is_region_id(report.dr_region) else "<dr-region>"
-    ids = _ids_option(targets or [])
+    targets = targets or []
+    # a cleanup of more targets than a command should name clears the whole route (only leftovers go)
+    ids = "" if sub == "cleanup" and len(targets) > MAX_IDS_IN_COMMAND else _ids_option(targets)
     return " ".join(p for p in ("replica-failover drill", sub, "--primary", primary, "--dr", dr, ids) if p)
+
+
+def _first(targets: list[TargetResult]) -> str:
+    """What a ``drill run`` step's command leaves out when there are many targets."""
+    if len(targets) <= MAX_IDS_IN_COMMAND:
+        return ""
+    return f" The command names the first {MAX_IDS_IN_COMMAND}; drill.json lists them all."
 
 
 def _names(targets: list[TargetResult], limit: int = 10) -> str:
@@ -202,23 +211,25 @@ def next_steps(s: Summary) -> list[Step]:
         why = ("did not reach executed before --timeout: check the target's replication status, or raise --timeout"
                if error == "DeadlineExceeded" else f"failed with {error}: look the code up in the EBS API errors, "
                "fix the cause (a target not replicating, a missing permission), then drill it again")  # fmt: skip
-        steps.append(Step("fail", f"{len(targets)} target(s) ({_names(targets)}) {why}.",
+        steps.append(Step("fail", f"{len(targets)} target(s) ({_names(targets)}) {why}.{_first(targets)}",
                           command(r, "run", targets)))  # fmt: skip
     if s.probe_failed:
         steps.append(Step("fail", f"The probe failed on {len(s.probe_failed)} target(s) ({_names(s.probe_failed)}): "
                                   "the drill disk attached but its data did not pass your check. Look at the "
-                                  "application's consistency on that disk before trusting a failover.",
+                                  "application's consistency on that disk before trusting a failover."
+                                  + _first(s.probe_failed),
                           command(r, "run", s.probe_failed)))  # fmt: skip
     if s.misses:
         worst = s.misses[0]
         steps.append(Step("warn", f"{len(s.misses)} target(s) miss the {s.objective} s RPO objective (worst: "
                                   f"{worst.id}, {worst.rpo_seconds} s): a failover now would lose up to that much "
                                   "data. Check their replication (status, bandwidth, LastRecoverPoint) with the "
-                                  f"storage owner, then drill them again: {_names(s.misses)}.",
+                                  f"storage owner, then drill them again: {_names(s.misses)}.{_first(s.misses)}",
                           command(r, "run", s.misses)))  # fmt: skip
     if s.unmeasured:
         steps.append(Step("warn", f"{len(s.unmeasured)} drill(s) executed without a recovery point "
-                                  f"({_names(s.unmeasured)}): their RPO is unknown; drill them again.",
+                                  f"({_names(s.unmeasured)}): their RPO is unknown; drill them again."
+                                  + _first(s.unmeasured),
                           command(r, "run", s.unmeasured)))  # fmt: skip
     if not steps:
         what = "Every leftover drill was cleared." if r.action == "drill-cleanup" else (
