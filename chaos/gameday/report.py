@@ -72,6 +72,11 @@ FIGURE_LABELS = {
     "recoverySwitches": "Records switched",
     "rtoS": "RTO (s)",
     "reportedRtoS": "RTO reported by the function (s)",
+    "drillsStarted": "Drills started",
+    "drillsCleared": "Drills cleared",
+    "drillsLeft": "Drills left (not cleared)",
+    "drillRuns": "Drill runs",
+    "drillRpoMissed": "Targets over the RPO objective",
 }
 FLEET_LABELS = {
     "pairs": "Pairs",
