@@ -26,7 +26,7 @@ from chaos.gameday.verdict import MAX_NAMED, Verdict, short
 
 START = frozenset({"StartPairDrill", "StartReplicaGroupDrill"})
 CLEAR = frozenset({"ClearPairDrill", "ClearReplicaGroupDrill"})
-TOKEN_PREFIX = "rf-drill-"
+RUN_PREFIX = "rf-drill-"  # the drill runner's ClientToken: rf-drill-<run>-<target>
 RUN_ID_LEN = 16
 
 
@@ -37,7 +37,7 @@ def target_of(entry: dict[str, Any]) -> str:
 def run_of(token: object) -> str:
     """The run a ClientToken belongs to (``rf-drill-<run>-<target>``); another token is its own run."""
     text = str(token or "")
-    return text[len(TOKEN_PREFIX) : len(TOKEN_PREFIX) + RUN_ID_LEN] if text.startswith(TOKEN_PREFIX) else text
+    return text[len(RUN_PREFIX) : len(RUN_PREFIX) + RUN_ID_LEN] if text.startswith(RUN_PREFIX) else text
 
 
 def starts(obs: Observations) -> list[dict[str, Any]]:
