@@ -40,21 +40,34 @@ def run_of(token: object) -> str:
     return text[len(RUN_PREFIX) : len(RUN_PREFIX) + RUN_ID_LEN] if text.startswith(RUN_PREFIX) else text
 
 
+Ledger = dict[str, list[dict[str, Any]]]
+
+
 def starts(obs: Observations) -> list[dict[str, Any]]:
-    return [e for e in obs.ledger.get("effects", []) if e.get("action") in START]
+    return ledger_starts(obs.ledger)
+
+
+def ledger_starts(ledger: Ledger) -> list[dict[str, Any]]:
+    return [e for e in ledger.get("effects", []) if e.get("action") in START]
 
 
 def drill_states(obs: Observations) -> dict[str, str]:
-    """Drill id -> the last state the ledger shows (effects and completed transitions, in time order)."""
+    return {d: path[-1] for d, path in drill_paths(obs.ledger).items()}
+
+
+def drill_paths(ledger: Ledger) -> dict[str, list[str]]:
+    """Drill id -> the states the ledger shows it in (effects and completed transitions, in time order)."""
     entries = [
         e
         for kind in ("effects", "transitions")
-        for e in obs.ledger.get(kind, [])
+        for e in ledger.get(kind, [])
         if str(e.get("targetType", "")).endswith("-drill")
     ]
-    out: dict[str, str] = {}
+    out: dict[str, list[str]] = {}
     for e in sorted(entries, key=lambda e: float(e.get("time") or 0.0)):
-        out[str(e["targetId"])] = str(e.get("to"))
+        path = out.setdefault(str(e["targetId"]), [])
+        if not path or path[-1] != e.get("to"):
+            path.append(str(e.get("to")))
     return out
 
 
@@ -203,6 +216,23 @@ def figures(obs: Observations) -> dict[str, Any]:
         "drillRuns": len({run_of(e.get("clientToken")) for e in effects}),
         "drillRpoMissed": len(missed),
     }
+
+
+DRILL_HEADER = ["Drill", "Target", "Run", "States", "Clear calls", "Cleared"]
+
+
+def drill_rows(ledger: Ledger) -> list[list[str]]:
+    """The report's drill table: each drill started, its target, run, the states it went through."""
+    paths = drill_paths(ledger)
+    calls = [r for r in ledger.get("requests", []) if r.get("action") in CLEAR]
+    clears = Counter(str((r.get("params") or {}).get("DrillId") or "") for r in calls)
+    rows = []
+    for e in ledger_starts(ledger):
+        did = str(e["targetId"])
+        path = paths.get(did, [])
+        rows.append([did, target_of(e), run_of(e.get("clientToken"))[:12], " -> ".join(path),
+                     str(clears[did]), "yes" if path[-1:] == ["cleared"] else "NO"])  # fmt: skip
+    return rows
 
 
 # ------------------------------------------------------------------------------ the world
