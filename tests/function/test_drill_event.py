@@ -21,6 +21,7 @@ from chaos.emulator import config as cfg
 from chaos.emulator.app import Emulator
 from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, DEFAULT_STS_ACCESS_KEY_SECRET, DEFAULT_STS_SECURITY_TOKEN
 from chaos.emulator.ebs.models import PairRecord
+from chaos.emulator.ecs.models import InstanceRecord
 from chaos.emulator.faults import FaultError, FaultRule
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
@@ -228,3 +229,16 @@ def test_through_the_emulators_fc_api(emulator: Emulator, endpoint: str) -> None
     assert result["status"] == "completed" and result["summary"]["cleared"] == 4, result["reason"]
     assert drilled(emulator) == sorted(TARGETS) and emulator.backend.drills() == []
     assert_no_failover(emulator)
+
+
+def test_a_test_instance_gets_each_drill_disk_attached_then_detached(invoke: Invoke, emulated_time: Emulator) -> None:
+    emulator = emulated_time
+    seed_basic(emulator, with_group=False)
+    emulator.ecs.seed_instances([InstanceRecord(InstanceId="i-test", RegionId=DR, ZoneId=f"{DR}-b", Status="Running")])
+    result = invoke({**DRILL, "pairIds": ["pair-0", "pair-1"], "testInstanceId": "i-test"})
+    assert result["status"] == "completed", result["reason"]
+    probes = [p for t in result["drill"]["targets"] for p in t["probes"]]
+    assert len(probes) == 2 and all(p["passed"] and p["detail"].startswith("attached as") for p in probes)
+    ecs = [e for e in emulator.ledger.snapshot()["effects"] if e["action"] in ("AttachDisk", "DetachDisk")]
+    assert [e["action"] for e in ecs] == ["AttachDisk", "DetachDisk"] * 2
+    assert result["drill"]["notDetached"] == [] and emulator.backend.drills() == []
