@@ -42,6 +42,7 @@ CLEAR_RESERVE_MAX: Final = 120.0
 # polls start quick (an emulator or a small disk executes in seconds) and back off to the request's poll
 FIRST_POLL_SECONDS: Final = 0.05
 POLL_SECONDS: Final = 5.0
+MAX_SECONDS: Final = 86_400.0  # the request's own bound on its timeouts (FC's longest invocation)
 
 
 def _printable(value: str) -> str:
@@ -143,7 +144,7 @@ def make_clock(left: float) -> tuple[Clock, Callable[[], None]]:
 
 
 def make_api(call: OperationCall) -> tuple[DrillApi, Any]:
-    """The ebs drill client with the function's credentials, and an ECS disk client for a test instance."""
+    """The ebs drill client with the function's credentials (returned too: a test instance's ECS client)."""
     from replica_failover.credentials import resolve_credentials
     from replica_failover.drill.client import EbsDrillClient
 
@@ -177,9 +178,11 @@ def run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]:
     reserve = min(CLEAR_RESERVE_MAX, left * CLEAR_SHARE)
     clock, restart = make_clock(left)
     start = clock.now()  # the clock the runner sees: deadlines are converted onto it
-    request = checked.request.model_copy(
-        update={"execute_timeout_seconds": max(0.001, left - reserve), "clear_timeout_seconds": max(0.001, left)}
-    )
+    timeouts = {
+        "execute_timeout_seconds": min(max(0.001, left - reserve), MAX_SECONDS),
+        "clear_timeout_seconds": min(max(0.001, left), MAX_SECONDS),
+    }
+    request = checked.request.model_copy(update=timeouts)
 
     def stage(name: str) -> None:
         if name in ("clearing", "started"):
@@ -188,9 +191,10 @@ def run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]:
 
     # a fresh run id (ClientToken) per attempt: FC's retry of a killed attempt is a new run, whose
     # leftover pass clears the killed attempt's drills; the same token would replay a cleared drill
+    disks = _disks(call, creds) if request.attach_instance_id else None
     runner = DrillRunner(
-        api, request, clock=clock, stage=stage, disks=_disks(call, creds) if
-        request.attach_instance_id else None, execute_until=start + left - reserve, clear_until=start + left,
+        api, request, clock=clock, stage=stage, disks=disks, execute_until=start + left - reserve,
+        clear_until=start + left,
     )  # fmt: skip
     call.log.info(
         "drill", primaryRegion=request.primary_region, drRegion=request.dr_region, cap=request.max_targets,
