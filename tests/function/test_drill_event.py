@@ -7,6 +7,7 @@ for ``executed`` and for a clear costs no wall time. The wall-clock path runs wi
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
@@ -242,3 +243,18 @@ def test_a_test_instance_gets_each_drill_disk_attached_then_detached(invoke: Inv
     ecs = [e for e in emulator.ledger.snapshot()["effects"] if e["action"] in ("AttachDisk", "DetachDisk")]
     assert [e["action"] for e in ecs] == ["AttachDisk", "DetachDisk"] * 2
     assert result["drill"]["notDetached"] == [] and emulator.backend.drills() == []
+
+
+def test_the_sample_event_through_the_template_function(emulator: Emulator, endpoint: str) -> None:
+    """``replica-failover invoke --event events/manual-drill.json``'s code path: the template's function."""
+    from chaos.invoke import EXIT_DONE, invoke as invoke_template
+    from tests.function.test_fc_paths import ROOT, TEMPLATE
+
+    delays(emulator, drill_executing=0.0, drill_clearing=0.0)
+    seed_basic(emulator)
+    event = (ROOT / "events" / "manual-drill.json").read_bytes()
+    # the template's environment as deployed: a drill skips confirmation, whatever its policy
+    code, result = invoke_template(TEMPLATE["failover"], event, endpoint=f"http://{endpoint}", log_stream=io.StringIO())
+    assert code == EXIT_DONE and result["status"] == "completed", result
+    assert drilled(emulator) == sorted(TARGETS) and emulator.backend.drills() == []
+    assert_no_failover(emulator)
