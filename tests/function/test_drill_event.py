@@ -24,9 +24,11 @@ from chaos.emulator.config import DEFAULT_STS_ACCESS_KEY_ID, DEFAULT_STS_ACCESS_
 from chaos.emulator.ebs.models import PairRecord
 from chaos.emulator.ecs.models import InstanceRecord
 from chaos.emulator.faults import FaultError, FaultRule
+from chaos.invoke import EXIT_DONE
+from chaos.invoke import invoke as invoke_template
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
-from tests.function.test_fc_paths import register_failover
+from tests.function.test_fc_paths import ROOT, TEMPLATE, register_failover
 
 DRILL = {"action": "drill", "primaryRegion": PRIMARY, "reason": "quarterly DR drill"}
 TARGETS = {"pair-0", "pair-1", "pair-2", "pg-1"}  # seed_basic's PRIMARY->DR targets (pair-g* drill with pg-1)
@@ -247,9 +249,6 @@ def test_a_test_instance_gets_each_drill_disk_attached_then_detached(invoke: Inv
 
 def test_the_sample_event_through_the_template_function(emulator: Emulator, endpoint: str) -> None:
     """``replica-failover invoke --event events/manual-drill.json``'s code path: the template's function."""
-    from chaos.invoke import EXIT_DONE, invoke as invoke_template
-    from tests.function.test_fc_paths import ROOT, TEMPLATE
-
     delays(emulator, drill_executing=0.0, drill_clearing=0.0)
     seed_basic(emulator)
     event = (ROOT / "events" / "manual-drill.json").read_bytes()
