@@ -93,7 +93,8 @@ def test_a_drill_event_drills_each_target_once_and_clears_it(invoke: Invoke, emu
 def test_the_wall_clock_path_with_instant_drills(invoke: Invoke, emulator: Emulator) -> None:
     delays(emulator, drill_executing=0.0, drill_clearing=0.0)
     seed_basic(emulator, with_group=False)
-    result = invoke({**DRILL, "pairIds": ["pair-2", "pair-0"], "maxTargets": 2})
+    # the kill switch stops failovers, not an operator's drill
+    result = invoke({**DRILL, "pairIds": ["pair-2", "pair-0"], "maxTargets": 2}, FAILOVER_MODE="plan-only")
     assert result["status"] == "completed", result["reason"]
     assert [t["id"] for t in result["drill"]["targets"]] == ["pair-0", "pair-2"]
     assert drilled(emulator) == ["pair-0", "pair-2"] and emulator.backend.drills() == []
