@@ -28,7 +28,7 @@ from chaos.invoke import EXIT_DONE
 from chaos.invoke import invoke as invoke_template
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
-from tests.function.test_fc_paths import ROOT, TEMPLATE, register_failover
+from tests.function.test_fc_paths import TEMPLATE, register_failover
 
 DRILL = {"action": "drill", "primaryRegion": PRIMARY, "reason": "quarterly DR drill"}
 TARGETS = {"pair-0", "pair-1", "pair-2", "pg-1"}  # seed_basic's PRIMARY->DR targets (pair-g* drill with pg-1)
@@ -248,11 +248,11 @@ def test_a_test_instance_gets_each_drill_disk_attached_then_detached(invoke: Inv
     assert result["drill"]["notDetached"] == [] and emulator.backend.drills() == []
 
 
-def test_the_sample_event_through_the_template_function(emulator: Emulator, endpoint: str) -> None:
-    """``replica-failover invoke --event events/manual-drill.json``'s code path: the template's function."""
+def test_through_the_template_function_as_invoke_runs_it(emulator: Emulator, endpoint: str) -> None:
+    """``replica-failover invoke --event drill.json``'s code path: the template's function and environment."""
     delays(emulator, drill_executing=0.0, drill_clearing=0.0)
     seed_basic(emulator)
-    event = (ROOT / "events" / "manual-drill.json").read_bytes()
+    event = json.dumps({**DRILL, "maxTargets": 50}).encode()
     # the template's environment as deployed: a drill skips confirmation, whatever its policy
     code, result = invoke_template(TEMPLATE["failover"], event, endpoint=f"http://{endpoint}", log_stream=io.StringIO())
     assert code == EXIT_DONE and result["status"] == "completed", result
