@@ -24,4 +24,6 @@ Structure (the phases of one run, in the order ``runner.py`` drives them):
 * The service recovery: ``recovery_world.py`` seeds standbys, DNS records and the plan file;
   ``recovery_checks.py`` judges attach, start and switch from the ledger; ``stage_lanes.py`` draws
   the compute and traffic lanes.
+* Drills: ``drill_checks.py`` judges manual drill events from the ledger (no failover, one drill per
+  target per run, every drill cleared, RPO misses, leftovers a later run cleared).
 """

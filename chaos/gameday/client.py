@@ -75,6 +75,8 @@ class EmulatorControl(Protocol):
     def disks(self) -> list[dict[str, Any]]: ...
     def dns_records(self) -> list[dict[str, Any]]: ...
 
+    def set_drill_knobs(self, target: str, execute_failures: int, clear_failures: int) -> None: ...
+
 
 def _seed_order(pairs: list[PairRecord], groups: list[GroupRecord]) -> tuple[list[GroupRecord], list[PairRecord]]:
     """Groups go in empty first (pairs name them), then pairs carrying ReplicaGroupId link themselves."""
@@ -228,6 +230,9 @@ class LocalControl:
 
     def dns_records(self) -> list[dict[str, Any]]:
         return self.em.dns.records()
+
+    def set_drill_knobs(self, target: str, execute_failures: int, clear_failures: int) -> None:
+        self.em.backend.set_drill_knobs(target, execute_failures=execute_failures, clear_failures=clear_failures)
 
 
 @dataclass
@@ -389,3 +394,7 @@ class HttpControl:
 
     def dns_records(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "dns/records")["records"])
+
+    def set_drill_knobs(self, target: str, execute_failures: int, clear_failures: int) -> None:
+        body = {"target": target, "executeFailures": execute_failures, "clearFailures": clear_failures}
+        self._call("POST", "drills", body)

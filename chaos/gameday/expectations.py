@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chaos.gameday import drill_checks
 from chaos.gameday.confirmation_checks import (
     event_writes,
     evidence_time,
@@ -36,7 +37,7 @@ from chaos.gameday.recovery_checks import (
     rto_within,
     service_restored,
 )
-from chaos.gameday.scenario import Expect, RecoveryExpect
+from chaos.gameday.scenario import DrillExpect, Expect, RecoveryExpect
 from chaos.gameday.verdict import MAX_NAMED, Verdict, short
 
 _short = short
@@ -332,6 +333,42 @@ CHECKS += (
     Check("service-restored", _with_recovery(lambda r: bool(r.service_restored)), _recovery(service_restored), True),
     Check("recovery-rto", _with_recovery(lambda r: r.max_rto_seconds is not None), _recovery(rto_within), True),
     Check("recovery-findings-reported", _with_recovery(lambda r: bool(r.findings)), _recovery(findings_reported)),
+)
+
+
+# ---------------------------------------------------------------------- the drills' checks
+def _drill(judge: Callable[[DrillExpect, Observations], Verdict]) -> Callable[[Expect, Observations], Verdict]:
+    def check(x: Expect, obs: Observations) -> Verdict:
+        assert x.drills is not None  # enabled only when the scenario expects drills
+        return judge(x.drills, obs)
+
+    return check
+
+
+def _with_drills(flag: Callable[[DrillExpect], bool]) -> Callable[[Expect, Observations], bool]:
+    return lambda x, o: x.drills is not None and flag(x.drills)
+
+
+CHECKS += (
+    Check("drill-no-failover", _with_drills(lambda d: d.no_failover), _drill(drill_checks.no_failover), True),
+    Check(
+        "drill-one-per-target-per-run",
+        _with_drills(lambda d: d.one_drill_per_target_per_run),
+        _drill(drill_checks.one_drill_per_target_per_run),
+        True,
+    ),
+    Check("drill-all-cleared", _with_drills(lambda d: d.all_cleared), _drill(drill_checks.all_cleared), True),
+    Check("drill-rpo-missed", _with_drills(lambda d: d.rpo_missed is not None), _drill(drill_checks.rpo_missed)),
+    Check(
+        "drill-leftovers-cleared",
+        _with_drills(lambda d: bool(d.leftovers_cleared)),
+        _drill(drill_checks.leftovers_cleared),
+        True,
+    ),
+    Check(
+        "drill-clear-retried", _with_drills(lambda d: bool(d.clear_retried)), _drill(drill_checks.clear_retried), True
+    ),
+    Check("drill-runs", _with_drills(lambda d: d.min_runs is not None), _drill(drill_checks.min_runs), True),
 )
 
 

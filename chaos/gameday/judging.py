@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chaos.gameday.channels import DRAIN_TIMEOUT, Delivery
+from chaos.gameday.drill_checks import figures as drill_figures
 from chaos.gameday.eligibility import TargetKey, eligible_targets, group_of, state_of
 from chaos.gameday.expectations import evaluate, steady_state_before
 from chaos.gameday.journal import ExpectationResult, InvocationRecord, RunJournal
@@ -220,6 +221,7 @@ def figures(obs: Observations, deliveries: list[Delivery], fc_records: list[dict
     effects = obs.ledger.get("effects", [])
     attempts = sum(len(r.get("attempts") or []) for r in fc_records)
     recovery = obs.recovery.figures() if obs.recovery is not None else {}
+    recovery |= drill_figures(obs)
     return recovery | {
         "apiCalls": obs.api_calls(),
         "cmsCalls": obs.cms_calls(),

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from chaos.gameday.drill_checks import CLEAR, DRILL_HEADER, START, drill_rows
 from chaos.gameday.journal import RunJournal, TargetTimeline, TimelineEvent
 from chaos.gameday.report_confirm import (
     DECISION_HEADER,
@@ -72,6 +73,11 @@ FIGURE_LABELS = {
     "recoverySwitches": "Records switched",
     "rtoS": "RTO (s)",
     "reportedRtoS": "RTO reported by the function (s)",
+    "drillsStarted": "Drills started",
+    "drillsCleared": "Drills cleared",
+    "drillsLeft": "Drills left (not cleared)",
+    "drillRuns": "Drill runs",
+    "drillRpoMissed": "Targets over the RPO objective",
 }
 FLEET_LABELS = {
     "pairs": "Pairs",
@@ -139,14 +145,16 @@ def lane_problems(tl: TargetTimeline) -> list[str]:
         problems.append("failed")
     elif tl.outcome == "pending":
         problems.append("pending")
-    effects = sum(1 for e in tl.events if e.kind == "effect")  # its own and its group's
+    # a drill (Start/Clear*Drill, its effects) leaves replication alone: the drill checks judge it
+    events = [e for e in tl.events if str(e.detail.get("action", "")) not in START | CLEAR]
+    effects = sum(1 for e in events if e.kind == "effect")  # its own and its group's
     if effects > 1:
         problems.append(f"{effects} effects")
     writes = sum(
-        1 for e in tl.events if e.kind in CALL_KINDS and not str(e.detail.get("action", "")).startswith("Describe")
+        1 for e in events if e.kind in CALL_KINDS and not str(e.detail.get("action", "")).startswith("Describe")
     )
     # its own effects and calls only: a member pair moved by its group is the group's doing (and lane)
-    direct = sum(1 for e in tl.events if e.kind == "effect" and "via" not in e.detail)
+    direct = sum(1 for e in events if e.kind == "effect" and "via" not in e.detail)
     if not tl.eligible and (direct or writes):
         problems.append("ineligible touched")
     if tl.eligible and tl.outcome is None and effects == 0:
@@ -296,6 +304,11 @@ def render_markdown(journal: RunJournal, *, max_rows: int = MAX_MD_ROWS) -> str:
     if j.notifications:
         out += ["", "## Notifications received", ""]
         out += _md_table(NOTIFICATION_HEADER, notification_rows(j))
+
+    drills = drill_rows(j.ledger)
+    if drills:
+        out += ["", "## Drills", ""]
+        out += _md_table(DRILL_HEADER, drills)
 
     out += ["", "## Faults fired", ""]
     if j.faults:
@@ -723,6 +736,11 @@ def render_html(journal: RunJournal, *, max_lanes: int = MAX_LANES) -> str:
         parts.append(
             _table(NOTIFICATION_HEADER, [[_e(c) for c in r] for r in notification_rows(j)], num=frozenset({0}))
         )
+
+    drills = drill_rows(j.ledger)
+    if drills:
+        parts.append("<h2>Drills</h2>")
+        parts.append(_table(DRILL_HEADER, [[_e(c) for c in r] for r in drills], num=frozenset({4})))
 
     parts.append("<h2>Faults</h2>")
     if j.faults:

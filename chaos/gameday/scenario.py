@@ -447,6 +447,9 @@ class Expect(_Model):
         default=None, gt=0, description="every result's evidence gathering (confirmation.gatheringMs) took at most"
     )
     recovery: RecoveryExpect = Field(default_factory=lambda: RecoveryExpect())  # noqa: PLW0108 - defined below
+    drills: DrillExpect | None = Field(
+        default=None, description="drill game days: what the drill events must show in the ledger and results"
+    )
 
 
 class Scenario(_Model):
@@ -467,6 +470,7 @@ class Scenario(_Model):
     recovery: Recovery | None = Field(
         default=None, description="standby instances, DNS records and the recovery plan file: recover the service"
     )
+    drills: DrillWorld | None = Field(default=None, description="the emulator's drill fault knobs, set before the run")
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
@@ -480,6 +484,15 @@ class Scenario(_Model):
             n = action.when.before_event
             if n is not None and n >= len(self.trigger.events):
                 raise ValueError(f"beforeEvent {n} but there are {len(self.trigger.events)} events")
+        return self
+
+    @model_validator(mode="after")
+    def _drill_knob_targets(self) -> Scenario:
+        known = {p.id for p in self.fleet.pairs} | {g.id for g in self.fleet.groups}
+        known |= {m for g in self.fleet.groups for m in g.pairs}
+        for knob in self.drills.knobs if self.drills else []:
+            if knob.target not in known:
+                raise ValueError(f"drills.knobs: {knob.target} is not listed under fleet")
         return self
 
     def channels(self) -> set[Channel]:
@@ -614,3 +627,40 @@ class RecoveryExpect(_Model):
     findings: dict[str, list[str]] = Field(
         default_factory=dict, description="target -> review codes the function must report (standby-missing, ...)"
     )
+
+
+# --------------------------------------------------------------------------- drills
+# Non-disruptive drills started by manual drill events. Judged by :mod:`chaos.gameday.drill_checks`.
+
+
+class DrillKnob(_Model):
+    """The emulator's drill faults on one pair or group: its next drills fail to execute or to clear."""
+
+    target: str = Field(min_length=1, max_length=128)
+    execute_failures: int = Field(default=0, ge=0, le=1000)
+    clear_failures: int = Field(default=0, ge=0, le=1000, description="clears that end clear_failed")
+
+
+class DrillWorld(_Model):
+    knobs: list[DrillKnob] = Field(default_factory=list, max_length=1000)
+
+
+class DrillExpect(_Model):
+    """What the drills must show; judged from the emulator's ledger (and the results for RPO)."""
+
+    targets: list[str] = Field(min_length=1, description="pairs/groups each drilled: >= 1 Start*Drill effect")
+    no_failover: bool = Field(default=True, description="no failover or reprotect request at all")
+    one_drill_per_target_per_run: bool = Field(
+        default=True, description="per target, one Start*Drill effect per run (ClientToken) and no more than runs"
+    )
+    all_cleared: bool = Field(default=True, description="every drill started reads cleared in the ledger at the end")
+    rpo_missed: list[str] | None = Field(
+        default=None, description="exactly these targets are reported over the RPO objective (null: not judged)"
+    )
+    leftovers_cleared: list[str] = Field(
+        default_factory=list, description="targets whose drill, left by a killed run, a later run found and cleared"
+    )
+    clear_retried: list[str] = Field(
+        default_factory=list, description="targets whose drill needed more than one Clear call and was cleared"
+    )
+    min_runs: int | None = Field(default=None, ge=1, description="at least this many drill runs (ClientToken runs)")

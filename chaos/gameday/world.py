@@ -259,6 +259,10 @@ def set_up(world: World) -> None:
         from chaos.gameday.recovery_world import seed_recovery
 
         seed_recovery(control, sc)
+    if sc.drills is not None:
+        from chaos.gameday.drill_checks import set_knobs
+
+        set_knobs(control, sc.drills)
     if world.target is None:
         ensure_importable(world.fn.code_uri)
         cold_instance()

@@ -24,7 +24,7 @@ def _quiet(ledger: bool = True) -> Observations:
 
 def test_names_are_unique_and_in_report_order() -> None:
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 31
+    assert len(names) == len(set(names)) == 38
     everything = Expect(
         max_api_calls=1,
         max_write_calls=0,
@@ -44,9 +44,9 @@ def test_names_are_unique_and_in_report_order() -> None:
     )
     got = [r.name for r in evaluate(everything, _quiet())]
     # no FC records: no DLQ to read; no event step with maxWriteCalls; no secrets drawn for this run;
-    # no recovery world: no recovery checks
+    # no recovery world: no recovery checks; no drills expected: no drill checks
     skipped = ("async-failures", "event-writes", "no-secret-leaked")
-    assert got == [n for n in names if n not in skipped and not n.startswith(("recovery-", "service-"))]
+    assert got == [n for n in names if n not in skipped and not n.startswith(("recovery-", "service-", "drill-"))]
 
 
 def test_defaults_and_a_staging_account() -> None:

@@ -32,6 +32,10 @@ REQUIRED = {
     "recovery-standby-missing",
     "recovery-dns-down",
     "recovery-killed-mid-compute",
+    "drill-lost-ack",
+    "drill-clear-fails",
+    "drill-killed",
+    "drill-rpo-missed",
 }
 
 

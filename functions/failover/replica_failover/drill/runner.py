@@ -64,12 +64,21 @@ def _noop(_stage: str) -> None:
     return None
 
 
+def _earliest(deadline: float, bound: float | None) -> float:
+    return deadline if bound is None else min(deadline, bound)
+
+
 class DrillRunner:
     def __init__(
         self, api: DrillApi, request: DrillRequest, *, clock: Clock | None = None, stage: Stage | None = None,
-        run_id: str | None = None, disks: DiskApi | None = None,
+        run_id: str | None = None, disks: DiskApi | None = None, execute_until: float | None = None,
+        clear_until: float | None = None,
     ) -> None:  # fmt: skip
         self.api = api
+        # clock times an invocation's deadline sets: stop starting and waiting at ``execute_until`` so the
+        # clear can finish by ``clear_until`` (both on top of the request's own timeouts)
+        self.execute_until = execute_until
+        self.clear_until = clear_until
         self.req = request
         self.clock = clock or Clock()
         self.stage = stage or _noop
@@ -176,6 +185,9 @@ class DrillRunner:
 
     def _start(self, target: Target, result: TargetResult, mine: list[_Drill]) -> None:
         token = f"rf-drill-{self.run_id}-{target.id}"[:64]
+        if self.execute_until is not None and self.clock.now() >= self.execute_until:
+            result.error = "DeadlineExceeded"  # not started: no time left to wait for it and clear it
+            return
         for attempt in range(1, START_ATTEMPTS + 1):
             requested = self.clock.now()
             try:
@@ -195,7 +207,7 @@ class DrillRunner:
             return
 
     def _wait(self, mine: list[_Drill]) -> None:
-        deadline = self.clock.now() + self.req.execute_timeout_seconds
+        deadline = _earliest(self.clock.now() + self.req.execute_timeout_seconds, self.execute_until)
         pending = list(mine)
         for _round in range(MAX_ROUNDS):
             if not pending:
@@ -273,7 +285,7 @@ class DrillRunner:
         if not drills:
             return []
         self.stage("clearing")
-        deadline = self.clock.now() + self.req.clear_timeout_seconds
+        deadline = _earliest(self.clock.now() + self.req.clear_timeout_seconds, self.clear_until)
         pending = list(drills)
         refused: list[_Drill] = []  # a final answer (e.g. Forbidden): no point asking again
         for _round in range(MAX_ROUNDS):
