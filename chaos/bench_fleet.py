@@ -193,7 +193,9 @@ def run_fleet(cfg: FleetConfig, progress: Callable[[str], None] | None = None) -
     from chaos.template import code_dir
 
     path = os.pathsep.join(p for p in (str(code_dir()), os.environ.get("PYTHONPATH", "")) if p)
-    report: dict[str, Any] = {"config": asdict(cfg)}
+    from pydantic.alias_generators import to_camel
+
+    report: dict[str, Any] = {"config": {to_camel(k): v for k, v in asdict(cfg).items()}}
     say("starting the emulator")
     emu = EmulatorProcess(env={**os.environ, "PYTHONPATH": path})
     try:
@@ -339,8 +341,8 @@ def render(report: Mapping[str, Any]) -> str:
     rss, eff = fig["peakRssMbPerWorker"], fig["effectsPerTarget"]
     single = report["single"]
     lines = [
-        f"fleet: N={cfg['pairs']} L={cfg['latency_ms']:g} ms Q={cfg['rate_limit']:g} req/s C={cfg['concurrency']} "
-        f"batch={cfg['batch_size']} FC {fig['apiVersion']}",
+        f"fleet: N={cfg['pairs']} L={cfg['latencyMs']:g} ms Q={cfg['rateLimit']:g} req/s C={cfg['concurrency']} "
+        f"batch={cfg['batchSize']} FC {fig['apiVersion']}",
         f"bound (fleet: {fig['workers']} workers x C in flight, {b['fleet']['workerPlanningCalls']} planning "
         f"describes of the workers counted): {b['fleet']['seconds']:.2f} s",
         f"measured (coordinator start -> last failovered): {_num(fig['timeToAllFailoveredSeconds'], '.2f')} s",

@@ -241,8 +241,13 @@ def _invoke(
     executor = Executor(api, settings, deadline, log, backoff=backoff, rate=rate)
     dr = incident.dr_region
     try:
-        groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
-        pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
+        if fan is not None:  # a worker reads its batch's ids only (fanout/reads.py)
+            from replica_failover.fanout.reads import batch_state
+
+            groups, pairs = batch_state(executor, api, dr, fan, concurrency=settings.concurrency)
+        else:
+            groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
+            pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
         return run.result(
