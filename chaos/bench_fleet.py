@@ -18,8 +18,8 @@ Method:
   coordinator's own process start and import are inside) to the last ``failovered`` transition in
   the ledger, both on the emulator's clock.
 * **The bound.** chaos/bench_bound.py with the fleet's concurrency (workers x C) and with the
-  workers' own planning describes (each worker lists the DR region's pages again) counted as
-  calls through the bucket. For contrast, one invocation's bound at the same N, L, Q and C, and,
+  workers' own planning describes (each reads its batch's ids, 100 a call) counted as calls
+  through the bucket. For contrast, one invocation's bound at the same N, L, Q and C, and,
   with ``--measure-single``, one invocation measured by ``replica-failover bench``'s method.
 * **From the ledger and FC's records.** Effects per target, calls per target and throttled answers
   from the ledger; workers, their attempts and peak RSS from FC's invocation records; each
@@ -106,16 +106,24 @@ def function_env(cfg: FleetConfig, url: str) -> dict[str, str]:
 def bounds(cfg: FleetConfig, workers: int) -> dict[str, Any]:
     """The fleet's bound (workers x C in flight, the workers' planning describes through the bucket)
     and one invocation's (C in flight), both burst-aware."""
-    from chaos.bench_bound import PAGE_SIZE, bound
+    from chaos.bench_bound import bound
 
     latency = cfg.latency_ms / 1000
-    pages = 1 + max(1, math.ceil(cfg.pairs / PAGE_SIZE))
-    extra = workers * pages if workers > 1 else 0
+    extra = planning_calls(cfg.pairs, workers)
     fleet = bound(cfg.pairs, latency_s=latency, rate=cfg.rate_limit, concurrency=cfg.concurrency * max(1, workers),
                   looks=extra).as_dict()  # fmt: skip
     fleet["workerPlanningCalls"] = extra
     single = bound(cfg.pairs, latency_s=latency, rate=cfg.rate_limit, concurrency=cfg.concurrency).as_dict()
     return {"fleet": fleet, "single": single}
+
+
+def planning_calls(n: int, workers: int) -> int:
+    """The describes the workers plan with: each reads its batch's ids, 100 a call (fanout/reads.py)."""
+    if workers <= 1:
+        return 0
+    size = math.ceil(n / workers)
+    sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    return sum(math.ceil(s / 100) for s in sizes)
 
 
 # ------------------------------------------------------------------------------ the run
@@ -299,6 +307,31 @@ def analyse(
             "measured": len(rss_known),
         },
         "shares": _shares(workers),
+        "timeline": _timeline(coordinator, workers, start, max(done.values()) if done else None),
+    }
+
+
+def _timeline(
+    coordinator: Mapping[str, Any] | None, workers: list[dict[str, Any]], start: float | None, last: float | None
+) -> dict[str, Any] | None:
+    """Where the time went, seconds after the coordinator's start (FC's records, the emulator's clock)."""
+    if coordinator is None or start is None:
+        return None
+
+    def at(value: Any) -> float | None:
+        return None if value is None else round(float(value) - start, 3)
+
+    starts = [a["start"] for w in workers for a in w["attempts"][:1] if a.get("start") is not None]
+    ends = [w["attempts"][-1]["end"] for w in workers if w["attempts"] and w["attempts"][-1].get("end") is not None]
+    handler = [a["durationMs"] / 1000 for w in workers for a in w["attempts"] if a.get("durationMs") is not None]
+    return {
+        "coordinatorEnd": at(coordinator["attempts"][0].get("end")) if coordinator["attempts"] else None,
+        "firstWorkerStart": at(min(starts, default=None)),
+        "lastWorkerStart": at(max(starts, default=None)),
+        "firstWorkerEnd": at(min(ends, default=None)),
+        "lastWorkerEnd": at(max(ends, default=None)),
+        "lastFailovered": at(last),
+        "workerHandlerSecondsMax": round(max(handler), 3) if handler else None,
     }
 
 

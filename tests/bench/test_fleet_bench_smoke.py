@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from chaos.bench_bound import bound
-from chaos.bench_fleet import FC2, FC3, FleetConfig, bounds, render, run_fleet
+from chaos.bench_fleet import FC2, FC3, FleetConfig, bounds, planning_calls, render, run_fleet
 from chaos.cli import app
 
 
@@ -53,15 +53,16 @@ def test_fleet_bound_counts_the_workers_concurrency_and_their_planning_calls() -
     cfg = FleetConfig()  # N = 20,000, L = 300 ms, Q = 200 req/s, C = 16
     b = bounds(cfg, workers=10)
     pages = 1 + 20_000 // 500
-    assert b["fleet"]["workerPlanningCalls"] == 10 * pages
+    assert b["fleet"]["workerPlanningCalls"] == 200  # ten batches of 2,000 ids, 100 a describe
     assert b["fleet"] == {
-        **bound(20_000, latency_s=0.3, rate=200, concurrency=160, looks=10 * pages).as_dict(),
-        "workerPlanningCalls": 410,
+        **bound(20_000, latency_s=0.3, rate=200, concurrency=160, looks=200).as_dict(),
+        "workerPlanningCalls": 200,
     }
-    # the fleet is bounded by the rate: (20,000 + 410 - 200 burst) / 200 req/s, plus the pages and the last write
-    assert b["fleet"]["seconds"] == pytest.approx(pages * 0.3 + (20_410 - 200) / 200 + 0.3, abs=1e-3)
+    # the fleet is bounded by the rate: (20,000 + 200 - 200 burst) / 200 req/s, plus the pages and the last write
+    assert b["fleet"]["seconds"] == pytest.approx(pages * 0.3 + 20_000 / 200 + 0.3, abs=1e-3)
     # one invocation is bounded by C / L = 53 req/s: 1,250 rounds of 16 calls
     assert b["single"]["seconds"] == pytest.approx(pages * 0.3 + 1250 * 0.3 + 0.3, abs=1e-3)
+    assert planning_calls(45, 3) == 3 and planning_calls(250, 2) == 4 and planning_calls(99, 1) == 0
 
 
 def test_fleet_bench_refuses_bad_settings_before_starting_anything() -> None:
