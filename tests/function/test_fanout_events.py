@@ -49,6 +49,7 @@ def test_a_valid_batch_fails_over_its_targets_only(emulator: Emulator, endpoint:
         "shareRefreshErrors": 0,
         "shareHistory": [],
         "throttled": 0,
+        "throttledShare": 0.0,
     }
     assert dict(effects_per_target(emulator)) == {"pair-002": 1, "pair-003": 1}
 

@@ -92,9 +92,11 @@ def test_a_finished_sibling_raises_the_others_share_and_their_pace() -> None:
         sent.append(fleet.now)
         a.done(ticket, throttled=False)
     assert sent[-1] - sent[0] == pytest.approx(40 / 13.333, rel=1e-3)
+    a.done(a.commit(0, waited=False), throttled=True)  # one of 42 sends throttled
     report = a.report()
     assert (report["rateShare"], report["finalShare"], report["shareRefreshes"]) == (10.0, 13.333, 1)
-    assert report["shareHistory"] == [{"atSeconds": 5.0, "unfinished": 3, "share": 13.333}]
+    assert (report["throttled"], report["throttledShare"]) == (1, round(1 / 42, 4))
+    assert report["shareHistory"][0] == {"atSeconds": 5.0, "unfinished": 3, "share": 13.333}
 
 
 def test_a_failed_count_keeps_the_share() -> None:

@@ -67,11 +67,19 @@ class SharedRate(AdaptiveRate):
         self._refreshing = threading.Lock()  # one sender refreshes; the others never wait for it
         self.refreshes = 0
         self.refresh_errors = 0
+        self.sends = 0
         self.history: list[dict[str, Any]] = []
 
     def reserve(self) -> tuple[float, int]:
         self.maybe_refresh()
         return super().reserve()
+
+    def commit(self, epoch: int, *, waited: bool) -> int | None:
+        ticket = super().commit(epoch, waited=waited)
+        if ticket is not None:
+            with self._lock:
+                self.sends += 1
+        return ticket
 
     def maybe_refresh(self) -> None:
         """Re-size the share when the interval is up; a no-op for a fixed share or while another refreshes."""
@@ -132,4 +140,5 @@ class SharedRate(AdaptiveRate):
                 "shareRefreshErrors": self.refresh_errors,
                 "shareHistory": list(self.history),
                 "throttled": self.throttles,
+                "throttledShare": round(self.throttles / self.sends, 4) if self.sends else 0.0,
             }
