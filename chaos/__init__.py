@@ -10,6 +10,7 @@ Structure:
 * ``cli.py``: the ``replica-failover`` command; ``invoke.py``: ``invoke`` (the function in-process, as
   ``fun local invoke`` without Docker); ``template.py``: template.yml, which template, the code directory;
   ``bench.py``: ``bench`` (its bound: ``bench_bound.py``), ``bench_recovery.py``: ``bench --recovery`` (the RTO);
+  ``fanout_cli.py``: ``fanout status`` and ``fanout bench`` (the fleet run with fan-out: ``bench_fleet.py``);
   ``demo.py``: ``demo``; ``recovery_cli.py``: ``recovery schema|check`` (the recovery map); ``approve.py``:
   ``approve`` (a signed approval for a held plan); ``drill_cli.py``: ``drill`` and ``drill cleanup``
   (non-disruptive drills).

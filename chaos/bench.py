@@ -77,7 +77,7 @@ class BenchConfig:
 class EmulatorProcess:
     """``replica-failover emulator serve --port 0`` in a child process, driven over /_emulator/."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
         # a file, not a pipe: a pipe nobody reads could fill and stall the server; closed in stop()
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115
         self.proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed argv
@@ -85,6 +85,7 @@ class EmulatorProcess:
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             text=True,
+            env=None if env is None else dict(env),
         )
         line = _read_line(self.proc, STARTUP_TIMEOUT)
         try:
@@ -210,7 +211,7 @@ def function_env(cfg: BenchConfig, url: str) -> dict[str, str]:
         "FAILOVER_PRIMARY_REGIONS": PRIMARY,
         "FAILOVER_DR_REGION": DR,
         "EBS_ENDPOINT": url,
-        "FAILOVER_MAX_TARGETS": str(max(1, min(10_000, cfg.pairs))),
+        "FAILOVER_MAX_TARGETS": str(max(1, min(100_000, cfg.pairs))),
         "FAILOVER_CONCURRENCY": str(cfg.concurrency),
         "FAILOVER_RETRY_BUDGET": str(min(100_000, 2 * cfg.pairs + 100)),
         "FAILOVER_MAX_ATTEMPTS": str(cfg.max_attempts),
@@ -559,8 +560,8 @@ def camel_config(cfg: BenchConfig) -> dict[str, Any]:
 
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The report; ``progress`` is told each phase as it starts (the whole run takes minutes at N = 1,000)."""
-    if cfg.pairs < 1 or cfg.pairs > 10_000:
-        raise ValueError("--pairs must be within 1..10000 (FAILOVER_MAX_TARGETS allows at most 10,000)")
+    if cfg.pairs < 1 or cfg.pairs > 100_000:
+        raise ValueError("--pairs must be within 1..100000 (FAILOVER_MAX_TARGETS allows at most 100,000)")
     say = progress or (lambda _phase: None)
     report: dict[str, Any] = {
         "config": camel_config(cfg),

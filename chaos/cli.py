@@ -18,6 +18,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from chaos.drill_cli import drill_app
+from chaos.fanout_cli import fanout_app
 from chaos.recovery_cli import recovery_app
 
 app = typer.Typer(
@@ -48,6 +49,7 @@ gameday_app = typer.Typer(
 app.add_typer(gameday_app, name="gameday")
 app.add_typer(recovery_app, name="recovery")
 app.add_typer(drill_app, name="drill")
+app.add_typer(fanout_app, name="fanout")
 
 # `invoke` exits with one code per class of outcome; the codes live with invoke (chaos/invoke.py)
 EXIT_USAGE = 2
@@ -204,7 +206,7 @@ def demo(
 @app.command("bench")
 def bench(
     pairs: Annotated[
-        int | None, typer.Option(min=1, max=10_000, help="replica pairs (N); default 1000, 200 with --recovery")
+        int | None, typer.Option(min=1, max=100_000, help="replica pairs (N); default 1000, 200 with --recovery")
     ] = None,
     latency_ms: Annotated[float, typer.Option(min=0, help="emulator latency per call (L)")] = 50.0,
     rate_limit: Annotated[float, typer.Option(min=0, help="API rate limit, requests/s (Q); 0: none")] = 100.0,

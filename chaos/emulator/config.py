@@ -72,6 +72,16 @@ def default_transition_delays() -> dict[str, float]:
     }
 
 
+class FcKnobs(Model):
+    """How the emulator's FC runs invocations (not FC API behaviour: the emulator's own limits)."""
+
+    # async invocations run at once; real FC scales out instances, the emulator keeps a few threads
+    async_concurrency: int = Field(default=4, ge=1, le=256)
+    # "thread": handlers run in the emulator's process; "process": one child process per attempt,
+    # killed at its timeout, its peak RSS recorded on the attempt (peakRssMb)
+    isolation: Literal["thread", "process"] = "thread"
+
+
 class EmulatorConfig(Model):
     latency_ms: float = Field(default=0.0, ge=0, le=120_000)
     latency_jitter_ms: float = Field(default=0.0, ge=0, le=120_000)
@@ -97,6 +107,7 @@ class EmulatorConfig(Model):
     group_reprotect_swaps_site: bool = True
     # Describe* naming ids that do not exist: leave them out ("empty") or answer 404 NoSuchResource [INF]
     describe_unknown_ids: Literal["empty", "NoSuchResource"] = "empty"
+    fc: FcKnobs = Field(default_factory=FcKnobs)
 
     def credential(self, access_key_id: str) -> Credential | None:
         for cred in self.credentials:

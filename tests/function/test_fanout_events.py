@@ -43,6 +43,13 @@ def test_a_valid_batch_fails_over_its_targets_only(emulator: Emulator, endpoint:
         "taskId": task_id(KEY, 4, 1),
         "rateShare": 7.5,
         "targets": 2,
+        # no FAILOVER_RATE_LIMIT to divide: the share stays as dispatched
+        "finalShare": 7.5,
+        "shareRefreshes": 0,
+        "shareRefreshErrors": 0,
+        "shareHistory": [],
+        "throttled": 0,
+        "throttledShare": 0.0,
     }
     assert dict(effects_per_target(emulator)) == {"pair-002": 1, "pair-003": 1}
 

@@ -18,6 +18,8 @@ Structure (read in this order):
 * ``async_tasks.py``: FC 3.0 async tasks: task ids, the 409 on a reused one, the ``AsyncTask`` view.
 * ``registry.py``: :class:`FunctionSpec` and the registered functions; FC's 404s.
 * ``runtime.py``: one attempt = one handler thread, timeout, initializer, result encoding.
+* ``process.py``, ``child.py``: ``fc.isolation = "process"``: one attempt in a child process of its
+  own (killed at the timeout, its peak RSS recorded); ``child.py`` is the script the child runs.
 * ``async_queue.py``: async invocations: bounded queue, workers, retries, give-ups.
 * ``records.py``: what ``GET /_emulator/fc/invocations`` answers.
 * ``context.py``: the handler's ``context`` (:class:`FcContext`, :func:`make_context`).

@@ -50,7 +50,7 @@ class AsyncQueue:
         clock: Clock,
         backoff: Callable[[int], float],
         *,
-        workers: int,
+        workers: Callable[[], int],
         max_queued: int,
     ) -> None:
         self._registry = registry
@@ -58,7 +58,7 @@ class AsyncQueue:
         self._runtime = runtime
         self._clock = clock
         self._backoff = backoff  # attempts so far -> seconds before the next one
-        self._async_workers = max(1, workers)
+        self._async_workers = workers  # read on every start: the knob can change between runs
         self.max_queued = max_queued
         self._queue = threading.Condition()  # heap, running count, workers
         self._heap: list[tuple[float, int, _AsyncItem]] = []
@@ -117,7 +117,7 @@ class AsyncQueue:
     def _start_workers(self) -> None:
         """Called with ``self._queue`` held."""
         self._workers = [w for w in self._workers if w.is_alive()]
-        while len(self._workers) < self._async_workers:
+        while len(self._workers) < max(1, self._async_workers()):
             worker = threading.Thread(
                 target=self._worker, args=(self._epoch,), name=f"fc-async-{len(self._workers)}", daemon=True
             )
@@ -130,7 +130,9 @@ class AsyncQueue:
                 while True:
                     if self._epoch != epoch:
                         return
-                    if self._heap:
+                    if self._heap and self._running >= max(1, self._async_workers()):
+                        self._queue.wait()  # a lowered limit: the surplus threads idle
+                    elif self._heap:
                         wait = self._heap[0][0] - time.monotonic()
                         if wait <= 0:
                             item = heapq.heappop(self._heap)[2]

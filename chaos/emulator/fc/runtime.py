@@ -1,5 +1,8 @@
 """Running one attempt of a handler: its own thread, its environment, its log, its timeout.
 
+With the config's ``fc.isolation = "process"`` the attempt runs in a child process instead
+(process.py): killed at its timeout, its peak RSS recorded on the attempt as ``peakRssMb``.
+
 A timed-out handler thread cannot be killed. The caller gets the timeout error while the
 abandoned thread may still finish its work later (exactly a lost acknowledgement); its late
 outcome is recorded as ``lateOutcome`` on the attempt. It keeps its environment slot until it
@@ -8,6 +11,7 @@ ends, so a function needing a different environment waits for it.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -22,7 +26,7 @@ from chaos.emulator.fc.capture import CAPTURE, LogBuffer
 from chaos.emulator.fc.context import FcContext, make_context
 from chaos.emulator.fc.envgate import EnvGate
 from chaos.emulator.fc.records import InvocationRecords
-from chaos.emulator.fc.registry import RegisteredFunction, resolve
+from chaos.emulator.fc.registry import FunctionSpec, RegisteredFunction, resolve
 
 
 def _encode_result(result: Any) -> bytes:
@@ -104,6 +108,8 @@ class Runtime:
         lock = self._records.lock
         with lock:
             record["attempts"].append(entry)
+        if config.fc.isolation == "process":
+            return self._attempt_in_process(spec, context, payload, entry)
         state = _Attempt()
         thread = threading.Thread(
             target=self._run_handler,
@@ -145,6 +151,36 @@ class Runtime:
                 errorType=error.get("errorType"),
                 errorMessage=error.get("errorMessage"),
                 durationMs=round(result.duration_ms, 3),
+            )
+        return result
+
+    def _attempt_in_process(
+        self, spec: FunctionSpec, context: FcContext, payload: bytes, entry: dict[str, Any]
+    ) -> Outcome:
+        from chaos.emulator.fc.process import run_in_process
+
+        lock = self._records.lock
+        with lock:
+            entry["start"] = self._clock.now()
+        answer = run_in_process(spec, context, payload)
+        result = Outcome(
+            ok=bool(answer.get("ok")),
+            body=base64.b64decode(answer.get("body") or ""),
+            error=answer.get("error"),
+            timed_out=bool(answer.get("timedOut")),
+            log=answer.get("log", b""),
+            duration_ms=float(answer.get("durationMs") or 0.0),
+        )
+        error = result.error or {}
+        rss = answer.get("peakRssKb")
+        with lock:
+            entry.update(
+                end=self._clock.now(),
+                outcome="Succeeded" if result.ok else ("Timeout" if result.timed_out else "Error"),
+                errorType=error.get("errorType"),
+                errorMessage=error.get("errorMessage"),
+                durationMs=round(result.duration_ms, 3),
+                peakRssMb=round(rss / 1024, 1) if isinstance(rss, int) else None,
             )
         return result
 

@@ -39,7 +39,7 @@ class FcEmulator:
         clock: Clock,
         region: str = "cn-shanghai",
         *,
-        async_workers: int = 4,
+        async_workers: int | None = None,  # None: the config's fc.asyncConcurrency
         max_queued: int = 10_000,
         max_records: int = 10_000,
         auth: Authenticator | None = None,
@@ -54,7 +54,7 @@ class FcEmulator:
             runtime,
             clock,
             self._backoff,
-            workers=async_workers,
+            workers=(lambda: async_workers) if async_workers is not None else (lambda: config().fc.async_concurrency),
             max_queued=max_queued,
         )
         self._responses = FcResponses(config, region, self._registry, self._records, runtime, self._queue)

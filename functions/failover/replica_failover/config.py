@@ -162,7 +162,7 @@ class Settings(BaseModel):
     dr_region: RegionId
     min_level: Level = "CRITICAL"
     mode: Mode = "auto"
-    max_targets: int = Field(default=50, ge=1, le=10_000)
+    max_targets: int = Field(default=50, ge=1, le=100_000)  # the blast-radius cap: an operator's choice
     tags: tuple[tuple[str, str], ...] = Field(default=(), max_length=MAX_TAGS)
     resource_group_id: str | None = Field(default=None, pattern=RESOURCE_GROUP_ID_RE.pattern)
     allow_pair_ids: PairIdSet | None = None

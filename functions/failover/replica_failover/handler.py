@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import IO, TYPE_CHECKING, Any
@@ -82,6 +82,7 @@ class _Invocation:
     t0: float
     stage: ConfirmStage | None = field(default=None)
     fanout: dict[str, Any] | None = None  # a fan-out worker's batch and rate share
+    share_report: Callable[[], dict[str, Any] | None] | None = None  # the worker's share as it changed
 
     def result(
         self,
@@ -122,11 +123,15 @@ class _Invocation:
             deadline_seconds=self.timeout,
             **confirmation,
             recovery=recovery,
-            fanout=self.fanout,
+            fanout=self._fanout(),
         ).dump()
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
         return result
+
+    def _fanout(self) -> dict[str, Any] | None:
+        share = self.share_report() if self.share_report is not None else None
+        return self.fanout if share is None else {**(self.fanout or {}), **share}
 
 
 def handle(
@@ -229,13 +234,20 @@ def _invoke(
         connect_timeout=settings.connect_timeout_seconds,
         read_timeout=settings.read_timeout_seconds,
     )
-    from replica_failover.fanout.entry import maybe_coordinate, own_items, worker_rate
+    from replica_failover.fanout.entry import maybe_coordinate, own_items, rate_report, worker_rate
 
-    executor = Executor(api, settings, deadline, log, backoff=backoff, rate=worker_rate(fan))
+    rate = worker_rate(fan, context=context, env=env)
+    run.share_report = lambda: rate_report(rate)
+    executor = Executor(api, settings, deadline, log, backoff=backoff, rate=rate)
     dr = incident.dr_region
     try:
-        groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
-        pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
+        if fan is not None:  # a worker reads its batch's ids only (fanout/reads.py)
+            from replica_failover.fanout.reads import batch_state
+
+            groups, pairs = batch_state(executor, api, dr, fan, concurrency=settings.concurrency)
+        else:
+            groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
+            pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
         return run.result(

@@ -8,7 +8,9 @@ any invocation, paced to its share of the region's rate. A ``status`` event aggr
 Structure: ``entry.py`` (the handler's hooks), ``settings.py`` (FAILOVER_BATCH_SIZE and the FC
 target), ``events.py`` (the batch and status events, validated), ``split.py`` (whether and how to
 split), ``ids.py`` (task ids), ``dispatch.py`` (FC 2.0/3.0 async invocations), ``coordinate.py``
-(the coordinator's dispatch and result), ``quota.py`` (the rate share), ``status.py`` (aggregation).
+(the coordinator's dispatch and result), ``quota.py`` (the rate share, following the workers),
+``status.py`` (aggregation, and the count of unfinished workers), ``reads.py`` (a worker's reads of
+its batch's ids).
 """
 
 from __future__ import annotations

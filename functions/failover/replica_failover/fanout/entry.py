@@ -19,13 +19,45 @@ if TYPE_CHECKING:
     from replica_failover.plan import Plan
 
 
-def worker_rate(event: FanoutEvent | None) -> AdaptiveRate | None:
-    """A batch with a rate share is paced at it from its first call; anything else adapts alone."""
-    if isinstance(event, BatchEvent) and event.rate_share is not None:
-        from replica_failover.fanout.quota import SharedRate
+def worker_rate(event: FanoutEvent | None, *, context: Any, env: Mapping[str, str]) -> AdaptiveRate | None:
+    """A batch with a rate share is paced at it from its first call; anything else adapts alone.
 
+    On FC 3.0 with FAILOVER_RATE_LIMIT set, the share follows the workers still running (quota.py).
+    FC 2.0's stateful async invocations cannot be listed through aliyun-fc2: the share stays fixed.
+    """
+    if not isinstance(event, BatchEvent) or event.rate_share is None:
+        return None
+    from replica_failover.errors import ConfigError
+    from replica_failover.fanout.quota import SharedRate
+    from replica_failover.fanout.settings import FC3_API, load_fanout_settings
+
+    try:
+        fan = load_fanout_settings(env)
+    except ConfigError:
         return SharedRate(event.rate_share)
-    return None
+    if fan.api_version != FC3_API or fan.rate_limit is None:
+        return SharedRate(event.rate_share)
+    from replica_failover.credentials import resolve_credentials
+    from replica_failover.fanout.dispatch import fc_target
+    from replica_failover.fanout.status import unfinished_workers
+
+    target = fc_target(fan, context, resolve_credentials(context, env))
+    key, batches = event.incident_key, event.batches
+    # the rate as the coordinator split it, and never above FAILOVER_RATE_LIMIT
+    limit = min(fan.rate_limit, event.rate_share * batches)
+    return SharedRate(
+        event.rate_share,
+        rate_limit=limit,
+        unfinished=lambda: unfinished_workers(target, key, batches),
+        every=fan.share_refresh_seconds,
+    )
+
+
+def rate_report(rate: AdaptiveRate | None) -> dict[str, Any] | None:
+    """A worker's share as its result reports it (initial, final, history), or None for any other run."""
+    from replica_failover.fanout.quota import SharedRate
+
+    return rate.report() if isinstance(rate, SharedRate) else None
 
 
 def own_items(plan: Plan, event: FanoutEvent | None) -> Plan:

@@ -7,7 +7,8 @@ function's role then needs ``fc:InvokeFunction`` on the function itself.
 share; each worker is paced at ``rate / workers``. ``FAILOVER_MAX_WORKERS`` [100]: most batches
 one incident is split into. ``FC_API_VERSION`` [2016-08-15] or 2023-03-30: the FC API the
 coordinator invokes through. ``FC_ENDPOINT``, ``FAILOVER_SERVICE``, ``FAILOVER_FUNCTION``: where
-the workers run [this function, at FC's regional endpoint].
+the workers run [this function, at FC's regional endpoint]. ``FAILOVER_SHARE_REFRESH_SECONDS`` [5]:
+how often a worker re-sizes its share to the workers still running (FC 3.0).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ VARIABLES: Final = {
     "endpoint": "FC_ENDPOINT",
     "service": "FAILOVER_SERVICE",
     "function": "FAILOVER_FUNCTION",
+    "share_refresh_seconds": "FAILOVER_SHARE_REFRESH_SECONDS",
 }
 
 
@@ -45,6 +47,8 @@ class FanoutSettings(BaseModel):
     endpoint: str | None = Field(default=None, pattern=r"^(https?://)?[A-Za-z0-9.:_-]{1,255}/?$")
     service: str | None = Field(default=None, pattern=_NAME)
     function: str | None = Field(default=None, pattern=_NAME)
+    # how often a worker re-sizes its rate share to the workers still running (FC 3.0; quota.py)
+    share_refresh_seconds: float = Field(default=5.0, ge=0.1, le=300, allow_inf_nan=False)
 
 
 def load_fanout_settings(env: Mapping[str, str]) -> FanoutSettings:

@@ -19,6 +19,8 @@ from replica_failover.fanout.settings import FC3_API
 from replica_failover.result import OUTCOMES
 
 MAX_PAGES = 50  # 100 tasks a page; an incident has at most 1000 batches per generation
+# FC 3.0 AsyncTask statuses after which a task never runs again
+FINISHED = frozenset({"Succeeded", "Failed", "Expired", "Stopped", "Invalid"})
 
 
 def incident_status(target: FcTarget, incident_key: str, *, timeout: float = 10.0) -> dict[str, Any]:
@@ -37,6 +39,21 @@ def incident_status(target: FcTarget, incident_key: str, *, timeout: float = 10.
     except Exception as exc:  # the SDK's error types; the message carries no credential
         return {**base, "ok": False, "status": "failed", "reason": f"ListAsyncTasks failed: {type(exc).__name__}"}
     return {**base, **aggregate(tasks)}
+
+
+def unfinished_workers(target: FcTarget, incident_key: str, batches: int, *, timeout: float = 3.0) -> int:
+    """The batches of this split (``batches`` of them) whose task has not finished, as FC 3.0 lists them.
+
+    A batch with no task yet (not dispatched so far) counts as unfinished: the count only falls.
+    """
+    prefix = f"{incident_prefix(incident_key)}w{batches}-b"
+    tasks = _list_tasks(target, prefix, timeout, pages=batches // 100 + 1)
+    done = set()
+    for task in tasks:
+        index = str(task.get("taskId", ""))[len(prefix) :]
+        if index.isdigit() and int(index) < batches and task.get("status") in FINISHED:
+            done.add(int(index))
+    return batches - len(done)
 
 
 def aggregate(tasks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -82,7 +99,7 @@ def _returned(task: dict[str, Any]) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
-def _list_tasks(target: FcTarget, prefix: str, timeout: float) -> list[dict[str, Any]]:
+def _list_tasks(target: FcTarget, prefix: str, timeout: float, *, pages: int = MAX_PAGES) -> list[dict[str, Any]]:
     from alibabacloud_fc20230330 import models
     from alibabacloud_fc20230330.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
@@ -103,7 +120,7 @@ def _list_tasks(target: FcTarget, prefix: str, timeout: float) -> list[dict[str,
     )
     tasks: list[dict[str, Any]] = []
     token: str | None = None
-    for _ in range(MAX_PAGES):
+    for _ in range(min(pages, MAX_PAGES)):
         req = models.ListAsyncTasksRequest(prefix=prefix, limit=100, next_token=token)
         body = client.list_async_tasks(target.function, req).body
         tasks += [t.to_map() for t in body.tasks or []]
