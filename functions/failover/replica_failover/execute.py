@@ -25,6 +25,7 @@ rate limit from the throttles themselves and paces every call, retries included,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
 from replica_failover.config import Settings
@@ -50,6 +51,7 @@ from replica_failover.policy import (
     after_accepted,
     after_failure,
     is_ambiguous,
+    is_lost_answer,
     must_look,
 )
 from replica_failover.result import TargetResult, target_result
@@ -60,7 +62,6 @@ from replica_failover.retry import (
     RetryBudget,
     stop_at_deadline,
     stop_when_budget_spent,
-    wait_less_looking,
 )
 from replica_failover.token import MAX_ROUNDS, round_token
 
@@ -94,6 +95,8 @@ class Executor:
         # FAILOVER_CONCURRENCY bounds the API calls in flight, not the threads: a worker waiting to look
         # (StatusBoard) or backing off holds no slot, so others keep sending and the looks batch up
         self._slots = SendSlots(settings.concurrency)
+        self._open_lock = threading.Lock()
+        self._open = 0  # targets of this run not finished yet
 
     # ------------------------------------------------------------------ API
     def run(self, plan: Plan) -> list[TargetResult]:
@@ -107,6 +110,7 @@ class Executor:
             slots = self.settings.concurrency
             per_slot = WORKERS_PER_SLOT if slots > 1 else 1
             workers = max(1, min(per_slot * slots, MAX_WORKERS, len(todo)))
+            self._open = len(todo)
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="failover") as pool:
                 for item, res in zip(todo, pool.map(self._failover_one, todo), strict=True):
                     results[_key(item)] = res
@@ -156,7 +160,7 @@ class Executor:
             stop = stop_after_attempt(self.settings.max_attempts) | stop
         return Retrying(
             stop=stop,
-            wait=wait_less_looking(wait_random_exponential(multiplier=self.backoff.base, max=self.backoff.cap)),
+            wait=self.backoff.wait(),
             retry=retry_if_exception_type(Retryable),
             sleep=self._rest,
             before_sleep=before_sleep,
@@ -172,7 +176,11 @@ class Executor:
         assert item.token_base is not None
         run = _Target(token=round_token(item.token_base, 0))
         with self.board.working():
-            done = self._rounds(item, run)
+            try:
+                done = self._rounds(item, run)
+            finally:
+                with self._open_lock:
+                    self._open -= 1
         res = target_result(
             item,
             done.outcome,
@@ -276,13 +284,20 @@ class Executor:
         """A failed call: the policy's verdict, with the target's status read first when the policy needs it."""
         if not must_look(failure):
             return _go_on(after_failure(item.kind, item.region, failure, NOT_READ, ambiguous_before=ambiguous_before))
+        if is_lost_answer(failure) and self._open <= self.settings.concurrency and self.rate.calm():
+            # the tail: every open target can have a call in flight, so a look would save no send that
+            # another target waits for, and it costs a round trip. Re-send now under the same token:
+            # an applied write answers as a replay, and the look after that 200 settles the target.
+            return _go_on(Retry(failure), at_once=True)
         looking = self.backoff.now()
         seen = self._look(item)
         if isinstance(seen, (Retry, Done)):
             return _go_on(seen)
         verdict = after_failure(item.kind, item.region, failure, seen, ambiguous_before=ambiguous_before)
-        # the retry's backoff is shortened by the time this look took (wait_less_looking)
-        return _go_on(verdict, looked=self.backoff.now() - looking)
+        # the retry's backoff is shortened by the time this look took (wait_less_looking); a lost
+        # answer is re-sent at once while the API is not throttling: the send rate and slots pace it
+        at_once = is_lost_answer(failure) and self.rate.calm()
+        return _go_on(verdict, looked=self.backoff.now() - looking, at_once=at_once)
 
     def _look(self, item: PlanItem) -> str | Retry | Done | None:
         """The target's status now (None: gone), from a batched describe shared with other workers; or,
@@ -369,8 +384,8 @@ class _Target:
     ambiguous: bool = False  # an earlier attempt of this round may have been applied without us hearing so
 
 
-def _go_on(verdict: Verdict, *, looked: float = 0.0) -> Done | NextRound:
+def _go_on(verdict: Verdict, *, looked: float = 0.0, at_once: bool = False) -> Done | NextRound:
     """Hand a verdict to tenacity: a Retry is raised (tenacity retries exceptions), the rest returned."""
     if isinstance(verdict, Retry):
-        raise Retryable(verdict.failure, looked=looked)
+        raise Retryable(verdict.failure, looked=looked, at_once=at_once)
     return verdict

@@ -54,6 +54,14 @@ def is_ambiguous(failure: ApiFailure) -> bool:
     return failure.transient and not failure.throttled
 
 
+def is_lost_answer(failure: ApiFailure) -> bool:
+    """The gateway gave up waiting for the backend's answer (504, ``RequestTimeout``): the call may or
+    may not have been applied, and nothing in the answer says the API is overloaded. Under this
+    round's ClientToken a re-send is at worst a replay, so it needs no backoff of its own; 500, 502,
+    503 and throttling are overload signals and keep theirs."""
+    return not failure.throttled and (failure.status == 504 or failure.code == "RequestTimeout")
+
+
 def must_look(failure: ApiFailure) -> bool:
     """Read the target's status before deciding: an ambiguous answer may hide an applied write,
     LastTokenProcessing means our token is still in flight, InvalidStatus means the state moved. An
