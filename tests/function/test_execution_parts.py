@@ -322,6 +322,54 @@ def test_in_the_tail_a_lost_answer_is_re_sent_instead_of_looked_at(
     assert set(effects.values()) == {1} and effects["pair-0"] == 1
 
 
+# ------------------------------------------------------------------------------ the read after a 200
+def test_the_read_after_the_200s_waits_for_the_writes_and_takes_100_ids_a_describe(
+    emulator: Emulator, invoke: Invoke
+) -> None:
+    emulator.backend.generate(FleetSpec(pairs=250, routes=[(PRIMARY, DR)], seed=9))
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-read"},
+        FAILOVER_CONCURRENCY="16",
+        FAILOVER_VERIFY="false",
+    )
+    assert result["status"] == "completed", result["reason"]
+    assert result["summary"]["failedOver"] == 250
+    assert all(t["statusAfter"] in ("failovering", "failovered") for t in result["targets"])
+    requests = emulator.ledger.snapshot()["requests"]
+    kinds = [
+        "write" if r.get("action") == "FailoverDiskReplicaPair" else "read"
+        for r in requests
+        if r.get("action") == "FailoverDiskReplicaPair"
+        or (r.get("action") == "DescribeDiskReplicaPairs" and r["params"].get("PairIds"))
+    ]
+    # no read by id while a write is still to be sent, and one describe per 100 targets read
+    assert kinds == ["write"] * 250 + ["read"] * 3
+
+
+def test_a_failed_read_after_the_200_leaves_the_target_pending_with_the_reason(
+    emulator: Emulator, invoke: Invoke
+) -> None:
+    seed_basic(emulator)
+    # the planning page passes; every describe by id after it fails for good
+    rule = FaultRule(
+        action="DescribeDiskReplicaPairs",
+        after=1,
+        error=FaultError(status=400, code="InvalidParameter", message="PairIds is invalid"),
+    )
+    emulator.faults.set([rule], emulator.clock.now(), emulator.config().seed)
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-unread"},
+        FAILOVER_VERIFY="false",
+    )
+    t = {x["id"]: x for x in result["targets"]}
+    assert t["pg-1"]["outcome"] == "failedOver"  # groups are read with their own describe
+    for pair in ("pair-0", "pair-1", "pair-2"):
+        assert t[pair]["outcome"] == "pending" and t[pair]["attempts"] == 1
+        assert "reading its state failed: InvalidParameter" in t[pair]["reason"]
+    effects = Counter(e["targetId"] for e in emulator.ledger.snapshot()["effects"])
+    assert set(effects.values()) == {1} and {"pair-0", "pair-1", "pair-2", "pg-1"} <= set(effects)
+
+
 # ------------------------------------------------------------------------------ client pool, end to end
 def test_sdk_clients_match_calls_in_flight_not_threads(
     emulator: Emulator, invoke: Invoke, monkeypatch: pytest.MonkeyPatch

@@ -108,7 +108,7 @@ def _action(kind: TargetKind) -> str:
     return "FailoverDisk" + ("ReplicaPair" if kind == "pair" else "ReplicaGroup")
 
 
-def after_accepted(kind: TargetKind, status: str | None) -> Verdict:
+def after_accepted(kind: TargetKind, status: str | None) -> Done | NextRound:
     """A 200, and the status read after it. Only a target that reads failing over (or failed over) is done.
 
     The look is what tells a 200 that did the failover from one that replayed an earlier round: a
