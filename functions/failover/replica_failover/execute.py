@@ -195,8 +195,8 @@ class Executor:
         answered = list(pool.map(lambda i: self._send(i, runs[_key(i)]), wave))
         accepted = [i for i, answer in zip(wave, answered, strict=True) if answer is ACCEPTED]
         for item, answer in zip(wave, answered, strict=True):
-            if isinstance(answer, Done):
-                results[_key(item)] = self._finish(item, runs[_key(item)], answer)
+            if isinstance(answer, Done):  # a finished target's state goes into its result, and only there
+                results[_key(item)] = self._finish(item, runs.pop(_key(item)), answer)
         seen = self._read_after_200(pool, accepted)
         next_wave: list[PlanItem] = []
         for item in accepted:
@@ -217,7 +217,7 @@ class Executor:
                     f"{verdict.status}; the API is not failing it over. Fail it over by hand.",
                     verdict.status,
                 )
-            results[_key(item)] = self._finish(item, run, verdict)
+            results[_key(item)] = self._finish(item, runs.pop(_key(item)), verdict)
         return next_wave
 
     def _send(self, item: PlanItem, run: _Target) -> Done | _Accepted:
