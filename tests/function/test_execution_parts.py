@@ -242,25 +242,24 @@ def _fault(target: str, error: FaultError, count: int, phase: str = "before") ->
     return FaultRule(action="FailoverDiskReplicaPair", target=target, count=count, phase=phase, error=error)
 
 
+# With one send slot the plan's four targets (pg-1, pair-0, pair-1, pair-2) go strictly in order:
+# pair-0 has two targets waiting behind it, pair-2 is the tail (the only target left open).
 @pytest.mark.parametrize(
-    ("target", "concurrency", "errors", "backs_off"),
+    ("target", "errors", "backs_off"),
     [
-        # pair-0 is the plan's second target of four: with one call in flight others wait behind it
-        pytest.param("pair-0", "1", [_504, _504], [False, False], id="504-looked-no-backoff"),
-        # with 16 slots every target is in the tail: re-sent at once, and no backoff either
-        pytest.param("pair-0", "16", [_504, _504], [False, False], id="504-tail-no-backoff"),
-        pytest.param("pair-0", "1", [_503, _503], [True, True], id="503-backs-off"),
-        pytest.param("pair-0", "1", [_THROTTLED, _THROTTLED], [True, True], id="throttling-backs-off"),
+        pytest.param("pair-0", [_504, _504], [False, False], id="504-looked-no-backoff"),
+        pytest.param("pair-2", [_504, _504], [False, False], id="504-tail-no-backoff"),
+        pytest.param("pair-0", [_503, _503], [True, True], id="503-backs-off"),
+        pytest.param("pair-0", [_THROTTLED, _THROTTLED], [True, True], id="throttling-backs-off"),
         # a 504 within a second of a throttled answer: the API is pushing back, so it backs off too
-        pytest.param("pair-0", "1", [_THROTTLED, _504], [True, True], id="504-after-a-throttle-backs-off"),
-        pytest.param("pair-0", "16", [_THROTTLED, _504], [True, True], id="504-after-a-throttle-tail"),
+        pytest.param("pair-0", [_THROTTLED, _504], [True, True], id="504-after-a-throttle-backs-off"),
+        pytest.param("pair-2", [_THROTTLED, _504], [True, True], id="504-after-a-throttle-tail"),
     ],
 )
 def test_a_lost_answer_is_retried_at_once_and_overload_signals_back_off(
     emulator: Emulator,
     invoke: Invoke,
     target: str,
-    concurrency: str,
     errors: list[FaultError],
     backs_off: list[bool],
 ) -> None:
@@ -273,7 +272,7 @@ def test_a_lost_answer_is_retried_at_once_and_overload_signals_back_off(
     result = invoke(
         {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-backoff"},
         backoff=backoff,
-        FAILOVER_CONCURRENCY=concurrency,
+        FAILOVER_CONCURRENCY="1",
         FAILOVER_VERIFY="false",
     )
     assert result["status"] == "completed", result["reason"]
@@ -296,19 +295,22 @@ def _writes_and_looks(emulator: Emulator, target: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "calls"),
+    ("target", "concurrency", "calls"),
     [
-        # the tail (every open target fits in the send slots): re-sent at once, the 200 is a replay
-        ("16", ["RequestTimeout", "replayed", "look"]),
-        # others wait behind it: look first, and the applied write is not sent again
-        ("1", ["RequestTimeout", "look"]),
+        # the run had more targets than slots, and pair-2 is the last one open: its tail. Re-sent at
+        # once, the 200 is a replay, and the read after it settles the target
+        ("pair-2", "1", ["RequestTimeout", "replayed", "look"]),
+        # others wait behind pair-1: look first, and the applied write is not sent again
+        ("pair-1", "1", ["RequestTimeout", "look"]),
+        # a run with no more targets than slots has no tail: it looks first too
+        ("pair-2", "16", ["RequestTimeout", "look"]),
     ],
 )
 def test_in_the_tail_a_lost_answer_is_re_sent_instead_of_looked_at(
-    emulator: Emulator, invoke: Invoke, concurrency: str, calls: list[str]
+    emulator: Emulator, invoke: Invoke, target: str, concurrency: str, calls: list[str]
 ) -> None:
     seed_basic(emulator)
-    emulator.faults.set([_fault("pair-0", _504, 1, phase="after")], emulator.clock.now(), emulator.config().seed)
+    emulator.faults.set([_fault(target, _504, 1, phase="after")], emulator.clock.now(), emulator.config().seed)
     result = invoke(
         {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-tail"},
         FAILOVER_CONCURRENCY=concurrency,
@@ -316,10 +318,10 @@ def test_in_the_tail_a_lost_answer_is_re_sent_instead_of_looked_at(
     )
     assert result["status"] == "completed", result["reason"]
     t = {x["id"]: x for x in result["targets"]}
-    assert t["pair-0"]["outcome"] == "failedOver" and t["pair-0"]["attempts"] == len(calls) - 1
-    assert _writes_and_looks(emulator, "pair-0") == calls
+    assert t[target]["outcome"] == "failedOver" and t[target]["attempts"] == len(calls) - 1
+    assert _writes_and_looks(emulator, target) == calls
     effects = Counter(e["targetId"] for e in emulator.ledger.snapshot()["effects"])
-    assert set(effects.values()) == {1} and effects["pair-0"] == 1
+    assert set(effects.values()) == {1} and effects[target] == 1
 
 
 # ------------------------------------------------------------------------------ the read after a 200

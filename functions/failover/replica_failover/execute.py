@@ -101,6 +101,7 @@ class Executor:
         self._slots = SendSlots(settings.concurrency)
         self._open_lock = threading.Lock()
         self._open = 0  # targets of this run not finished yet
+        self._crowded = False  # the run had more targets than send slots: it has a tail
 
     # ------------------------------------------------------------------ API
     def run(self, plan: Plan) -> list[TargetResult]:
@@ -115,6 +116,7 @@ class Executor:
             per_slot = WORKERS_PER_SLOT if slots > 1 else 1
             workers = max(1, min(per_slot * slots, MAX_WORKERS, len(todo)))
             runs = {_key(i): _Target(token=round_token(_base(i), 0)) for i in todo}
+            self._crowded = len(todo) > slots
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="failover") as pool:
                 wave = list(todo)
                 while wave:  # one token round per wave; a target whose 200 left it not failed over goes on
@@ -219,6 +221,12 @@ class Executor:
                 )
             results[_key(item)] = self._finish(item, runs.pop(_key(item)), verdict)
         return next_wave
+
+    def _in_tail(self) -> bool:
+        """The end of a run that had more targets than send slots: every target still open fits in
+        the slots. A run that never had more keeps looking before it retries: nothing waits there,
+        and a look saves the write of an applied call."""
+        return self._crowded and self._open <= self.settings.concurrency
 
     def _send(self, item: PlanItem, run: _Target) -> Done | _Accepted:
         if run.t0 is None:
@@ -336,10 +344,10 @@ class Executor:
         """A failed call: the policy's verdict, with the target's status read first when the policy needs it."""
         if not must_look(failure):
             return _settled(after_failure(item.kind, item.region, failure, NOT_READ, ambiguous_before=ambiguous_before))
-        if is_lost_answer(failure) and self._open <= self.settings.concurrency and self.rate.calm():
-            # the tail: every open target can have a call in flight, so a look would save no send that
-            # another target waits for, and it costs a round trip. Re-send now under the same token:
-            # an applied write answers as a replay, and the read after that 200 settles the target.
+        if self._in_tail() and is_lost_answer(failure) and self.rate.calm():
+            # every open target can have a call in flight, so a look would save no send that another
+            # target waits for, and it costs a round trip on the chain the run now waits for. Re-send
+            # under the same token: an applied write answers as a replay, its 200 is read as any other.
             raise Retryable(failure, at_once=True)
         looking = self.backoff.now()
         seen = self._look(item)
