@@ -16,8 +16,9 @@ round's token. What the token cannot settle, state does: InvalidStatus and LastT
 reconciled by describing the target.
 
 Retries: tenacity, capped full-jitter exponential backoff, until the invocation deadline; a lost
-answer (504) is re-sent without one while the API is not throttling, and in the tail (every open
-target fits in the send slots) without a look either, since the same token makes it a replay. A retry
+answer (504) is re-sent without one while the API is not throttling, and in the tail of a run that
+had more targets than send slots (every open target now fits in them) without a look either, since
+the same token makes it a replay. A retry
 of an error takes a token from the :class:`~replica_failover.retry.RetryBudget`, a bucket that
 refills over time: a storm costs the API a bounded rate of retries, and a long blip slows the run
 without ending it. ``max_attempts`` (0: none) caps attempts per call for drills. A retry of a
