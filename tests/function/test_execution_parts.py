@@ -1,4 +1,5 @@
-"""The executor's small parts on their own: send slots, the status board's batching, the backoff, the client pool.
+"""The executor's small parts on their own: send slots, the status board's batching, the backoff, the client pool,
+and the retry rules they make: which answers back off, and the tail that re-sends instead of looking.
 
 Threads here are joined with a bounded timeout: a part that waits when it should not fails the
 test (the join times out) instead of hanging it. Nothing waits on a wall-clock sleep for state.
@@ -6,6 +7,7 @@ test (the join times out) instead of hanging it. Nothing waits on a wall-clock s
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 from typing import Any
@@ -13,8 +15,8 @@ from typing import Any
 import pytest
 from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.lookup import StatusBoard
-from replica_failover.pacing import SendSlots
-from replica_failover.retry import Deadline, wait_less_looking
+from replica_failover.pacing import AdaptiveRate, SendSlots
+from replica_failover.retry import Backoff, Deadline, wait_full_jitter, wait_less_looking
 from replica_failover.retry import Retryable as _Retryable
 from tenacity import RetryCallState, Retrying
 from tenacity.wait import wait_fixed
@@ -22,7 +24,7 @@ from tenacity.wait import wait_fixed
 from chaos.emulator.app import Emulator
 from chaos.emulator.ebs.models import FleetSpec
 from chaos.emulator.faults import FaultError, FaultRule
-from tests.conftest import DR, PRIMARY
+from tests.conftest import DR, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
 
 JOIN = 10.0  # generous: only reached when the part under test waits when it should not
@@ -190,6 +192,184 @@ def test_the_backoff_is_shortened_by_the_time_spent_looking(looked: float, expec
     failure = _Retryable(ApiFailure("RequestTimeout", "timed out", 504), looked=looked)
     assert wait(_state_after(failure)) == pytest.approx(expected)
     assert wait(_state_after(ValueError("not a retryable failure"))) == pytest.approx(0.5)
+
+
+def test_a_retry_marked_at_once_has_no_backoff_even_without_a_look() -> None:
+    wait = wait_less_looking(wait_fixed(0.5))
+    failure = _Retryable(ApiFailure("RequestTimeout", "timed out", 504), at_once=True)
+    assert wait(_state_after(failure)) == 0.0
+
+
+class _Highest(random.Random):
+    """The longest jitter every time: a backoff drawn from it is its bound, so any backoff shows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def test_full_jitter_doubles_up_to_the_cap_and_draws_from_the_backoffs_rng() -> None:
+    wait = wait_full_jitter(0.1, 1.0, _Highest())
+    bounds = []
+    for n in range(1, 7):
+        rs = _state_after(ValueError("x"))
+        rs.attempt_number = n
+        bounds.append(wait(rs))
+    assert bounds == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
+    seeded = [wait_full_jitter(0.1, 1.0, random.Random(7))(_state_after(ValueError("x"))) for _ in range(2)]
+    assert seeded[0] == seeded[1] and 0.0 <= seeded[0] <= 0.1
+
+
+def test_the_rate_is_calm_one_second_after_the_last_throttled_answer() -> None:
+    clock = [100.0]
+    rate = AdaptiveRate(now=lambda: clock[0], sleep=lambda s: None)
+    assert rate.calm()
+    rate.done(rate.begin(Deadline.after(60, lambda: clock[0])), throttled=False)
+    assert rate.calm()  # an accepted answer says nothing against the API
+    rate.done(rate.begin(Deadline.after(60, lambda: clock[0])), throttled=True)
+    clock[0] += 0.99
+    assert not rate.calm()
+    clock[0] += 0.02
+    assert rate.calm()
+
+
+# ------------------------------------------------------------------------------ retry rules, end to end
+_504 = FaultError(status=504, code="RequestTimeout")
+_503 = FaultError(status=503, code="ServiceUnavailable")
+_THROTTLED = FaultError(status=400, code="Throttling.User")
+
+
+def _fault(target: str, error: FaultError, count: int, phase: str = "before") -> FaultRule:
+    return FaultRule(action="FailoverDiskReplicaPair", target=target, count=count, phase=phase, error=error)
+
+
+# With one send slot the plan's four targets (pg-1, pair-0, pair-1, pair-2) go strictly in order:
+# pair-0 has two targets waiting behind it, pair-2 is the tail (the only target left open).
+@pytest.mark.parametrize(
+    ("target", "errors", "backs_off"),
+    [
+        pytest.param("pair-0", [_504, _504], [False, False], id="504-looked-no-backoff"),
+        pytest.param("pair-2", [_504, _504], [False, False], id="504-tail-no-backoff"),
+        pytest.param("pair-0", [_503, _503], [True, True], id="503-backs-off"),
+        pytest.param("pair-0", [_THROTTLED, _THROTTLED], [True, True], id="throttling-backs-off"),
+        # a 504 within a second of a throttled answer: the API is pushing back, so it backs off too
+        pytest.param("pair-0", [_THROTTLED, _504], [True, True], id="504-after-a-throttle-backs-off"),
+        pytest.param("pair-2", [_THROTTLED, _504], [True, True], id="504-after-a-throttle-tail"),
+    ],
+)
+def test_a_lost_answer_is_retried_at_once_and_overload_signals_back_off(
+    emulator: Emulator,
+    invoke: Invoke,
+    target: str,
+    errors: list[FaultError],
+    backs_off: list[bool],
+) -> None:
+    seed_basic(emulator)
+    # one rule per answer, in order: each fires once, on the target's next write
+    rules = [_fault(target, e, 1) for e in errors]
+    emulator.faults.set(rules, emulator.clock.now(), emulator.config().seed)
+    slept: list[float] = []  # recorded, not slept: the test never waits a backoff out
+    backoff = Backoff(base=1.0, cap=1.0, sleep=slept.append, rng=_Highest())
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-backoff"},
+        backoff=backoff,
+        FAILOVER_CONCURRENCY="1",
+        FAILOVER_VERIFY="false",
+    )
+    assert result["status"] == "completed", result["reason"]
+    t = {x["id"]: x for x in result["targets"]}
+    assert t[target]["errors"] == [e.code for e in errors] and t[target]["outcome"] == "failedOver"
+    assert [s > 0 for s in slept] == backs_off
+    effects = Counter(e["targetId"] for e in emulator.ledger.snapshot()["effects"])
+    assert set(effects.values()) == {1} and effects[target] == 1
+
+
+def _writes_and_looks(emulator: Emulator, target: str) -> list[str]:
+    """The target's calls in ledger order: its writes by outcome, and the describes that named it."""
+    out = []
+    for r in emulator.ledger.snapshot()["requests"]:
+        if r.get("action") == "FailoverDiskReplicaPair" and r.get("target") == target:
+            out.append("replayed" if r.get("replayed") else str(r.get("code") or "applied"))
+        elif r.get("action") == "DescribeDiskReplicaPairs" and target in str(r["params"].get("PairIds", "")).split(","):
+            out.append("look")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("target", "concurrency", "calls"),
+    [
+        # the run had more targets than slots, and pair-2 is the last one open: its tail. Re-sent at
+        # once, the 200 is a replay, and the read after it settles the target
+        ("pair-2", "1", ["RequestTimeout", "replayed", "look"]),
+        # others wait behind pair-1: look first, and the applied write is not sent again
+        ("pair-1", "1", ["RequestTimeout", "look"]),
+        # a run with no more targets than slots has no tail: it looks first too
+        ("pair-2", "16", ["RequestTimeout", "look"]),
+    ],
+)
+def test_in_the_tail_a_lost_answer_is_re_sent_instead_of_looked_at(
+    emulator: Emulator, invoke: Invoke, target: str, concurrency: str, calls: list[str]
+) -> None:
+    seed_basic(emulator)
+    emulator.faults.set([_fault(target, _504, 1, phase="after")], emulator.clock.now(), emulator.config().seed)
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-tail"},
+        FAILOVER_CONCURRENCY=concurrency,
+        FAILOVER_VERIFY="false",
+    )
+    assert result["status"] == "completed", result["reason"]
+    t = {x["id"]: x for x in result["targets"]}
+    assert t[target]["outcome"] == "failedOver" and t[target]["attempts"] == len(calls) - 1
+    assert _writes_and_looks(emulator, target) == calls
+    effects = Counter(e["targetId"] for e in emulator.ledger.snapshot()["effects"])
+    assert set(effects.values()) == {1} and effects[target] == 1
+
+
+# ------------------------------------------------------------------------------ the read after a 200
+def test_the_read_after_the_200s_waits_for_the_writes_and_takes_100_ids_a_describe(
+    emulator: Emulator, invoke: Invoke
+) -> None:
+    emulator.backend.generate(FleetSpec(pairs=250, routes=[(PRIMARY, DR)], seed=9))
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-read"},
+        FAILOVER_CONCURRENCY="16",
+        FAILOVER_VERIFY="false",
+    )
+    assert result["status"] == "completed", result["reason"]
+    assert result["summary"]["failedOver"] == 250
+    assert all(t["statusAfter"] in ("failovering", "failovered") for t in result["targets"])
+    requests = emulator.ledger.snapshot()["requests"]
+    kinds = [
+        "write" if r.get("action") == "FailoverDiskReplicaPair" else "read"
+        for r in requests
+        if r.get("action") == "FailoverDiskReplicaPair"
+        or (r.get("action") == "DescribeDiskReplicaPairs" and r["params"].get("PairIds"))
+    ]
+    # no read by id while a write is still to be sent, and one describe per 100 targets read
+    assert kinds == ["write"] * 250 + ["read"] * 3
+
+
+def test_a_failed_read_after_the_200_leaves_the_target_pending_with_the_reason(
+    emulator: Emulator, invoke: Invoke
+) -> None:
+    seed_basic(emulator)
+    # the planning page passes; every describe by id after it fails for good
+    rule = FaultRule(
+        action="DescribeDiskReplicaPairs",
+        after=1,
+        error=FaultError(status=400, code="InvalidParameter", message="PairIds is invalid"),
+    )
+    emulator.faults.set([rule], emulator.clock.now(), emulator.config().seed)
+    result = invoke(
+        {"action": "failover", "primaryRegion": PRIMARY, "reason": "test", "incidentId": "inc-unread"},
+        FAILOVER_VERIFY="false",
+    )
+    t = {x["id"]: x for x in result["targets"]}
+    assert t["pg-1"]["outcome"] == "failedOver"  # groups are read with their own describe
+    for pair in ("pair-0", "pair-1", "pair-2"):
+        assert t[pair]["outcome"] == "pending" and t[pair]["attempts"] == 1
+        assert "reading its state failed: InvalidParameter" in t[pair]["reason"]
+    effects = Counter(e["targetId"] for e in emulator.ledger.snapshot()["effects"])
+    assert set(effects.values()) == {1} and {"pair-0", "pair-1", "pair-2", "pg-1"} <= set(effects)
 
 
 # ------------------------------------------------------------------------------ client pool, end to end

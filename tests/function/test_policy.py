@@ -18,6 +18,7 @@ from replica_failover.policy import (
     after_accepted,
     after_failure,
     is_ambiguous,
+    is_lost_answer,
     is_throttled,
     is_transient,
     must_look,
@@ -53,6 +54,29 @@ def test_classification(code: str, http: int | None, throttled: bool, transient:
     assert is_transient(code, http) is transient and f.transient is transient
     assert is_ambiguous(f) is (transient and not throttled)
     assert must_look(f) is look
+
+
+@pytest.mark.parametrize(
+    ("code", "http", "lost"),
+    [
+        ("RequestTimeout", 504, True),
+        ("RequestTimeout", 408, True),
+        ("GatewayTimeout", 504, True),
+        # overload signals keep their backoff
+        ("ServiceUnavailable", 503, False),
+        ("InternalError", 500, False),
+        ("Unknown", 502, False),
+        ("Throttling.User", 400, False),
+        ("Throttling", 504, False),
+        ("SomethingElse", 429, False),
+        # our own token still in flight, a transport failure: not the gateway's lost answer
+        ("LastTokenProcessing", 400, False),
+        ("SDK.HttpError", None, False),
+        ("OperationDenied.InvalidStatus", 400, False),
+    ],
+)
+def test_a_lost_answer_is_a_504_and_never_an_overload_signal(code: str, http: int | None, lost: bool) -> None:
+    assert is_lost_answer(ApiFailure(code, "msg", http)) is lost
 
 
 def _done(outcome: str, status_after: str | None = None) -> tuple[str, str, str | None]:

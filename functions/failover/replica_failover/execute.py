@@ -8,12 +8,17 @@ status lookup) and policy.py (what an answer means for the target).
 Why one effect holds (docs/idempotency.md has the long form): every attempt of one round carries
 the same ClientToken (token.py), so a retry after an ambiguous answer (504, reset, read timeout)
 replays the first call instead of repeating it; the token is the same across notifications and
-concurrent invocations too. After a 200 the target is looked at: failing over or failed over, it is
-done; still in a pre-failover state (the 200 replayed a token an earlier incident consumed) or
-``failover_failed`` (that round failed), the next round's token is sent. What the token cannot
-settle, state does: InvalidStatus and LastTokenProcessing are reconciled by describing the target.
+concurrent invocations too. The targets go in waves, one token round each: once every target of the
+wave has its answer, the ones answered 200 are looked at, 100 ids a describe: failing over or failed
+over, a target is done; still in a pre-failover state (the 200 replayed a token an earlier incident
+consumed) or ``failover_failed`` (that round failed), it goes on in the next wave with the next
+round's token. What the token cannot settle, state does: InvalidStatus and LastTokenProcessing are
+reconciled by describing the target.
 
-Retries: tenacity, capped full-jitter exponential backoff, until the invocation deadline. A retry
+Retries: tenacity, capped full-jitter exponential backoff, until the invocation deadline; a lost
+answer (504) is re-sent without one while the API is not throttling, and in the tail of a run that
+had more targets than send slots (every open target now fits in them) without a look either, since
+the same token makes it a replay. A retry
 of an error takes a token from the :class:`~replica_failover.retry.RetryBudget`, a bucket that
 refills over time: a storm costs the API a bounded rate of retries, and a long blip slows the run
 without ending it. ``max_attempts`` (0: none) caps attempts per call for drills. A retry of a
@@ -25,14 +30,15 @@ rate limit from the throttles themselves and paces every call, retries included,
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, Final
 
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
 from replica_failover.config import Settings
@@ -50,6 +56,7 @@ from replica_failover.policy import (
     after_accepted,
     after_failure,
     is_ambiguous,
+    is_lost_answer,
     must_look,
 )
 from replica_failover.result import TargetResult, target_result
@@ -60,7 +67,6 @@ from replica_failover.retry import (
     RetryBudget,
     stop_at_deadline,
     stop_when_budget_spent,
-    wait_less_looking,
 )
 from replica_failover.token import MAX_ROUNDS, round_token
 
@@ -94,6 +100,9 @@ class Executor:
         # FAILOVER_CONCURRENCY bounds the API calls in flight, not the threads: a worker waiting to look
         # (StatusBoard) or backing off holds no slot, so others keep sending and the looks batch up
         self._slots = SendSlots(settings.concurrency)
+        self._open_lock = threading.Lock()
+        self._open = 0  # targets of this run not finished yet
+        self._crowded = False  # the run had more targets than send slots: it has a tail
 
     # ------------------------------------------------------------------ API
     def run(self, plan: Plan) -> list[TargetResult]:
@@ -107,9 +116,12 @@ class Executor:
             slots = self.settings.concurrency
             per_slot = WORKERS_PER_SLOT if slots > 1 else 1
             workers = max(1, min(per_slot * slots, MAX_WORKERS, len(todo)))
+            runs = {_key(i): _Target(token=round_token(_base(i), 0)) for i in todo}
+            self._crowded = len(todo) > slots
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="failover") as pool:
-                for item, res in zip(todo, pool.map(self._failover_one, todo), strict=True):
-                    results[_key(item)] = res
+                wave = list(todo)
+                while wave:  # one token round per wave; a target whose 200 left it not failed over goes on
+                    wave = self._wave(pool, wave, runs, results)
             # what the API's flow control did to this run: the estimated limit and how often it throttled
             self.log.info("send-rate", **self.rate.stats())
             self.log.info("retry-budget", **self.budget.stats())
@@ -156,7 +168,7 @@ class Executor:
             stop = stop_after_attempt(self.settings.max_attempts) | stop
         return Retrying(
             stop=stop,
-            wait=wait_less_looking(wait_random_exponential(multiplier=self.backoff.base, max=self.backoff.cap)),
+            wait=self.backoff.wait(),
             retry=retry_if_exception_type(Retryable),
             sleep=self._rest,
             before_sleep=before_sleep,
@@ -167,12 +179,93 @@ class Executor:
         with self.board.resting():
             self.backoff.sleep(max(0.0, min(seconds, self.deadline.remaining())))
 
-    def _failover_one(self, item: PlanItem) -> TargetResult:
-        started, t0 = time.time(), time.monotonic()
-        assert item.token_base is not None
-        run = _Target(token=round_token(item.token_base, 0))
+    def _wave(
+        self,
+        pool: ThreadPoolExecutor,
+        wave: list[PlanItem],
+        runs: dict[str, _Target],
+        results: dict[str, TargetResult],
+    ) -> list[PlanItem]:
+        """Send each target's current round until it is answered; then read, in batches, the state of
+        the targets answered 200. Returns the targets that go on to the next round.
+
+        Why the read after a 200 waits for the wave: it only tells a fresh apply from a replay of an
+        earlier round, and the disk is writable either way. Read inline, it held a worker per target
+        and split into describes of as many ids as there were threads, each a token of the API's
+        rate limit spent while writes were still waiting. Read once the writes are out, it costs one
+        describe per 100 targets, none of them in the way of a write."""
+        self._open = len(wave)
+        answered = list(pool.map(lambda i: self._send(i, runs[_key(i)]), wave))
+        accepted = [i for i, answer in zip(wave, answered, strict=True) if answer is ACCEPTED]
+        for item, answer in zip(wave, answered, strict=True):
+            if isinstance(answer, Done):  # a finished target's state goes into its result, and only there
+                results[_key(item)] = self._finish(item, runs.pop(_key(item)), answer)
+        seen = self._read_after_200(pool, accepted)
+        next_wave: list[PlanItem] = []
+        for item in accepted:
+            run = runs[_key(item)]
+            status = seen[(item.kind, item.id)]
+            verdict: Done | NextRound = status if isinstance(status, Done) else after_accepted(item.kind, status)
+            if isinstance(verdict, NextRound):
+                run.passed.append(verdict.status)
+                run.round += 1
+                if run.round < MAX_ROUNDS:
+                    run.token, run.ambiguous = round_token(_base(item), run.round), False
+                    self.log.info("next-round", target=_key(item), round=run.round, statusRead=verdict.status)
+                    next_wave.append(item)
+                    continue
+                verdict = Done(
+                    "failed",
+                    f"{MAX_ROUNDS} ClientToken rounds were each answered 200 and left the target "
+                    f"{verdict.status}; the API is not failing it over. Fail it over by hand.",
+                    verdict.status,
+                )
+            results[_key(item)] = self._finish(item, runs.pop(_key(item)), verdict)
+        return next_wave
+
+    def _in_tail(self) -> bool:
+        """The end of a run that had more targets than send slots: every target still open fits in
+        the slots. A run that never had more keeps looking before it retries: nothing waits there,
+        and a look saves the write of an applied call."""
+        return self._crowded and self._open <= self.settings.concurrency
+
+    def _send(self, item: PlanItem, run: _Target) -> Done | _Accepted:
+        if run.t0 is None:
+            run.started, run.t0 = time.time(), time.monotonic()
         with self.board.working():
-            done = self._rounds(item, run)
+            try:
+                return self._round(item, run)
+            finally:
+                with self._open_lock:
+                    self._open -= 1
+
+    def _read_after_200(
+        self, pool: ThreadPoolExecutor, items: list[PlanItem]
+    ) -> dict[tuple[str, str], str | Done | None]:
+        """The status of each target answered 200 (None: gone), 100 ids per describe, the describes in
+        parallel; a target whose describe failed maps to its pending outcome."""
+        chunks = [
+            (kind, chunk)
+            for kind in ("group", "pair")
+            for chunk in _chunks([i.id for i in items if i.kind == kind], StatusBoard.BATCH)
+        ]
+        region = self.settings.dr_region
+
+        def read(kind_ids: tuple[str, list[str]]) -> dict[tuple[str, str], str | Done | None]:
+            kind, ids = kind_ids
+            try:
+                found = self._fetch_statuses(region, kind, ids)
+            except ApiFailure as f:
+                why = Done("pending", f"answered 200, and reading its state failed: {f.code}: {f.message}")
+                return {(kind, i): why for i in ids}
+            return {(kind, i): found.get(i) for i in ids}
+
+        seen: dict[tuple[str, str], str | Done | None] = {}
+        for part in pool.map(read, chunks):
+            seen.update(part)
+        return seen
+
+    def _finish(self, item: PlanItem, run: _Target, done: Done) -> TargetResult:
         res = target_result(
             item,
             done.outcome,
@@ -184,8 +277,8 @@ class Executor:
             attempts=run.calls,
             request_ids=run.request_ids,
             errors=run.errors,
-            started_at=round(started, 3),
-            duration_ms=round((time.monotonic() - t0) * 1000, 1),
+            started_at=round(run.started, 3),
+            duration_ms=round((time.monotonic() - (run.t0 or time.monotonic())) * 1000, 1),
         )
         self.log.info(
             "target",
@@ -198,29 +291,10 @@ class Executor:
         )
         return res
 
-    def _rounds(self, item: PlanItem, run: _Target) -> Done:
-        """Token rounds until one ends the target: a round whose 200 left it not failed over passes on."""
-        assert item.token_base is not None
-        while True:
-            verdict = self._round(item, run)
-            if isinstance(verdict, Done):
-                return verdict
-            run.passed.append(verdict.status)
-            run.round += 1
-            if run.round >= MAX_ROUNDS:
-                return Done(
-                    "failed",
-                    f"{MAX_ROUNDS} ClientToken rounds were each answered 200 and left the target "
-                    f"{verdict.status}; the API is not failing it over. Fail it over by hand.",
-                    verdict.status,
-                )
-            run.token, run.ambiguous = round_token(item.token_base, run.round), False
-            self.log.info("next-round", target=_key(item), round=run.round, statusRead=verdict.status)
-
-    def _round(self, item: PlanItem, run: _Target) -> Done | NextRound:
-        """One round: the call with this round's token, retried until the policy decides or retrying stops."""
+    def _round(self, item: PlanItem, run: _Target) -> Done | _Accepted:
+        """One round: the call with this round's token, retried until a 200, the policy decides, or retrying stops."""
         try:
-            verdict: Done | NextRound = self._retrying(_key(item))(self._attempt, item, run)
+            verdict: Done | _Accepted = self._retrying(_key(item))(self._attempt, item, run)
         except Retryable as exc:
             f = exc.failure
             return Done("pending", f"{self._why_stopped(run)}; last error {f.code}: {f.message}")
@@ -235,7 +309,7 @@ class Executor:
             return "retry budget spent (FAILOVER_RETRY_RATE=0)"
         return "deadline reached"
 
-    def _attempt(self, item: PlanItem, run: _Target) -> Done | NextRound:
+    def _attempt(self, item: PlanItem, run: _Target) -> Done | _Accepted:
         """One call, then the policy's verdict on it; a Retry verdict is raised as Retryable for tenacity."""
         failure: ApiFailure | None = None
         # released before any look, so a waiting look holds no send slot; a retry goes first in line
@@ -257,7 +331,7 @@ class Executor:
             self.rate.done(ticket, throttled=failure is not None and failure.throttled)
         if failure is None:
             run.request_ids.append(rid)
-            return self._on_accepted(item)
+            return ACCEPTED  # the state after it is read with the wave's (_wave)
         run.errors.append(failure.code)
         if failure.request_id:
             run.request_ids.append(failure.request_id)
@@ -267,22 +341,24 @@ class Executor:
         run.ambiguous = run.ambiguous or is_ambiguous(failure)
         return self._on_failure(item, failure, ambiguous_before)
 
-    def _on_accepted(self, item: PlanItem) -> Done | NextRound:
-        """A 200: the policy's verdict on the status read after it."""
-        seen = self._look(item)
-        return _go_on(seen if isinstance(seen, (Retry, Done)) else after_accepted(item.kind, seen))
-
-    def _on_failure(self, item: PlanItem, failure: ApiFailure, ambiguous_before: bool) -> Done | NextRound:
+    def _on_failure(self, item: PlanItem, failure: ApiFailure, ambiguous_before: bool) -> Done:
         """A failed call: the policy's verdict, with the target's status read first when the policy needs it."""
         if not must_look(failure):
-            return _go_on(after_failure(item.kind, item.region, failure, NOT_READ, ambiguous_before=ambiguous_before))
+            return _settled(after_failure(item.kind, item.region, failure, NOT_READ, ambiguous_before=ambiguous_before))
+        if self._in_tail() and is_lost_answer(failure) and self.rate.calm():
+            # every open target can have a call in flight, so a look would save no send that another
+            # target waits for, and it costs a round trip on the chain the run now waits for. Re-send
+            # under the same token: an applied write answers as a replay, its 200 is read as any other.
+            raise Retryable(failure, at_once=True)
         looking = self.backoff.now()
         seen = self._look(item)
         if isinstance(seen, (Retry, Done)):
-            return _go_on(seen)
+            return _settled(seen)
         verdict = after_failure(item.kind, item.region, failure, seen, ambiguous_before=ambiguous_before)
-        # the retry's backoff is shortened by the time this look took (wait_less_looking)
-        return _go_on(verdict, looked=self.backoff.now() - looking)
+        # the retry's backoff is shortened by the time this look took (wait_less_looking); a lost
+        # answer is re-sent at once while the API is not throttling: the send rate and slots pace it
+        at_once = is_lost_answer(failure) and self.rate.calm()
+        return _settled(verdict, looked=self.backoff.now() - looking, at_once=at_once)
 
     def _look(self, item: PlanItem) -> str | Retry | Done | None:
         """The target's status now (None: gone), from a batched describe shared with other workers; or,
@@ -366,11 +442,28 @@ class _Target:
     request_ids: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     passed: list[str] = field(default_factory=list)  # per round left behind: what the target read after its 200
+    started: float = 0.0  # wall clock of the first send, for the result
+    t0: float | None = None  # monotonic clock of the same moment
     ambiguous: bool = False  # an earlier attempt of this round may have been applied without us hearing so
 
 
-def _go_on(verdict: Verdict, *, looked: float = 0.0) -> Done | NextRound:
-    """Hand a verdict to tenacity: a Retry is raised (tenacity retries exceptions), the rest returned."""
+class _Accepted:
+    """A 200: the round's call was taken. Whether it did the failover is read with the wave's batch."""
+
+
+ACCEPTED: Final = _Accepted()
+
+
+def _base(item: PlanItem) -> str:
+    assert item.token_base is not None, "a target to fail over has a token base (plan.py)"
+    return item.token_base
+
+
+def _settled(verdict: Verdict, *, looked: float = 0.0, at_once: bool = False) -> Done:
+    """Hand a verdict to tenacity: a Retry is raised (tenacity retries exceptions), a Done returned.
+    A failed call never starts the next round: only a 200 does (policy.after_failure)."""
     if isinstance(verdict, Retry):
-        raise Retryable(verdict.failure, looked=looked)
+        raise Retryable(verdict.failure, looked=looked, at_once=at_once)
+    if isinstance(verdict, NextRound):
+        raise AssertionError(f"the next round after a failed call ({verdict.status}): policy.py never says so")
     return verdict

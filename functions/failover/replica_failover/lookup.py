@@ -1,8 +1,9 @@
 """The batched status lookup: "what is this target's status now?" for many workers at once.
 
-Where it sits: event -> incident -> decision -> plan -> **execution** -> result. After a 200, or an
-answer that leaves it open whether the write was applied, the executor looks at the target before it
-decides (policy.py); :class:`StatusBoard` coalesces those looks into describes of up to 100 ids.
+Where it sits: event -> incident -> decision -> plan -> **execution** -> result. After an answer that
+leaves it open whether the write was applied, the executor looks at the target before it decides
+(policy.py); :class:`StatusBoard` coalesces those looks into describes of up to 100 ids. (The look
+after a 200 waits for the whole wave of writes and is batched by the executor itself.)
 """
 
 from __future__ import annotations

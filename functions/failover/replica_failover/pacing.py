@@ -81,6 +81,7 @@ class AdaptiveRate:
         self._sent: deque[float] = deque(maxlen=4096)
         self._accepted: deque[float] = deque(maxlen=16384)
         self._throttled: list[float] = []  # sorted send times of throttled requests (last 64)
+        self._last_throttle = float("-inf")  # when the last throttled answer arrived
         self.estimate: float | None = None  # the API's limit as last measured, requests/s
         self.throttles = 0
         self.decreases = 0
@@ -100,6 +101,11 @@ class AdaptiveRate:
                 "throttles": self.throttles,
                 "decreases": self.decreases,
             }
+
+    def calm(self, within: float = 1.0) -> bool:
+        """No throttled answer arrived in the last ``within`` seconds: the API is not pushing back."""
+        with self._lock:
+            return self._now() - self._last_throttle >= within
 
     def _current(self, now: float) -> float | None:
         if self._base is None:
@@ -163,6 +169,7 @@ class AdaptiveRate:
     # ------------------------------------------------------------- adapting
     def _throttle(self, sent: float, epoch: int, now: float) -> None:
         self.throttles += 1
+        self._last_throttle = now
         measured = self._measure(sent)
         bisect.insort(self._throttled, sent)
         if len(self._throttled) > 64:

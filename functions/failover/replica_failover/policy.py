@@ -54,6 +54,14 @@ def is_ambiguous(failure: ApiFailure) -> bool:
     return failure.transient and not failure.throttled
 
 
+def is_lost_answer(failure: ApiFailure) -> bool:
+    """The gateway gave up waiting for the backend's answer (504, ``RequestTimeout``): the call may or
+    may not have been applied, and nothing in the answer says the API is overloaded. Under this
+    round's ClientToken a re-send is at worst a replay, so it needs no backoff of its own; 500, 502,
+    503 and throttling are overload signals and keep theirs."""
+    return not failure.throttled and (failure.status == 504 or failure.code == "RequestTimeout")
+
+
 def must_look(failure: ApiFailure) -> bool:
     """Read the target's status before deciding: an ambiguous answer may hide an applied write,
     LastTokenProcessing means our token is still in flight, InvalidStatus means the state moved. An
@@ -100,7 +108,7 @@ def _action(kind: TargetKind) -> str:
     return "FailoverDisk" + ("ReplicaPair" if kind == "pair" else "ReplicaGroup")
 
 
-def after_accepted(kind: TargetKind, status: str | None) -> Verdict:
+def after_accepted(kind: TargetKind, status: str | None) -> Done | NextRound:
     """A 200, and the status read after it. Only a target that reads failing over (or failed over) is done.
 
     The look is what tells a 200 that did the failover from one that replayed an earlier round: a

@@ -9,10 +9,11 @@ An attempt that may be retried raises :class:`Retryable`; which failures qualify
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tenacity import RetryCallState
 from tenacity.stop import stop_base
@@ -120,22 +121,29 @@ class Backoff:
     cap only stretches the run's tail (at a 5 s cap, a target with six 504s in a row waits ~6 s).
 
     ``now``/``sleep`` are the executor's clock for deadlines, backoffs and the retry budget; tests
-    inject a simulated one to live through a long outage without waiting it out.
+    inject a simulated one to live through a long outage without waiting it out. ``rng`` draws the
+    jitter: a seeded ``random.Random`` makes the backoffs of a run reproducible.
     """
 
     base: float = 0.1
     cap: float = 1.0
     now: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    def wait(self) -> wait_base:
+        """The tenacity wait for attempt n: ``uniform(0, min(cap, base * 2**(n-1)))``, less any look."""
+        return wait_less_looking(wait_full_jitter(self.base, self.cap, self.rng))
 
 
 class Retryable(Exception):
     """An attempt failed in a way a retry can cure; the retry strategies below read it."""
 
-    def __init__(self, failure: ApiFailure, *, looked: float = 0.0) -> None:
+    def __init__(self, failure: ApiFailure, *, looked: float = 0.0, at_once: bool = False) -> None:
         super().__init__(str(failure))
         self.failure = failure
         self.looked = looked  # seconds this attempt spent looking at the target after the failure
+        self.at_once = at_once  # the policy sends this retry without a backoff (a lost answer, the API calm)
 
 
 class stop_at_deadline(stop_base):
@@ -171,11 +179,25 @@ class stop_when_budget_spent(stop_base):
         return False
 
 
+class wait_full_jitter(wait_base):
+    """Capped full jitter, ``uniform(0, min(cap, base * 2**(n-1)))``, drawn from the backoff's own ``rng``."""
+
+    def __init__(self, base: float, cap: float, rng: random.Random) -> None:
+        self.base, self.cap, self.rng = base, cap, rng
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        doublings = min(max(0, retry_state.attempt_number - 1), 64)  # 2**64 * base is past any cap
+        return self.rng.uniform(0.0, min(self.cap, self.base * 2.0**doublings))
+
+
 class wait_less_looking(wait_base):
-    """The backoff, less the time the failed attempt already spent looking at the target.
+    """The backoff, less the time the failed attempt already spent looking at the target; none at
+    all for a retry marked ``at_once``.
 
     A look waits for a batch and a describe round trip (a few hundred ms under load): the attempts
     are already that far apart, and sleeping the full backoff on top only stretches the run's tail.
+    ``at_once`` is the executor's call (a lost answer while the API is not throttling): the backoff
+    is there to relieve an API that signals overload, and a lost answer is not such a signal.
     """
 
     def __init__(self, inner: wait_base) -> None:
@@ -183,5 +205,7 @@ class wait_less_looking(wait_base):
 
     def __call__(self, retry_state: RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        if isinstance(exc, Retryable) and exc.at_once:
+            return 0.0
         looked = exc.looked if isinstance(exc, Retryable) else 0.0
         return max(0.0, self.inner(retry_state) - looked)
