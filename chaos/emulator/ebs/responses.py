@@ -16,7 +16,7 @@ from typing import Any
 
 from chaos.emulator.ebs.backend import CallContext, EbsBackend, Filters, Kind, Pager
 from chaos.emulator.ebs.models import REGION_RE
-from chaos.emulator.ebs.urls import REQUIRED, handler_name
+from chaos.emulator.ebs.urls import handler_name
 from chaos.emulator.errors import ApiError
 
 TAG_RE = re.compile(r"^Tag\.(\d+)\.(Key|Value)$")
@@ -33,10 +33,8 @@ class ApiCall:
         return self.params["RegionId"]
 
 
-def check_required(action: str, params: Mapping[str, str]) -> None:
-    for name in REQUIRED[action]:
-        if not params.get(name):
-            raise ApiError.of("MissingParameter", name)
+def check_region(action: str, params: Mapping[str, str]) -> None:
+    """Every operation names a RegionId (a required parameter); it must look like one."""
     region = params["RegionId"]
     if len(region) > 64 or not REGION_RE.match(region):
         raise ApiError.of("InvalidParameter", "RegionId")

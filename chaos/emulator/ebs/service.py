@@ -11,10 +11,11 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from chaos.emulator.ebs import product
 from chaos.emulator.ebs.backend import EbsBackend, Kind
-from chaos.emulator.ebs.dispatch import EbsDispatcher
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord
 from chaos.emulator.ebs.responses import EbsResponse
+from chaos.emulator.rpc import RpcDispatcher
 from chaos.emulator.shared import Shared
 
 
@@ -24,7 +25,8 @@ class EbsService:
     def __init__(self, shared: Shared) -> None:
         events = shared.events
         self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, events.publish, events=events)
-        self._dispatcher = EbsDispatcher(shared, EbsResponse(self.backend))
+        responses = EbsResponse(self.backend)
+        self._dispatcher = RpcDispatcher(shared, product.product(self.backend), product.handler(responses))
 
     @classmethod
     def create(cls, shared: Shared) -> EbsService:
