@@ -243,6 +243,35 @@ class RpcDispatcher:
         return None
 
 
+class RpcService:
+    """What an RPC product's service object shares: recognised on ``/`` by its Version, answered by the
+    pipeline. A subclass adds its backend, ``create``, ``reset`` and its control-plane surface."""
+
+    def __init__(self, shared: Shared, product: RpcProduct, handler: Handler) -> None:
+        self.product = product
+        self._dispatcher = RpcDispatcher(shared, product, handler)
+
+    @property
+    def name(self) -> str:
+        return self.product.name
+
+    def recognises(self, request: Request) -> bool:
+        return request.path == "/" and request_version(request) == self.product.version
+
+    def dispatch(self, request: Request) -> Response:
+        return self._dispatcher.dispatch(request)
+
+    def settle(self) -> None:
+        """Nothing to apply unless the product has transitions on the clock."""
+
+    def shutdown(self) -> None:
+        """Nothing runs in the background."""
+
+    def wait_quiet(self, timeout: float) -> bool:
+        """Block until no request of this product is being processed (or ``timeout``); True when quiet."""
+        return self._dispatcher.wait_quiet(timeout)
+
+
 def _misbehave(request: Request, firing: Firing) -> None:
     rule = firing.rule
     delay(rule.hang_ms)

@@ -16,6 +16,7 @@ from typing import Any
 from chaos.emulator.cms.backend import CmsBackend, EventFilters, parse_keywords
 from chaos.emulator.cms.models import LEVELS
 from chaos.emulator.errors import ApiError
+from chaos.emulator.rpc import RpcContext
 
 DEFAULT_METRIC_LOOKBACK_MS = 3600 * 1000  # DescribeMetricLast without StartTime looks back one hour
 PERIODS = frozenset({"15", "60", "300", "900", "3600"})
@@ -84,10 +85,10 @@ class CmsResponse:
     def __init__(self, backend: CmsBackend) -> None:
         self.backend = backend
 
-    def dispatch(self, action: str, params: Mapping[str, str], request_id: str) -> dict[str, Any]:
+    def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
         if action == "DescribeSystemEventAttribute":
-            return self.describe_system_event_attribute(params, request_id)
-        return self.describe_metric_last(params, request_id)
+            return self.describe_system_event_attribute(params, ctx.request_id)
+        return self.describe_metric_last(params, ctx.request_id)
 
     def describe_system_event_attribute(self, params: Mapping[str, str], request_id: str) -> dict[str, Any]:
         level = params.get("Level") or None
