@@ -98,6 +98,43 @@ def request_version(request: Request) -> str:
     return version
 
 
+def _invalid_parameter(name: str) -> ApiError:
+    return ApiError.of("InvalidParameter", name)
+
+
+def int_param(
+    params: Mapping[str, str],
+    name: str,
+    lo: int,
+    hi: int,
+    default: int,
+    invalid: Callable[[str], ApiError] = _invalid_parameter,
+) -> int:
+    """An optional integer parameter within ``lo..hi``; ``default`` when absent or empty."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(name) from None
+    if not lo <= value <= hi:
+        raise invalid(name)
+    return value
+
+
+def bool_param(
+    params: Mapping[str, str], name: str, default: bool, invalid: Callable[[str], ApiError] = _invalid_parameter
+) -> bool:
+    """An optional ``true``/``false`` parameter (any case); ``default`` when absent or empty."""
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise invalid(name)
+    return raw.lower() == "true"
+
+
 class RpcDispatcher:
     def __init__(self, shared: Shared, product: RpcProduct, handler: Handler) -> None:
         self._s = shared
