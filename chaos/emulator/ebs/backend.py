@@ -168,20 +168,7 @@ class EbsBackend(ReplicationOperations, DrillOperations):
         )
 
     def _effect(self, ctx: CallContext, kind: Kind, rid: str, before: str, after: str, **extra: Any) -> None:
-        self.ledger.record_effect(
-            {
-                "time": self.clock.now(),
-                "requestId": ctx.request_id,
-                "action": ctx.action,
-                "clientToken": ctx.client_token,
-                "accessKeyId": ctx.access_key_id,
-                "targetType": kind,
-                "targetId": rid,
-                "from": before,
-                "to": after,
-                **extra,
-            }
-        )
+        self.ledger.record_effect(ctx.effect_entry(self.clock.now(), kind, rid, {"from": before, "to": after, **extra}))
 
     # ------------------------------------------------------------- seeding
     def seed_pairs(self, records: Iterable[PairRecord]) -> list[str]:
