@@ -95,9 +95,8 @@ class EcsResponse:
         self.backend = backend
 
     def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
-        who = Caller(ctx.request_id, action, ctx.access_key_id)
         handler: Callable[[Mapping[str, str], Caller], dict[str, Any]] = getattr(self, action)
-        return {"RequestId": ctx.request_id, **handler(params, who)}
+        return {"RequestId": ctx.request_id, **handler(params, ctx)}
 
     # ----------------------------------------------------------- reads
     def DescribeInstances(self, params: Mapping[str, str], who: Caller) -> dict[str, Any]:
