@@ -280,6 +280,15 @@ class RpcDispatcher:
         return None
 
 
+class ActionMethods:
+    """Responses with one method per action, named after it (``DescribeDisks``); a method answers its
+    body without the RequestId, which :meth:`dispatch` adds. Its ``dispatch`` is the pipeline's handler."""
+
+    def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
+        handler: Callable[[Mapping[str, str], RpcContext], dict[str, Any]] = getattr(self, action)
+        return {"RequestId": ctx.request_id, **handler(params, ctx)}
+
+
 class RpcService:
     """What an RPC product's service object shares: recognised on ``/`` by its Version, answered by the
     pipeline. A subclass adds its backend, ``create``, ``reset`` and its control-plane surface."""

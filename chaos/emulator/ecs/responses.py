@@ -16,7 +16,7 @@ from chaos.emulator.ecs.backend import Caller, EcsBackend
 from chaos.emulator.ecs.errors import ecs_error
 from chaos.emulator.ecs.models import DISK_STATUSES, INSTANCE_STATUSES, DiskRecord, EcsTag, InstanceRecord
 from chaos.emulator.errors import ApiError
-from chaos.emulator.rpc import RpcContext, bool_param
+from chaos.emulator.rpc import ActionMethods, bool_param
 
 VERSION = "2014-05-26"
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -90,13 +90,9 @@ def _page(params: Mapping[str, str], items: list[T], id_of: Callable[[T], str]) 
     return page, meta
 
 
-class EcsResponse:
+class EcsResponse(ActionMethods):
     def __init__(self, backend: EcsBackend) -> None:
         self.backend = backend
-
-    def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
-        handler: Callable[[Mapping[str, str], Caller], dict[str, Any]] = getattr(self, action)
-        return {"RequestId": ctx.request_id, **handler(params, ctx)}
 
     # ----------------------------------------------------------- reads
     def DescribeInstances(self, params: Mapping[str, str], who: Caller) -> dict[str, Any]:
