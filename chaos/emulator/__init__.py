@@ -22,8 +22,9 @@ Adding a service (``ecs/``, ``dns/``, ``cms/`` …):
    handler per operation, named after it), ``models.py``/``backend.py`` (its state) and
    ``service.py``: a class with ``name``, ``recognises(request)``, ``dispatch(request)``,
    ``settle()``, ``reset()``, ``shutdown()`` and ``create(shared)`` (see
-   :class:`chaos.emulator.services.Service`). An RPC service reuses the pipeline pattern of
-   ``ebs/dispatch.py`` (auth, RAM, flow control, faults, ClientToken, ledger) from ``Shared``.
+   :class:`chaos.emulator.services.Service`). An RPC service on ``/`` declares an
+   ``RpcProduct`` and runs on the shared pipeline, ``rpc.py`` (auth, RAM, flow control, faults,
+   ClientToken, ledger), built from ``Shared``.
 2. Add ``<Svc>Service.create`` to ``SERVICES`` in ``services.py``, before ``ebs`` (the catch-all).
 3. Control-plane endpoints for its state, if any, call typed methods on the service object.
 

@@ -16,6 +16,7 @@ from typing import Any
 from chaos.emulator.cms.backend import CmsBackend, EventFilters, parse_keywords
 from chaos.emulator.cms.models import LEVELS
 from chaos.emulator.errors import ApiError
+from chaos.emulator.rpc import RpcContext, int_param
 
 DEFAULT_METRIC_LOOKBACK_MS = 3600 * 1000  # DescribeMetricLast without StartTime looks back one hour
 PERIODS = frozenset({"15", "60", "300", "900", "3600"})
@@ -23,20 +24,6 @@ PERIODS = frozenset({"15", "60", "300", "900", "3600"})
 
 def invalid(name: str) -> ApiError:
     return ApiError(code="ParameterInvalid", status=400, message=f"Illegal parameters. {name} is invalid.")
-
-
-
-def _int(params: Mapping[str, str], name: str, lo: int, hi: int, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(name) from None
-    if not lo <= value <= hi:
-        raise invalid(name)
-    return value
 
 
 def _millis(params: Mapping[str, str], name: str, *, dates: bool) -> int | None:
@@ -84,17 +71,17 @@ class CmsResponse:
     def __init__(self, backend: CmsBackend) -> None:
         self.backend = backend
 
-    def dispatch(self, action: str, params: Mapping[str, str], request_id: str) -> dict[str, Any]:
+    def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
         if action == "DescribeSystemEventAttribute":
-            return self.describe_system_event_attribute(params, request_id)
-        return self.describe_metric_last(params, request_id)
+            return self.describe_system_event_attribute(params, ctx.request_id)
+        return self.describe_metric_last(params, ctx.request_id)
 
     def describe_system_event_attribute(self, params: Mapping[str, str], request_id: str) -> dict[str, Any]:
         level = params.get("Level") or None
         if level is not None and level not in LEVELS:
             raise invalid("Level")
-        page = _int(params, "PageNumber", 1, 100_000_000, 1)
-        size = _int(params, "PageSize", 1, 100, 10)
+        page = int_param(params, "PageNumber", 1, 100_000_000, 1, invalid)
+        size = int_param(params, "PageSize", 1, 100, 10, invalid)
         start, end = _window(params, dates=False)
         filters = EventFilters(
             product=params.get("Product") or None,
@@ -121,7 +108,7 @@ class CmsResponse:
         period = params.get("Period") or "60"
         if period not in PERIODS:
             raise invalid("Period")
-        length = _int(params, "Length", 1, 1440, 1000)
+        length = int_param(params, "Length", 1, 1440, 1000, invalid)
         selectors = _selectors(params.get("Dimensions"))
         start, end = _window(params, dates=True)
         end = end if end is not None else self.backend.now_ms()

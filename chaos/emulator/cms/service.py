@@ -9,14 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from werkzeug.wrappers import Request, Response
-
 from chaos.emulator.cms.backend import CmsBackend
 from chaos.emulator.cms.models import DatapointSeed, SystemEventSeed
 from chaos.emulator.cms.responses import CmsResponse
-from chaos.emulator.cms.urls import REQUIRED, VERSION, recognised
+from chaos.emulator.cms.urls import REQUIRED, VERSION
 from chaos.emulator.errors import ApiError
-from chaos.emulator.rpc import RpcDispatcher, RpcProduct
+from chaos.emulator.rpc import RpcProduct, RpcService
 from chaos.emulator.shared import Shared
 
 # CloudMonitor on the shared RPC pipeline: reads only (no ClientToken), a RAM refusal is
@@ -34,37 +32,17 @@ PRODUCT = RpcProduct(
 )
 
 
-class CmsService:
-    name = "cms"
-
+class CmsService(RpcService):
     def __init__(self, shared: Shared) -> None:
         self.backend = CmsBackend(shared.clock.now)
-        responses = CmsResponse(self.backend)
-        self._dispatcher = RpcDispatcher(
-            shared, PRODUCT, lambda action, params, ctx: responses.dispatch(action, params, ctx.request_id)
-        )
+        super().__init__(shared, PRODUCT, CmsResponse(self.backend).dispatch)
 
     @classmethod
     def create(cls, shared: Shared) -> CmsService:
         return cls(shared)
 
-    # ----- HTTP
-    def recognises(self, request: Request) -> bool:
-        """RPC on ``/`` naming CloudMonitor's version 2019-01-01."""
-        return recognised(request)
-
-    def dispatch(self, request: Request) -> Response:
-        return self._dispatcher.dispatch(request)
-
-    # ----- lifecycle
-    def settle(self) -> None:
-        """Nothing to apply: queries compare record times with the clock."""
-
     def reset(self) -> None:
         self.backend.reset()
-
-    def shutdown(self) -> None:
-        """Nothing runs in the background."""
 
     # ----- the control plane's surface
     def add_events(self, events: Iterable[SystemEventSeed]) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from chaos.emulator.dns.backend import DnsBackend
 from chaos.emulator.dns.models import RECORD_TYPES, RR_RE, DomainRecord
 from chaos.emulator.errors import ApiError
-from chaos.emulator.rpc import RpcContext
+from chaos.emulator.rpc import ActionMethods, RpcContext
 
 VERSION = "2015-01-09"
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -59,13 +59,9 @@ def _matches(r: DomainRecord, params: Mapping[str, str]) -> bool:
     return kw.lower() in r.RR.lower() or kw.lower() in r.Value.lower()
 
 
-class DnsResponse:
+class DnsResponse(ActionMethods):
     def __init__(self, backend: DnsBackend) -> None:
         self.backend = backend
-
-    def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
-        handler: Callable[[Mapping[str, str], RpcContext], dict[str, Any]] = getattr(self, action)
-        return {"RequestId": ctx.request_id, **handler(params, ctx)}
 
     def DescribeDomainRecords(self, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
         number = _int(params, "PageNumber", 1, 100_000, 1) or 1

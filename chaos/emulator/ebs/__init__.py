@@ -6,8 +6,8 @@ Structure (read in this order):
   and what the gateway routes (method, path ``/``, ``Action``, ``Version``).
 * ``service.py``: :class:`EbsService`, the object the emulator registers; the typed surface the
   control plane uses (``seed_pairs``, ``flip``, ``snapshot``…).
-* ``dispatch.py``: the request pipeline (authenticate, RAM, flow control, faults, ClientToken,
-  latency, handler) and the ledger entry of every request.
+* ``product.py``: ebs's stages on the shared RPC pipeline (``chaos/emulator/rpc.py``: authenticate,
+  RAM, flow control, faults, ClientToken, latency, handler, the ledger entry of every request).
 * ``responses.py``: one handler per operation, named after it (``failover_disk_replica_pair``…);
   parameter validation and pagination.
 * ``backend.py``: the state (pairs, groups), lazy transitions (``settle``), seeding, describes.

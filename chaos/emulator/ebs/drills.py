@@ -187,20 +187,9 @@ class DrillOperations:
 
     def _drill_effect(self, ctx: CallContext, drill: Drill, before: str, after: str) -> None:
         # the drill is the target: a drill is not a state change of its pair or group
-        self.ledger.record_effect(
-            {
-                "time": self.clock.now(),
-                "requestId": ctx.request_id,
-                "action": ctx.action,
-                "clientToken": ctx.client_token,
-                "accessKeyId": ctx.access_key_id,
-                "targetType": f"{drill.kind}-drill",
-                "targetId": drill.drill_id,
-                ("pairId" if drill.kind == "pair" else "groupId"): drill.target_id,
-                "from": before,
-                "to": after,
-            }
-        )
+        owner = "pairId" if drill.kind == "pair" else "groupId"
+        change = {owner: drill.target_id, "from": before, "to": after}
+        self.ledger.record_effect(ctx.effect_entry(self.clock.now(), f"{drill.kind}-drill", drill.drill_id, change))
 
     # ------------------------------------------------------------ operations
     def _drill_target(self, kind: Kind, region: str, rid: str, *, start: bool) -> PairRecord | GroupRecord:

@@ -115,14 +115,9 @@ class PairRecord(_Record):
         if self.SourceRegion == self.DestinationRegion:
             raise ValueError("SourceRegion and DestinationRegion must differ (cross-region replication)")
         pid = self.ReplicaPairId
-        self.SourceZoneId = self.SourceZoneId or f"{self.SourceRegion}-a"
-        self.DestinationZoneId = self.DestinationZoneId or f"{self.DestinationRegion}-b"
+        _default_sides(self, self.SourceRegion, self.DestinationRegion)
         self.SourceDiskId = self.SourceDiskId or f"d-{_digest(pid, 'src')}"
         self.DestinationDiskId = self.DestinationDiskId or f"d-{_digest(pid, 'dst')}"
-        self.PrimaryRegion = self.PrimaryRegion or self.SourceRegion
-        self.PrimaryZone = self.PrimaryZone or self.SourceZoneId
-        self.StandbyRegion = self.StandbyRegion or self.DestinationRegion
-        self.StandbyZone = self.StandbyZone or self.DestinationZoneId
         return self
 
 
@@ -153,13 +148,19 @@ class GroupRecord(_Record):
     def _defaults(self) -> GroupRecord:
         if self.SourceRegionId == self.DestinationRegionId:
             raise ValueError("SourceRegionId and DestinationRegionId must differ")
-        self.SourceZoneId = self.SourceZoneId or f"{self.SourceRegionId}-a"
-        self.DestinationZoneId = self.DestinationZoneId or f"{self.DestinationRegionId}-b"
-        self.PrimaryRegion = self.PrimaryRegion or self.SourceRegionId
-        self.PrimaryZone = self.PrimaryZone or self.SourceZoneId
-        self.StandbyRegion = self.StandbyRegion or self.DestinationRegionId
-        self.StandbyZone = self.StandbyZone or self.DestinationZoneId
+        _default_sides(self, self.SourceRegionId, self.DestinationRegionId)
         return self
+
+
+def _default_sides(rec: PairRecord | GroupRecord, source: str, destination: str) -> None:
+    """Unset zones are ``<region>-a`` (source) and ``<region>-b`` (destination); the primary is the
+    source side and the standby the destination side unless the record says otherwise."""
+    rec.SourceZoneId = rec.SourceZoneId or f"{source}-a"
+    rec.DestinationZoneId = rec.DestinationZoneId or f"{destination}-b"
+    rec.PrimaryRegion = rec.PrimaryRegion or source
+    rec.PrimaryZone = rec.PrimaryZone or rec.SourceZoneId
+    rec.StandbyRegion = rec.StandbyRegion or destination
+    rec.StandbyZone = rec.StandbyZone or rec.DestinationZoneId
 
 
 class SeedPairs(BaseModel):

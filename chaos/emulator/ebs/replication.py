@@ -51,6 +51,19 @@ class CallContext:
     client_token: str | None
     access_key_id: str
 
+    def effect_entry(self, now: float, target_type: str, target_id: str, change: dict[str, Any]) -> dict[str, Any]:
+        """A ledger effect of this call on ``target_id``; ``change`` holds its ``from``/``to`` and the rest."""
+        return {
+            "time": now,
+            "requestId": self.request_id,
+            "action": self.action,
+            "clientToken": self.client_token,
+            "accessKeyId": self.access_key_id,
+            "targetType": target_type,
+            "targetId": target_id,
+            **change,
+        }
+
 
 class ReplicationOperations:
     """The API's write operations; the state and ``settle``/``_enter``/``_effect`` come from the backend."""

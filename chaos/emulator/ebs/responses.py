@@ -16,8 +16,9 @@ from typing import Any
 
 from chaos.emulator.ebs.backend import CallContext, EbsBackend, Filters, Kind, Pager
 from chaos.emulator.ebs.models import REGION_RE
-from chaos.emulator.ebs.urls import REQUIRED, handler_name
+from chaos.emulator.ebs.urls import handler_name
 from chaos.emulator.errors import ApiError
+from chaos.emulator.rpc import bool_param, int_param
 
 TAG_RE = re.compile(r"^Tag\.(\d+)\.(Key|Value)$")
 
@@ -33,35 +34,11 @@ class ApiCall:
         return self.params["RegionId"]
 
 
-def check_required(action: str, params: Mapping[str, str]) -> None:
-    for name in REQUIRED[action]:
-        if not params.get(name):
-            raise ApiError.of("MissingParameter", name)
+def check_region(action: str, params: Mapping[str, str]) -> None:
+    """Every operation names a RegionId (a required parameter); it must look like one."""
     region = params["RegionId"]
     if len(region) > 64 or not REGION_RE.match(region):
         raise ApiError.of("InvalidParameter", "RegionId")
-
-
-def _int(params: Mapping[str, str], name: str, lo: int, hi: int, default: int) -> int:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError.of("InvalidParameter", name) from None
-    if not lo <= value <= hi:
-        raise ApiError.of("InvalidParameter", name)
-    return value
-
-
-def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() not in ("true", "false"):
-        raise ApiError.of("InvalidParameter", name)
-    return raw.lower() == "true"
 
 
 def _ids(params: Mapping[str, str], name: str) -> frozenset[str] | None:
@@ -125,11 +102,11 @@ def paginate(
     )
     total = len(items)
     if page_mode:
-        number = _int(params, "PageNumber", 1, 1_000_000, 1)
-        size = _int(params, "PageSize", 1, 100, 10)
+        number = int_param(params, "PageNumber", 1, 1_000_000, 1)
+        size = int_param(params, "PageSize", 1, 100, 10)
         page = items[(number - 1) * size : number * size]
         return page, {"NextToken": "", "PageNumber": number, "PageSize": size, "TotalCount": total}
-    size = _int(params, "MaxResults", 1, 500, 10)
+    size = int_param(params, "MaxResults", 1, 500, 10)
     start = 0
     if next_token:
         start = bisect.bisect_right(items, _decode_token(next_token), key=id_of)
@@ -197,12 +174,12 @@ class EbsResponse:
         return {"RequestId": call.ctx.request_id}
 
     def reprotect_disk_replica_pair(self, call: ApiCall) -> dict[str, Any]:
-        reverse = _bool(call.params, "ReverseReplicate", True)
+        reverse = bool_param(call.params, "ReverseReplicate", True)
         self.backend.reprotect_pair(call.ctx, call.region, call.params["ReplicaPairId"], reverse)
         return {"RequestId": call.ctx.request_id}
 
     def start_disk_replica_pair(self, call: ApiCall) -> dict[str, Any]:
-        one_shot = _bool(call.params, "OneShot", False)
+        one_shot = bool_param(call.params, "OneShot", False)
         self.backend.start_pair(call.ctx, call.region, call.params["ReplicaPairId"], one_shot)
         return {"RequestId": call.ctx.request_id}
 
@@ -216,12 +193,12 @@ class EbsResponse:
         return {"RequestId": call.ctx.request_id}
 
     def reprotect_disk_replica_group(self, call: ApiCall) -> dict[str, Any]:
-        reverse = _bool(call.params, "ReverseReplicate", True)
+        reverse = bool_param(call.params, "ReverseReplicate", True)
         self.backend.reprotect_group(call.ctx, call.region, call.params["ReplicaGroupId"], reverse)
         return {"RequestId": call.ctx.request_id}
 
     def start_disk_replica_group(self, call: ApiCall) -> dict[str, Any]:
-        one_shot = _bool(call.params, "OneShot", False)
+        one_shot = bool_param(call.params, "OneShot", False)
         self.backend.start_group(call.ctx, call.region, call.params["ReplicaGroupId"], one_shot)
         return {"RequestId": call.ctx.request_id}
 

@@ -9,49 +9,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from werkzeug.wrappers import Request, Response
+from werkzeug.wrappers import Request
 
+from chaos.emulator.ebs import product
 from chaos.emulator.ebs.backend import EbsBackend, Kind
-from chaos.emulator.ebs.dispatch import EbsDispatcher
 from chaos.emulator.ebs.models import FleetSpec, GroupRecord, PairRecord
 from chaos.emulator.ebs.responses import EbsResponse
+from chaos.emulator.rpc import RpcService
 from chaos.emulator.shared import Shared
 
 
-class EbsService:
-    name = "ebs"
-
+class EbsService(RpcService):
     def __init__(self, shared: Shared) -> None:
         events = shared.events
         self.backend = EbsBackend(shared.clock, shared.config, shared.ledger, events.publish, events=events)
-        self._dispatcher = EbsDispatcher(shared, EbsResponse(self.backend))
+        super().__init__(shared, product.product(self.backend), product.handler(EbsResponse(self.backend)))
 
     @classmethod
     def create(cls, shared: Shared) -> EbsService:
         return cls(shared)
 
-    # ----- HTTP
     def recognises(self, request: Request) -> bool:
         """RPC calls go to ``/``; as the last registered service ebs also answers unknown paths."""
         return request.path == "/"
 
-    def dispatch(self, request: Request) -> Response:
-        return self._dispatcher.dispatch(request)
-
-    # ----- lifecycle
     def settle(self) -> None:
         """Apply the transitions that fell due (after the clock moved)."""
         self.backend.settle()
 
     def reset(self) -> None:
         self.backend.reset()
-
-    def shutdown(self) -> None:
-        """Nothing runs in the background."""
-
-    def wait_quiet(self, timeout: float) -> bool:
-        """Block until no ebs request is being processed (or ``timeout``); True when quiet."""
-        return self._dispatcher.wait_quiet(timeout)
 
     # ----- the control plane's surface
     def seed_pairs(self, records: Iterable[PairRecord]) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from chaos.emulator.ecs.errors import ecs_error
 from chaos.emulator.ecs.models import DiskRecord, InstanceRecord
 from chaos.emulator.ledger import Ledger
 from chaos.emulator.replica_events import DrillDisk, SecondaryDisk
+from chaos.emulator.rpc import RpcContext
 
 Kind = Literal["instance", "disk"]
 # transient state -> (state it settles into, default seconds when the config names no delay)
@@ -34,11 +34,7 @@ LOCKED = "Unavailable"
 NOT_FOUND = "The specified InstanceId does not exist."
 
 
-@dataclass(frozen=True)
-class Caller:
-    request_id: str
-    action: str
-    access_key_id: str
+Caller = RpcContext  # who asks (request id, action, access key), for the effect entries
 
 
 def _iso(seconds: float) -> str:

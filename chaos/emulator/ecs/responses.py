@@ -16,7 +16,7 @@ from chaos.emulator.ecs.backend import Caller, EcsBackend
 from chaos.emulator.ecs.errors import ecs_error
 from chaos.emulator.ecs.models import DISK_STATUSES, INSTANCE_STATUSES, DiskRecord, EcsTag, InstanceRecord
 from chaos.emulator.errors import ApiError
-from chaos.emulator.rpc import RpcContext
+from chaos.emulator.rpc import ActionMethods, bool_param
 
 VERSION = "2014-05-26"
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -37,13 +37,8 @@ def target(params: Mapping[str, str]) -> str | None:
     return params.get("DiskId") or params.get("InstanceId") or params.get("InstanceId.1") or None
 
 
-def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() not in ("true", "false"):
-        raise ecs_error("InvalidParameter", name)
-    return raw.lower() == "true"
+def _invalid(name: str) -> ApiError:
+    return ecs_error("InvalidParameter", name)
 
 
 def _json_ids(params: Mapping[str, str], name: str, malformed: str) -> list[str] | None:
@@ -95,14 +90,9 @@ def _page(params: Mapping[str, str], items: list[T], id_of: Callable[[T], str]) 
     return page, meta
 
 
-class EcsResponse:
+class EcsResponse(ActionMethods):
     def __init__(self, backend: EcsBackend) -> None:
         self.backend = backend
-
-    def dispatch(self, action: str, params: Mapping[str, str], ctx: RpcContext) -> dict[str, Any]:
-        who = Caller(ctx.request_id, action, ctx.access_key_id)
-        handler: Callable[[Mapping[str, str], Caller], dict[str, Any]] = getattr(self, action)
-        return {"RequestId": ctx.request_id, **handler(params, who)}
 
     # ----------------------------------------------------------- reads
     def DescribeInstances(self, params: Mapping[str, str], who: Caller) -> dict[str, Any]:
@@ -176,8 +166,8 @@ class EcsResponse:
             params.get("RegionId") or None,
             params["InstanceId"],
             params["DiskId"],
-            bootable=_bool(params, "Bootable", False),
-            delete_with_instance=_bool(params, "DeleteWithInstance", False),
+            bootable=bool_param(params, "Bootable", False, _invalid),
+            delete_with_instance=bool_param(params, "DeleteWithInstance", False, _invalid),
         )
         return {}
 
@@ -191,7 +181,7 @@ class EcsResponse:
     def StopInstances(self, params: Mapping[str, str], who: Caller) -> dict[str, Any]:
         if (params.get("StoppedMode") or "KeepCharging") not in ("KeepCharging", "StopCharging"):
             raise ecs_error("InvalidParameter", "StoppedMode")
-        _bool(params, "ForceStop", False)
+        bool_param(params, "ForceStop", False, _invalid)
         return self._batch(params, who, start=False)
 
     def _batch(self, params: Mapping[str, str], who: Caller, *, start: bool) -> dict[str, Any]:
@@ -199,7 +189,7 @@ class EcsResponse:
         mode = params.get("BatchOptimization") or "AllTogether"
         if mode not in ("AllTogether", "SuccessFirst"):
             raise ecs_error("InvalidParameter", "BatchOptimization")
-        dry_run = _bool(params, "DryRun", False)
+        dry_run = bool_param(params, "DryRun", False, _invalid)
         results = self.backend.start_or_stop(
             who, params["RegionId"], ids, start=start, success_first=mode == "SuccessFirst", dry_run=dry_run
         )

@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from werkzeug.wrappers import Request, Response
-
 from chaos.emulator.ecs.backend import EcsBackend
 from chaos.emulator.ecs.fleet import StandbySpec, standby_instances
 from chaos.emulator.ecs.models import DiskRecord, InstanceRecord
 from chaos.emulator.ecs.responses import REQUIRED, VERSION, EcsResponse, target
-from chaos.emulator.rpc import RpcDispatcher, RpcProduct, request_version
+from chaos.emulator.rpc import RpcProduct, RpcService
 from chaos.emulator.shared import Shared
 
 PRODUCT = RpcProduct(
@@ -25,12 +23,10 @@ PRODUCT = RpcProduct(
 )
 
 
-class EcsService:
-    name = "ecs"
-
+class EcsService(RpcService):
     def __init__(self, shared: Shared) -> None:
         self.backend = EcsBackend(shared.clock, shared.config, shared.ledger)
-        self._dispatcher = RpcDispatcher(shared, PRODUCT, EcsResponse(self.backend).dispatch)
+        super().__init__(shared, PRODUCT, EcsResponse(self.backend).dispatch)
         shared.events.subscribe(self.backend.on_secondary_disk)
         shared.events.subscribe_drills(self.backend.on_drill_disk)
         shared.events.answer_attached(self.backend.is_attached)
@@ -39,24 +35,11 @@ class EcsService:
     def create(cls, shared: Shared) -> EcsService:
         return cls(shared)
 
-    def recognises(self, request: Request) -> bool:
-        return request.path == "/" and request_version(request) == VERSION
-
-    def dispatch(self, request: Request) -> Response:
-        return self._dispatcher.dispatch(request)
-
     def settle(self) -> None:
         self.backend.settle()
 
     def reset(self) -> None:
         self.backend.reset()
-
-    def shutdown(self) -> None:
-        """Nothing runs in the background."""
-
-    def wait_quiet(self, timeout: float) -> bool:
-        """Block until no request is being processed (or ``timeout``); True when quiet."""
-        return self._dispatcher.wait_quiet(timeout)
 
     # ----- the control plane's surface
     def seed_instances(self, records: Iterable[InstanceRecord]) -> list[str]:
