@@ -22,7 +22,11 @@ from replica_failover.errors import UNKNOWN_SHAPE, EventError
 from replica_failover.log import JsonLogger
 
 # action -> module holding ``run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]``
-ACTIONS: Final[dict[str, str]] = {}
+ACTIONS: Final[dict[str, str]] = {
+    "undo": "replica_failover.reverse.event",
+    "reprotect": "replica_failover.reverse.event",
+    "failback": "replica_failover.reverse.event",
+}
 
 NAMES: Final = ("drill", "undo", "reprotect", "failback")
 # `"action"` followed by one of the operations' names: a cheap pre-check on the raw bytes, so an alarm
