@@ -165,14 +165,15 @@ def precondition(check: DiskCheck, disks: list[str], states: dict[str, str] | st
 def steps_for(req: ReverseRequest, view: View, where: Place) -> list[Step]:
     """Every step of the flow with its region and token; those behind the target marked done."""
     out = []
-    at = where.step
-    for k, spec in enumerate(FLOWS[req.action]):
+    flow = FLOWS[req.action]
+    at = where.step if where.step is not None and where.step < len(flow) else None
+    for k, spec in enumerate(flow):
         src, dst = (req.primary_region, req.dr_region) if spec.before == "fwd" else (req.dr_region, req.primary_region)
         token = step_token(req.action, req.change, view.kind, view.id, src, dst, spec.name)
         state = "todo"
         if where.ordinal is not None and where.ordinal > 2 * k:
             # behind the target; the step before a Start it has to start is proven ours by a token replay
-            verify = at is not None and k == at - 1 and FLOWS[req.action][at].call == "start"
+            verify = at is not None and k == at - 1 and flow[at].call == "start"
             state = "verify" if verify else "done"
         out.append(Step(step=spec.name, call=spec.api(view.kind), region=spec.region(req.primary_region, req.dr_region),
                         client_token=token, reverse_replicate=spec.reverse, state=state))  # fmt: skip
