@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from replica_failover.drill.client import DrillApiError
 from replica_failover.log import JsonLogger
@@ -30,6 +31,7 @@ from replica_failover.reverse.plan import View, describe
 MAX_ROUNDS = 2_000  # on top of the deadline: a clock that never moves
 SENDS_PER_STEP = 3  # a step answered 200 whose state then did not move this often is stuck
 POLL_SECONDS = 1.0
+Move = Literal["finished", "sent", "waiting"]
 
 
 @dataclass
@@ -44,6 +46,7 @@ class _Track:
     view: View
     sent: set[str] = field(default_factory=set)  # steps this run sent (or proved ours)
     sends: dict[str, int] = field(default_factory=dict)
+    just_sent: int | None = None  # the step sent in the previous round
 
 
 class StepFailed(Exception):
@@ -154,20 +157,14 @@ class Runner:
     # -------------------------------------------------------------- the loop
     def execute(self, plans: list[TargetPlan], views: list[View]) -> None:
         tracks = [_Track(p, v) for p, v in zip(plans, views, strict=True) if p.outcome == "planned"]
-        first = True
-        for _ in range(MAX_ROUNDS):
+        for round_ in range(MAX_ROUNDS):
             if not tracks:
                 return
-            if not first:
+            if round_:
                 self.refresh(tracks)
-            first = False
-            waiting = False
-            for t in list(tracks):
-                if self._advance(t):
-                    tracks.remove(t)
-                else:
-                    waiting = True
-            if tracks and waiting:
+            moves = [self._advance(t) for t in tracks]
+            tracks = [t for t, move in zip(tracks, moves, strict=True) if move != "finished"]
+            if tracks and "sent" not in moves:  # every target left is in a transient state: wait
                 if self.deadline.remaining() <= self.poll:
                     break
                 self.clock.sleep(self.poll)
@@ -175,21 +172,28 @@ class Runner:
             t.plan.outcome = "pending"
             t.plan.reason = f"{t.plan.reason}; the deadline came first: a retry goes on from the state"
 
-    def _advance(self, t: _Track) -> bool:
-        """One move for a target; True when it is finished."""
+    def _advance(self, t: _Track) -> Move:
+        """One move for a target: finished, a step sent, or waiting for a transient state."""
         action = self.req.action
         d = t.view.direction(self.req.primary_region, self.req.dr_region)
         where = place(action, t.view.status, d)
         t.plan.status_after = t.view.status
         if where.ordinal is None or where.final(action):
-            done = bool(t.sent) and where.final(action)
-            t.plan.outcome = "done" if done else ("alreadyDone" if where.final(action) else "skipped")
-            t.plan.reason = where.reason if not done else f"{action} done: {t.view.status}"
-            return True
+            if where.final(action):
+                t.plan.outcome = "done" if t.sent else "alreadyDone"
+                t.plan.reason = f"{action} done: {t.view.status}" if t.sent else where.reason
+            else:  # out of the flow: after our own step that is a failure (e.g. failover_failed)
+                t.plan.outcome = "failed" if t.sent else "skipped"
+                t.plan.reason = where.reason
+            return "finished"
         k = where.step
+        if t.just_sent is not None and t.just_sent == k:  # answered, the state has not moved yet: one poll first
+            t.just_sent = None
+            return "waiting"
+        t.just_sent = None
         if k is None:
             t.plan.reason = where.reason
-            return False  # a transient state: wait
+            return "waiting"
         spec = FLOWS[action][k]
         step = t.plan.steps[k]
         if spec.call == "start" and k > 0 and FLOWS[action][k - 1].name not in t.sent:
@@ -197,13 +201,13 @@ class Runner:
                 t.plan.outcome = "skipped"
                 t.plan.reason = (f"{t.view.status}, but not by this change (its {FLOWS[action][k - 1].name} token "
                                  "is not replayed): start it by hand if it should replicate")  # fmt: skip
-                return True
+                return "finished"
             t.sent.add(FLOWS[action][k - 1].name)
         count = t.sends.get(spec.name, 0)
         if count >= SENDS_PER_STEP:
             t.plan.outcome = "failed"
             t.plan.reason = f"{spec.name} answered 200 {count} times; the state stays {t.view.status}"
-            return True
+            return "finished"
         t.sends[spec.name] = count + 1
         try:
             how = self.send(t, k, step)
@@ -213,9 +217,10 @@ class Runner:
             http = f" (HTTP {exc.status})" if exc.status else ""
             t.plan.reason = f"{step.call} in {step.region} refused: {exc.code}{http}"
             self.log.error("reverse-step", target=t.view.id, step=spec.name, code=exc.code)
-            return True
+            return "finished"
         step.state = "sent"
         t.sent.add(spec.name)
+        t.just_sent = k
         self.log.info("reverse-step", target=t.view.id, kind=t.view.kind, step=spec.name, region=step.region,
                       clientToken=step.client_token, how=how)  # fmt: skip
-        return False
+        return "sent"
