@@ -4,7 +4,7 @@ and the ledger's effects per (action, target)."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from replica_failover.reverse import event
@@ -76,7 +76,7 @@ def detach(emulator: Emulator, disk_id: str) -> None:
     disk.InstanceId, disk.Status, disk.Device = "", "Available", ""
 
 
-def route_of(emulator: Emulator, kind: str, rid: str) -> tuple[str, str, str]:
+def route_of(emulator: Emulator, kind: Literal["pair", "group"], rid: str) -> tuple[str, str, str]:
     rec = emulator.backend.record(kind, rid)
     assert rec is not None
     if kind == "pair":
