@@ -24,4 +24,5 @@ Structure (the phases of one run, in the order ``runner.py`` drives them):
 * The service recovery: ``recovery_world.py`` seeds standbys, DNS records and the plan file;
   ``recovery_checks.py`` judges attach, start and switch from the ledger; ``stage_lanes.py`` draws
   the compute and traffic lanes.
+* Undo, reprotect and failback: ``reverse_checks.py`` judges their steps and tokens from the ledger.
 """

@@ -36,6 +36,7 @@ from chaos.gameday.recovery_checks import (
     rto_within,
     service_restored,
 )
+from chaos.gameday.reverse_checks import REVERSE_CHECKS
 from chaos.gameday.scenario import Expect, RecoveryExpect
 from chaos.gameday.verdict import MAX_NAMED, Verdict, short
 
@@ -333,6 +334,10 @@ CHECKS += (
     Check("recovery-rto", _with_recovery(lambda r: r.max_rto_seconds is not None), _recovery(rto_within), True),
     Check("recovery-findings-reported", _with_recovery(lambda r: bool(r.findings)), _recovery(findings_reported)),
 )
+
+
+# undo / reprotect / failback game days (chaos/gameday/reverse_checks.py)
+CHECKS += tuple(Check(name, enabled, judge, True) for name, enabled, judge in REVERSE_CHECKS)
 
 
 def evaluate(expect: Expect, obs: Observations) -> list[ExpectationResult]:

@@ -447,6 +447,9 @@ class Expect(_Model):
         default=None, gt=0, description="every result's evidence gathering (confirmation.gatheringMs) took at most"
     )
     recovery: RecoveryExpect = Field(default_factory=lambda: RecoveryExpect())  # noqa: PLW0108 - defined below
+    reverse: ReverseExpect | None = Field(
+        default=None, description="undo/reprotect/failback: effects per step and tokens, from the ledger"
+    )
 
 
 class Scenario(_Model):
@@ -613,4 +616,19 @@ class RecoveryExpect(_Model):
     max_rto_seconds: float | None = Field(default=None, gt=0, description="RTO bound: first request to last switch")
     findings: dict[str, list[str]] = Field(
         default_factory=dict, description="target -> review codes the function must report (standby-missing, ...)"
+    )
+
+
+class ReverseExpect(_Model):
+    """What undo / reprotect / failback must show in the ledger, per eligible target."""
+
+    steps_per_target: dict[Literal["Failover", "Reprotect", "Start", "Stop"], int] = Field(
+        default_factory=dict,
+        description="verb -> exact number of effects each eligible target shows (pair or group call)",
+    )
+    final_status: list[str] | None = Field(default=None, description="every eligible target ends in one of these")
+    one_effect_per_token: bool = Field(default=True, description="no ClientToken is behind two effects")
+    new_failover_token: bool = Field(
+        default=False,
+        description="each eligible target's failover chain (rf2-) shows two effects: round 0, then a new round",
     )

@@ -92,6 +92,8 @@ def place(action: Action, status: str, d: Dir | None) -> Place:
 def _undo(status: str, d: Dir) -> Place:
     if d == "rev":
         return Place(None, f"{status} towards the primary region: not a failover to undo (failback?)")
+    if status == "failovering":
+        return Place(-1, "failovering: wait until it completes")
     if status == "failovered":
         return Place(0, "failed over: reprotect in the original direction")
     if status == "reprotecting":
@@ -104,6 +106,8 @@ def _undo(status: str, d: Dir) -> Place:
 
 
 def _reprotect(status: str, d: Dir) -> Place:
+    if status == "failovering" and d == "fwd":
+        return Place(-1, "failovering: wait until it completes")
     if status == "failovered" and d == "fwd":
         return Place(0, "failed over: reverse replication towards the old primary")
     if status == "reprotecting":
