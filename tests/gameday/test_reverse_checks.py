@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from chaos.gameday.observations import Observations
 from chaos.gameday.reverse_checks import final_status, new_failover_token, one_effect_per_token, steps
+from chaos.gameday.runner import RunOptions, run_file
 from chaos.gameday.scenario import Expect, ReverseExpect
 
 EXPECT = Expect(
@@ -62,3 +67,15 @@ def test_the_failover_chain_must_move_to_a_new_round() -> None:
     # the failback's own failover (rv-) is not the chain's second round
     planned_only = [GOOD[0], effect("FailoverDiskReplicaPair", "pair-a", "rv-9")]
     assert not new_failover_token(EXPECT, observed(planned_only)).ok
+
+
+def test_a_fresh_token_per_run_fails_the_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Concurrent copies of the failback with their own tokens fail the target over twice (default mode)."""
+    from replica_failover.reverse import plan
+
+    monkeypatch.setattr(plan, "step_token", lambda *_a: "rv-" + uuid.uuid4().hex[:40])
+    outcome = run_file(Path("chaos/scenarios/round-trip.yaml"), RunOptions())
+    violated = {e.name: e for e in outcome.violations}
+    # the copies that race each fail a target over (a second effect), or find the state moved under
+    # them and cannot prove the reprotect was theirs (a failed result); either way the run fails
+    assert not outcome.passed and {"reverse-steps", "result-status"} & set(violated), sorted(violated)
