@@ -157,3 +157,22 @@ def test_undo_needs_the_incident_key(emulator: Emulator, invoke: Invoke, endpoin
     logs = json.dumps(result["logLines"])
     assert DEFAULT_STS_ACCESS_KEY_ID not in logs
     assert any(line.get("event") == "reverse-rejected" for line in result["logLines"])
+
+
+def test_an_ebs_outage_mid_run_leaves_pending_work_a_retry_finishes(
+    emulator: Emulator, invoke: Invoke, endpoint: str
+) -> None:
+    seed_basic(emulator, with_group=False)
+    fail_over(emulator, invoke)
+    # the plan's describe answers, then every describe fails: the run cannot see the state any more
+    set_faults(emulator, FaultRule(action="DescribeDiskReplicaPairs", after=1, error=FaultError(status=503)))
+    payload = body("undo", dry_run=False, change="inc-2", pairIds=["pair-0", "pair-1"])
+    result = act(invoke, endpoint, payload, FAILOVER_RETRY_BUDGET="3", FAILOVER_RETRY_RATE="0")
+    assert result["status"] == "pending" and result["raised"], result
+    assert result["summary"]["pending"] == 2 and result["reason"]
+    assert all("ServiceUnavailable" in t["reason"] for t in result["targets"])
+    set_faults(emulator)
+    done = act(invoke, endpoint, payload)
+    assert done["status"] == "completed", done
+    counts = effects(emulator)
+    assert [counts[(f"{v}DiskReplicaPair", p)] for v in ("Reprotect", "Start") for p in ("pair-0", "pair-1")] == [1] * 4

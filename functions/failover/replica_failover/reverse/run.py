@@ -157,20 +157,31 @@ class Runner:
     # -------------------------------------------------------------- the loop
     def execute(self, plans: list[TargetPlan], views: list[View]) -> None:
         tracks = [_Track(p, v) for p, v in zip(plans, views, strict=True) if p.outcome == "planned"]
+        why, left = "the deadline came first", "pending"
         for round_ in range(MAX_ROUNDS):
             if not tracks:
                 return
-            if round_:
-                self.refresh(tracks)
-            moves = [self._advance(t) for t in tracks]
+            try:
+                if round_:
+                    self.refresh(tracks)
+                moves: list[Move] = []
+                for t in tracks:
+                    moves.append(self._advance(t))
+            except DrillApiError as exc:  # a describe that failed beyond its retries: the state is unknown
+                self.log.error("reverse-describe", code=exc.code, status=exc.status)
+                why = f"describing the targets failed ({exc.code})"
+                left = "pending" if is_transient(exc.code, exc.status) else "failed"
+                tracks = [t for t in tracks if t.plan.outcome == "planned"]
+                break
             tracks = [t for t, move in zip(tracks, moves, strict=True) if move != "finished"]
             if tracks and "sent" not in moves:  # every target left is in a transient state: wait
                 if self.deadline.remaining() <= self.poll:
                     break
                 self.clock.sleep(self.poll)
         for t in tracks:
-            t.plan.outcome = "pending"
-            t.plan.reason = f"{t.plan.reason}; the deadline came first: a retry goes on from the state"
+            retry = left == "pending"
+            t.plan.outcome = "pending" if retry else "failed"
+            t.plan.reason = f"{t.plan.reason}; {why}" + (": a retry goes on from the state" if retry else "")
 
     def _advance(self, t: _Track) -> Move:
         """One move for a target: finished, a step sent, or waiting for a transient state."""
