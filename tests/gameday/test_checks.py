@@ -24,7 +24,7 @@ def _quiet(ledger: bool = True) -> Observations:
 
 def test_names_are_unique_and_in_report_order() -> None:
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 31
+    assert len(names) == len(set(names)) == 35  # 31 + the four reverse-* checks (reverse_checks.py)
     everything = Expect(
         max_api_calls=1,
         max_write_calls=0,
