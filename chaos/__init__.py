@@ -12,7 +12,7 @@ Structure:
   ``bench.py``: ``bench`` (its bound: ``bench_bound.py``), ``bench_recovery.py``: ``bench --recovery`` (the RTO);
   ``demo.py``: ``demo``; ``recovery_cli.py``: ``recovery schema|check`` (the recovery map); ``approve.py``:
   ``approve`` (a signed approval for a held plan); ``drill_cli.py``: ``drill`` and ``drill cleanup``
-  (non-disruptive drills).
+  (non-disruptive drills); ``reverse_cli.py``: ``undo``, ``reprotect``, ``failback`` (reverse a failover).
 
 The failover function (``functions/failover``) never imports this package.
 """

@@ -19,6 +19,7 @@ from typer.core import TyperGroup
 
 from chaos.drill_cli import drill_app
 from chaos.recovery_cli import recovery_app
+from chaos.reverse_cli import register as register_reverse
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -48,6 +49,7 @@ gameday_app = typer.Typer(
 app.add_typer(gameday_app, name="gameday")
 app.add_typer(recovery_app, name="recovery")
 app.add_typer(drill_app, name="drill")
+register_reverse(app)  # undo, reprotect, failback
 
 # `invoke` exits with one code per class of outcome; the codes live with invoke (chaos/invoke.py)
 EXIT_USAGE = 2

@@ -24,6 +24,9 @@ from replica_failover.log import JsonLogger
 # action -> module holding ``run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]``
 ACTIONS: Final[dict[str, str]] = {
     "drill": "replica_failover.drill.event",
+    "undo": "replica_failover.reverse.event",
+    "reprotect": "replica_failover.reverse.event",
+    "failback": "replica_failover.reverse.event",
 }
 
 NAMES: Final = ("drill", "undo", "reprotect", "failback")
