@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from replica_failover.config import Settings
-from replica_failover.errors import UNKNOWN_SHAPE, EventError
+from replica_failover.config import OPERATIONS, Settings
+from replica_failover.errors import OPERATION_DISABLED, UNKNOWN_SHAPE, EventError
 from replica_failover.log import JsonLogger
 
 # action -> module holding ``run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]``
@@ -29,7 +29,9 @@ ACTIONS: Final[dict[str, str]] = {
     "failback": "replica_failover.reverse.event",
 }
 
-NAMES: Final = ("drill", "undo", "reprotect", "failback")
+NAMES: Final = OPERATIONS
+# The deployed function that has FAILOVER_OPERATIONS set and the role these actions need (template.yml).
+OPERATIONS_FUNCTION: Final = "replica-failover-ops"
 # `"action"` followed by one of the operations' names: a cheap pre-check on the raw bytes, so an alarm
 # never pays for more than one regular-expression search. The decoded payload decides.
 _CANDIDATE: Final = re.compile(rb'"action"\s*:\s*"(drill|undo|reprotect|failback)"')
@@ -56,7 +58,8 @@ def carries_operation(raw: bytes | str) -> bool:
 def operation_payload(raw: bytes | str, settings: Settings) -> dict[str, Any] | None:
     """The decoded payload when it is an operation this build knows; None when it is another event.
 
-    Raises EventError for a payload that is not a JSON object or names an action not built in.
+    Raises EventError for a payload that is not a JSON object, names an action not built in, or an
+    action this function's FAILOVER_OPERATIONS does not enable (nothing is called then).
     """
     from replica_failover.intake.decode import load
 
@@ -66,6 +69,12 @@ def operation_payload(raw: bytes | str, settings: Settings) -> dict[str, Any] | 
         return None
     if action not in ACTIONS:
         raise EventError(UNKNOWN_SHAPE, f"action {action!r} is not available in this deployment")
+    if action not in settings.operations:
+        raise EventError(
+            OPERATION_DISABLED,
+            f"action {action!r} is not enabled on this function (FAILOVER_OPERATIONS); operator actions run "
+            f"on the operations function ({OPERATIONS_FUNCTION}), whose role grants them",
+        )
     return payload
 
 
