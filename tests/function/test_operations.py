@@ -41,3 +41,16 @@ def test_an_alarm_that_only_mentions_an_action_is_still_an_alarm(invoke: Invoke,
     assert carries_operation(json.dumps(event))
     result = invoke(event)
     assert result["status"] == "rejected" and "not available" not in result["reason"]  # the intake judged it
+
+
+@pytest.mark.parametrize("action", operations.NAMES)
+def test_an_action_this_function_does_not_enable_is_rejected_with_no_call(
+    invoke: Invoke, emulator: Emulator, action: str
+) -> None:
+    seed_basic(emulator)
+    enabled = ",".join(a for a in operations.NAMES if a != action)
+    result = invoke({"action": action, "primaryRegion": "cn-hangzhou", "reason": "x"}, FAILOVER_OPERATIONS=enabled)
+    assert (result["status"], result["ok"], result["writeCalls"]) == ("rejected", False, 0)
+    assert "FAILOVER_OPERATIONS" in result["reason"] and operations.OPERATIONS_FUNCTION in result["reason"]
+    assert result["reason"].startswith("operation-disabled: "), result["reason"]
+    assert emulator.ledger.snapshot()["requests"] == []
