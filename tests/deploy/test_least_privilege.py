@@ -298,3 +298,143 @@ def test_a_permanent_failure_at_the_target_cap_fits_the_mns_destination(emulator
     payload = len(json.dumps(result).encode()) + len(FAILOVER_EVENT)
     # the destination message wraps the result and the request payload in a small envelope
     assert payload + 4096 < MNS_DESTINATION_LIMIT, f"{payload} bytes at {cap} targets"
+
+
+# --------------------------------------------------------------------------------------------------
+# the operations function (replica-failover-ops): drill, undo, reprotect, failback
+
+OPS_SERVICE = "replica-failover-ops"
+ACTION_CLIENTS = ("drill/client.py", "reverse/client.py")  # the ebs calls of the operator actions
+# reprotect and failback share one pair and the group; undo gets a pair of its own
+UNDO_PAIRS, REVERSE_PAIRS, REVERSE_GROUPS = ["pair-0"], ["pair-1"], ["pg-1"]
+
+
+def ops_function() -> FunctionDef:
+    return read_template(TEMPLATE)[f"{OPS_SERVICE}/operations"]
+
+
+@pytest.fixture
+def emulator_clock(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """The actions' waits advance the emulator's clock instead of the wall's."""
+    from replica_failover.drill import Clock as DrillClock
+    from replica_failover.drill import event as drill_event
+    from replica_failover.reverse import event as reverse_event
+    from replica_failover.reverse.run import Clock as ReverseClock
+
+    def make_clock(left: float) -> tuple[DrillClock, Any]:
+        return DrillClock(now=emulator.clock.now, sleep=emulator.advance), lambda: None
+
+    monkeypatch.setattr(drill_event, "make_clock", make_clock)
+    monkeypatch.setattr(reverse_event, "CLOCK", ReverseClock(sleep=lambda s: emulator.advance(float(s))))
+    return emulator
+
+
+def run_ops(endpoint: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The operations function as the template deploys it (its environment), pointed at the emulator."""
+    code, result = invoke(
+        ops_function(),
+        json.dumps(payload).encode(),
+        endpoint=f"http://{endpoint}",
+        env_overrides={"ECS_ENDPOINT": f"http://{endpoint}"},
+        log_stream=io.StringIO(),
+    )
+    assert isinstance(result, dict)
+    return code, result
+
+
+def reverse_event(action: str, dry_run: bool, key: str) -> dict[str, Any]:
+    ids = {"pairIds": UNDO_PAIRS} if action == "undo" else {"pairIds": REVERSE_PAIRS, "groupIds": REVERSE_GROUPS}
+    change = {"incidentKey": key} if action == "undo" else {"changeId": key}
+    return {"action": action, "dryRun": dry_run, "primaryRegion": PRIMARY, "reason": "least-privilege test",
+            **change, **ids}  # fmt: skip
+
+
+DRILL_EVENT = {"action": "drill", "primaryRegion": PRIMARY, "reason": "least-privilege test"}
+
+
+def fail_over_as_the_failover_function(emulator: Emulator, endpoint: str) -> str:
+    """The alarm path's failover, with the failover function's own policy; returns its incident key."""
+    restrict_role(emulator, granted_actions(statements("replica-failover")))
+    code, result = run_failover(endpoint)
+    assert (code, result["status"]) == (EXIT_DONE, "completed"), result
+    emulator.advance(5)
+    return str(result["incident"]["incidentKey"])
+
+
+def ops_world(emulator: Emulator) -> None:
+    seed_basic(emulator)
+    delays = {**emulator.config().transition_delays, "failovering": 0.0}
+    emulator.update_config({"transitionDelays": delays})
+
+
+def requests_since(emulator: Emulator, start: int) -> list[dict[str, Any]]:
+    return list(emulator.ledger.snapshot()["requests"])[start:]
+
+
+def called_by_the_actions() -> set[str]:
+    """The ebs actions the drill and reverse clients can send: ``self._call(region, "<sdk method>", ...)``."""
+    found: set[str] = set()
+    for rel in ACTION_CLIENTS:
+        tree = ast.parse((FUNCTION_DIR / "replica_failover" / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "_call"
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+            ):
+                found.add("ebs:" + "".join(part.title() for part in node.args[1].value.split("_")))
+    return found
+
+
+def test_ops_role_is_exactly_what_the_operator_actions_call(
+    emulator_clock: Emulator, endpoint: str
+) -> None:
+    emulator = emulator_clock
+    ops_world(emulator)
+    stmts = statements(OPS_SERVICE)
+    granted = granted_actions(stmts)
+    ops_requests: list[dict[str, Any]] = []
+
+    def ops(payload: dict[str, Any], status: str) -> dict[str, Any]:
+        restrict_role(emulator, granted)
+        start = len(emulator.ledger.snapshot()["requests"])
+        code, result = run_ops(endpoint, payload)
+        assert (code, result["status"]) == (EXIT_DONE, status), result
+        ops_requests.extend(requests_since(emulator, start))
+        return result
+
+    drilled = ops(DRILL_EVENT, "completed")
+    assert drilled["summary"]["executed"] == drilled["summary"]["cleared"] == 4, drilled["summary"]
+    key = fail_over_as_the_failover_function(emulator, endpoint)
+    for action in ("undo", "reprotect", "failback"):
+        writes = sum(1 for r in ops_requests if not r["action"].startswith("Describe"))
+        planned = ops(reverse_event(action, True, key if action == "undo" else "CHG-7"), "planned")
+        assert sum(1 for r in ops_requests if not r["action"].startswith("Describe")) == writes, planned
+        done = ops(reverse_event(action, False, key if action == "undo" else "CHG-7"), "completed")
+        assert {t["outcome"] for t in done["targets"]} == {"done"}, done
+        emulator.advance(10)  # reprotecting -> stopped, Start -> syncing -> normal
+
+    called = {api_action(r) for r in ops_requests}
+    assert called == granted, f"missing from the policy: {called - granted}; never used: {granted - called}"
+    assert called_by_the_actions() == policy_actions(stmts, "ebs:"), "an action can send a call this run did not"
+    account = emulator.config().account_id
+    dr = ops_function().environment["FAILOVER_DR_REGION"]
+    for r in ops_requests:
+        assert r["status"] == 200, r
+        action = api_action(r)
+        arns = [ebs_arn(r, account)] if action.startswith("ebs:") else arn_of(r, account)
+        assert all(allows(stmts, action, arn) for arn in arns), (action, r["regionId"], arns)
+    # per region as each call goes: in the primary region only failback's Failover and reverse Reprotect
+    # (the secondary's region) and the disk precondition's read
+    in_primary = {api_action(r) for r in ops_requests if r["regionId"] == PRIMARY}
+    assert in_primary == {
+        "ebs:FailoverDiskReplicaPair", "ebs:FailoverDiskReplicaGroup", "ebs:ReprotectDiskReplicaPair",
+        "ebs:ReprotectDiskReplicaGroup", "ecs:DescribeDisks",
+    }  # fmt: skip
+    assert {r["regionId"] for r in ops_requests} == {PRIMARY, dr}
+    for kind in ("diskreplicapair/pair-0", "diskreplicagroup/pg-1"):  # this role never fails over into the DR region
+        assert not any(a.startswith("ebs:Failover") and allows(stmts, a, f"acs:ebs:{dr}:{account}:{kind}")
+                       for a in granted)  # fmt: skip
