@@ -526,3 +526,11 @@ def test_an_alarm_sent_to_the_operations_function_is_only_planned(emulator: Emul
     assert requests and all(r["status"] == 200 and r["action"].startswith("Describe") for r in requests), requests
     account = emulator.config().account_id
     assert all(allows(stmts, api_action(r), ebs_arn(r, account)) for r in requests)
+
+
+def test_the_readme_drill_policy_is_the_drill_part_of_the_ops_policy() -> None:
+    from tests.test_drill_cli import readme_drill_policy
+
+    readme = {a for st in readme_drill_policy()["Statement"] for a in st["Action"]}
+    ops = granted_actions(statements(OPS_SERVICE))
+    assert readme == {a for a in ops if "Drill" in a or a.startswith("ebs:DescribeDiskReplica")}
