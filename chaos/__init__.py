@@ -13,7 +13,7 @@ Structure:
   ``fanout_cli.py``: ``fanout status`` and ``fanout bench`` (the fleet run with fan-out: ``bench_fleet.py``);
   ``demo.py``: ``demo``; ``recovery_cli.py``: ``recovery schema|check`` (the recovery map); ``approve.py``:
   ``approve`` (a signed approval for a held plan); ``drill_cli.py``: ``drill`` and ``drill cleanup``
-  (non-disruptive drills).
+  (non-disruptive drills); ``reverse_cli.py``: ``undo``, ``reprotect``, ``failback`` (reverse a failover).
 
 The failover function (``functions/failover``) never imports this package.
 """

@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 from chaos.drill_cli import drill_app
 from chaos.fanout_cli import fanout_app
 from chaos.recovery_cli import recovery_app
+from chaos.reverse_cli import register as register_reverse
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -50,6 +51,7 @@ app.add_typer(gameday_app, name="gameday")
 app.add_typer(recovery_app, name="recovery")
 app.add_typer(drill_app, name="drill")
 app.add_typer(fanout_app, name="fanout")
+register_reverse(app)  # undo, reprotect, failback
 
 # `invoke` exits with one code per class of outcome; the codes live with invoke (chaos/invoke.py)
 EXIT_USAGE = 2

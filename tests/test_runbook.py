@@ -85,6 +85,9 @@ def test_runbook_documents_the_on_call_commands() -> None:
         ("drill", "report"),
         ("invoke",),
         ("approve",),
+        ("undo",),
+        ("reprotect",),
+        ("failback",),
     }
     assert expected <= paths, f"missing from the runbook: {sorted(expected - paths)}"
 

@@ -26,4 +26,5 @@ Structure (the phases of one run, in the order ``runner.py`` drives them):
   the compute and traffic lanes.
 * Drills: ``drill_checks.py`` judges manual drill events from the ledger (no failover, one drill per
   target per run, every drill cleared, RPO misses, leftovers a later run cleared).
+* Undo, reprotect and failback: ``reverse_checks.py`` judges their steps and tokens from the ledger.
 """

@@ -37,6 +37,7 @@ from chaos.gameday.recovery_checks import (
     rto_within,
     service_restored,
 )
+from chaos.gameday.reverse_checks import REVERSE_CHECKS
 from chaos.gameday.scenario import DrillExpect, Expect, RecoveryExpect
 from chaos.gameday.verdict import MAX_NAMED, Verdict, short
 
@@ -370,6 +371,8 @@ CHECKS += (
     ),
     Check("drill-runs", _with_drills(lambda d: d.min_runs is not None), _drill(drill_checks.min_runs), True),
 )
+# undo / reprotect / failback game days (chaos/gameday/reverse_checks.py)
+CHECKS += tuple(Check(name, enabled, judge, True) for name, enabled, judge in REVERSE_CHECKS)
 
 
 def evaluate(expect: Expect, obs: Observations) -> list[ExpectationResult]:

@@ -450,6 +450,9 @@ class Expect(_Model):
     drills: DrillExpect | None = Field(
         default=None, description="drill game days: what the drill events must show in the ledger and results"
     )
+    reverse: ReverseExpect | None = Field(
+        default=None, description="undo/reprotect/failback: effects per step and tokens, from the ledger"
+    )
 
 
 class Scenario(_Model):
@@ -664,3 +667,16 @@ class DrillExpect(_Model):
         default_factory=list, description="targets whose drill needed more than one Clear call and was cleared"
     )
     min_runs: int | None = Field(default=None, ge=1, description="at least this many drill runs (ClientToken runs)")
+class ReverseExpect(_Model):
+    """What undo / reprotect / failback must show in the ledger, per eligible target."""
+
+    steps_per_target: dict[Literal["Failover", "Reprotect", "Start", "Stop"], int] = Field(
+        default_factory=dict,
+        description="verb -> exact number of effects each eligible target shows (pair or group call)",
+    )
+    final_status: list[str] | None = Field(default=None, description="every eligible target ends in one of these")
+    one_effect_per_token: bool = Field(default=True, description="no ClientToken is behind two effects")
+    new_failover_token: bool = Field(
+        default=False,
+        description="each eligible target's failover chain (rf2-) shows two effects: round 0, then a new round",
+    )

@@ -38,7 +38,9 @@ from chaos.template import FunctionDef, TemplateError, ensure_importable, locate
 
 # Game-day defaults under the scenario's own env: the template's 2 s verify poll would dominate a run
 # whose transitions are instant; everything else is the template's production value.
-GAMEDAY_ENV = {"FAILOVER_VERIFY_POLL_SECONDS": "0.05"}
+# The drill/undo/reprotect/failback scenarios send their events to the scenario's function, so it has the
+# operator actions on, as the deployed operations function does (template.yml replica-failover-ops).
+GAMEDAY_ENV = {"FAILOVER_VERIFY_POLL_SECONDS": "0.05", "FAILOVER_OPERATIONS": "drill,undo,reprotect,failback"}
 # failovering completes at once unless a scenario says otherwise (emulator.transitionDelays)
 GAMEDAY_EMULATOR = {"transitionDelays": {"failovering": 0.0}}
 SECRET_ENV = frozenset(

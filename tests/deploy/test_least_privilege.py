@@ -10,6 +10,12 @@ must equal the policy's (no missing, no extra), every call's resource ARN must b
 and a static scan of the function code finds no action the run did not exercise. Dropping any one
 action must turn the run into a machine-readable permanent failure (exit 5, ``failure.cause ==
 "permission"``). The remaining statements are what FC needs to deliver the async destinations.
+
+The operations function (replica-failover-ops) is run the same way with its own policy: a drill, then -
+after the failover function failed the targets over with its policy - undo, reprotect and failback, each
+as a dry run and executed. Its ledger's actions equal its policy's, every call's region and resource is
+allowed, and each dropped action is refused and reported. An operation event sent to the failover function
+is rejected with zero calls; an alarm sent to the operations function is only planned.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from chaos.emulator.config import Credential
 from chaos.emulator.dns.models import DomainRecord
 from chaos.emulator.ebs.models import PairRecord
 from chaos.emulator.ecs.fleet import StandbySpec
-from chaos.invoke import EXIT_DONE, EXIT_FAILED, EXIT_HELD, invoke
+from chaos.invoke import EXIT_DONE, EXIT_FAILED, EXIT_HELD, EXIT_PENDING, EXIT_REJECTED, invoke
 from chaos.template import FunctionDef, read_template
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.deploy import FUNCTION_DIR, REPO_ROOT
@@ -298,3 +304,233 @@ def test_a_permanent_failure_at_the_target_cap_fits_the_mns_destination(emulator
     payload = len(json.dumps(result).encode()) + len(FAILOVER_EVENT)
     # the destination message wraps the result and the request payload in a small envelope
     assert payload + 4096 < MNS_DESTINATION_LIMIT, f"{payload} bytes at {cap} targets"
+
+
+# --------------------------------------------------------------------------------------------------
+# the operations function (replica-failover-ops): drill, undo, reprotect, failback
+
+OPS_SERVICE = "replica-failover-ops"
+ACTION_CLIENTS = ("drill/client.py", "reverse/client.py")  # the ebs calls of the operator actions
+# reprotect and failback share one pair and the group; undo gets a pair of its own
+UNDO_PAIRS, REVERSE_PAIRS, REVERSE_GROUPS = ["pair-0"], ["pair-1"], ["pg-1"]
+
+
+def ops_function() -> FunctionDef:
+    return read_template(TEMPLATE)[f"{OPS_SERVICE}/operations"]
+
+
+@pytest.fixture
+def emulator_clock(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """The actions' waits advance the emulator's clock instead of the wall's."""
+    from replica_failover.drill import Clock as DrillClock
+    from replica_failover.drill import event as drill_event
+    from replica_failover.reverse import event as reverse_event
+    from replica_failover.reverse.run import Clock as ReverseClock
+
+    def make_clock(left: float) -> tuple[DrillClock, Any]:
+        return DrillClock(now=emulator.clock.now, sleep=emulator.advance), lambda: None
+
+    monkeypatch.setattr(drill_event, "make_clock", make_clock)
+    monkeypatch.setattr(reverse_event, "CLOCK", ReverseClock(sleep=lambda s: emulator.advance(float(s))))
+    return emulator
+
+
+def run_ops(endpoint: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """The operations function as the template deploys it (its environment), pointed at the emulator."""
+    code, result = invoke(
+        ops_function(),
+        json.dumps(payload).encode(),
+        endpoint=f"http://{endpoint}",
+        env_overrides={"ECS_ENDPOINT": f"http://{endpoint}"},
+        log_stream=io.StringIO(),
+    )
+    assert isinstance(result, dict)
+    return code, result
+
+
+def reverse_event(action: str, dry_run: bool, key: str) -> dict[str, Any]:
+    ids = {"pairIds": UNDO_PAIRS} if action == "undo" else {"pairIds": REVERSE_PAIRS, "groupIds": REVERSE_GROUPS}
+    change = {"incidentKey": key} if action == "undo" else {"changeId": key}
+    return {"action": action, "dryRun": dry_run, "primaryRegion": PRIMARY, "reason": "least-privilege test",
+            **change, **ids}  # fmt: skip
+
+
+DRILL_EVENT = {"action": "drill", "primaryRegion": PRIMARY, "reason": "least-privilege test"}
+
+
+def fail_over_as_the_failover_function(emulator: Emulator, endpoint: str) -> str:
+    """The alarm path's failover, with the failover function's own policy; returns its incident key."""
+    restrict_role(emulator, granted_actions(statements("replica-failover")))
+    code, result = run_failover(endpoint)
+    assert (code, result["status"]) == (EXIT_DONE, "completed"), result
+    emulator.advance(5)
+    return str(result["incident"]["incidentKey"])
+
+
+def ops_world(emulator: Emulator) -> None:
+    seed_basic(emulator)
+    delays = {**emulator.config().transition_delays, "failovering": 0.0}
+    emulator.update_config({"transitionDelays": delays})
+
+
+def requests_since(emulator: Emulator, start: int) -> list[dict[str, Any]]:
+    return list(emulator.ledger.snapshot()["requests"])[start:]
+
+
+def called_by_the_actions() -> set[str]:
+    """The ebs actions the drill and reverse clients can send: ``self._call(region, "<sdk method>", ...)``."""
+    found: set[str] = set()
+    for rel in ACTION_CLIENTS:
+        tree = ast.parse((FUNCTION_DIR / "replica_failover" / rel).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "_call"
+                and len(node.args) > 1
+                and isinstance(node.args[1], ast.Constant)
+                and isinstance(node.args[1].value, str)
+            ):
+                found.add("ebs:" + "".join(part.title() for part in node.args[1].value.split("_")))
+    return found
+
+
+def test_ops_role_is_exactly_what_the_operator_actions_call(
+    emulator_clock: Emulator, endpoint: str
+) -> None:
+    emulator = emulator_clock
+    ops_world(emulator)
+    stmts = statements(OPS_SERVICE)
+    granted = granted_actions(stmts)
+    ops_requests: list[dict[str, Any]] = []
+
+    def ops(payload: dict[str, Any], status: str) -> dict[str, Any]:
+        restrict_role(emulator, granted)
+        start = len(emulator.ledger.snapshot()["requests"])
+        code, result = run_ops(endpoint, payload)
+        assert (code, result["status"]) == (EXIT_DONE, status), result
+        ops_requests.extend(requests_since(emulator, start))
+        return result
+
+    drilled = ops(DRILL_EVENT, "completed")
+    assert drilled["summary"]["executed"] == drilled["summary"]["cleared"] == 4, drilled["summary"]
+    key = fail_over_as_the_failover_function(emulator, endpoint)
+    for action in ("undo", "reprotect", "failback"):
+        writes = sum(1 for r in ops_requests if not r["action"].startswith("Describe"))
+        planned = ops(reverse_event(action, True, key if action == "undo" else "CHG-7"), "planned")
+        assert sum(1 for r in ops_requests if not r["action"].startswith("Describe")) == writes, planned
+        done = ops(reverse_event(action, False, key if action == "undo" else "CHG-7"), "completed")
+        assert {t["outcome"] for t in done["targets"]} == {"done"}, done
+        emulator.advance(10)  # reprotecting -> stopped, Start -> syncing -> normal
+
+    called = {api_action(r) for r in ops_requests}
+    assert called == granted, f"missing from the policy: {called - granted}; never used: {granted - called}"
+    assert called_by_the_actions() == policy_actions(stmts, "ebs:"), "an action can send a call this run did not"
+    account = emulator.config().account_id
+    dr = ops_function().environment["FAILOVER_DR_REGION"]
+    for r in ops_requests:
+        assert r["status"] == 200, r
+        action = api_action(r)
+        arns = [ebs_arn(r, account)] if action.startswith("ebs:") else arn_of(r, account)
+        assert all(allows(stmts, action, arn) for arn in arns), (action, r["regionId"], arns)
+    # per region as each call goes: in the primary region only failback's Failover and reverse Reprotect
+    # (the secondary's region) and the disk precondition's read
+    in_primary = {api_action(r) for r in ops_requests if r["regionId"] == PRIMARY}
+    assert in_primary == {
+        "ebs:FailoverDiskReplicaPair", "ebs:FailoverDiskReplicaGroup", "ebs:ReprotectDiskReplicaPair",
+        "ebs:ReprotectDiskReplicaGroup", "ecs:DescribeDisks",
+    }  # fmt: skip
+    assert {r["regionId"] for r in ops_requests} == {PRIMARY, dr}
+    for kind in ("diskreplicapair/pair-0", "diskreplicagroup/pg-1"):  # this role never fails over into the DR region
+        assert not any(a.startswith("ebs:Failover") and allows(stmts, a, f"acs:ebs:{dr}:{account}:{kind}")
+                       for a in granted)  # fmt: skip
+
+
+# dropped action -> the operator action whose run sends it (the ones before it run with the whole policy)
+OPS_RUN_OF = {
+    "ebs:DescribeDiskReplicaPairs": "drill", "ebs:DescribeDiskReplicaGroups": "drill",
+    "ebs:StartPairDrill": "drill", "ebs:StartReplicaGroupDrill": "drill",
+    "ebs:DescribePairDrills": "drill", "ebs:DescribeReplicaGroupDrills": "drill",
+    "ebs:ClearPairDrill": "drill", "ebs:ClearReplicaGroupDrill": "drill",
+    "ebs:ReprotectDiskReplicaPair": "undo", "ebs:StartDiskReplicaPair": "undo", "ecs:DescribeDisks": "undo",
+    "ebs:ReprotectDiskReplicaGroup": "reprotect", "ebs:StartDiskReplicaGroup": "reprotect",
+    "ebs:FailoverDiskReplicaPair": "failback", "ebs:FailoverDiskReplicaGroup": "failback",
+}  # fmt: skip
+REFUSED = ("Forbidden.Action", "Forbidden.RAM")
+
+
+def test_every_ops_action_has_a_denial_case() -> None:
+    assert set(OPS_RUN_OF) == granted_actions(statements(OPS_SERVICE))
+
+
+@pytest.mark.parametrize("dropped", sorted(OPS_RUN_OF))
+def test_each_ops_action_is_needed_and_its_denial_is_reported(
+    emulator_clock: Emulator, endpoint: str, dropped: str
+) -> None:
+    emulator = emulator_clock
+    ops_world(emulator)
+    granted = granted_actions(statements(OPS_SERVICE))
+    action = OPS_RUN_OF[dropped]
+    if action != "drill":
+        key = fail_over_as_the_failover_function(emulator, endpoint)
+        restrict_role(emulator, granted)
+        if action == "failback":  # failback starts where reprotect ends: replicating towards the old primary
+            code, ready = run_ops(endpoint, reverse_event("reprotect", False, "CHG-7"))
+            assert (code, ready["status"]) == (EXIT_DONE, "completed"), ready
+            emulator.advance(10)
+    payload = DRILL_EVENT if action == "drill" else reverse_event(action, False, key if action == "undo" else "CHG-7")
+    restrict_role(emulator, granted - {dropped})
+    start = len(emulator.ledger.snapshot()["requests"])
+    code, result = run_ops(endpoint, payload)
+    denied = [r for r in requests_since(emulator, start) if r.get("code") in REFUSED]
+    assert denied and {api_action(r) for r in denied} == {dropped}, denied
+    if dropped == "ecs:DescribeDisks":
+        # the disks-detached precondition is advisory: unreadable, it says so and the ebs API decides
+        assert (code, result["status"]) == (EXIT_DONE, "completed"), result
+        pre = [p for t in result["targets"] for p in t["preconditions"]]
+        assert pre and all(p["state"] == "unknown" and p["code"] in REFUSED for p in pre), pre
+    elif dropped.startswith("ebs:Clear"):
+        # a refused clear leaves the drill behind; the drill reports it as work for a retry (pending)
+        assert (code, result["status"]) == (EXIT_PENDING, "pending"), result
+        assert result["drill"]["notCleared"] and emulator.backend.drills(), result["drill"]
+    else:
+        assert code == EXIT_FAILED and result["ok"] is False and result["status"] in ("failed", "partial"), result
+        failure = result["failure"]
+        assert (failure["kind"], failure["cause"]) == (result["status"], "permission"), failure
+        assert set(failure["errorCodes"]) & set(REFUSED), failure
+
+
+def test_an_operation_sent_to_the_failover_function_is_rejected_with_zero_calls(
+    emulator: Emulator, endpoint: str
+) -> None:
+    """The alarm-triggered function leaves FAILOVER_OPERATIONS empty: whatever its role, nothing is called."""
+    seed_basic(emulator)
+    assert "FAILOVER_OPERATIONS" not in failover_function().environment  # '' in the template: unset
+    for payload in (DRILL_EVENT, reverse_event("undo", False, "INC-1"), reverse_event("failback", True, "CHG-7")):
+        code, result = run_failover(endpoint, event=json.dumps(payload).encode())
+        assert (code, result["status"], result["writeCalls"]) == (EXIT_REJECTED, "rejected", 0), result
+        assert result["failure"]["cause"] == "event" and OPS_SERVICE in result["reason"], result
+    assert emulator.ledger.snapshot()["requests"] == []
+
+
+def test_an_alarm_sent_to_the_operations_function_is_only_planned(emulator: Emulator, endpoint: str) -> None:
+    """FAILOVER_MODE=plan-only there: an alarm gets a dry-run plan from reads its role has, and no write."""
+    seed_basic(emulator)
+    stmts = statements(OPS_SERVICE)
+    restrict_role(emulator, granted_actions(stmts))
+    for event in (FAILOVER_EVENT, ALARM_EVENT):
+        code, result = invoke(ops_function(), event, endpoint=f"http://{endpoint}", log_stream=io.StringIO())
+        assert isinstance(result, dict)
+        assert (code, result["status"], result["writeCalls"]) == (EXIT_DONE, "planned", 0), result
+    requests = emulator.ledger.snapshot()["requests"]
+    assert requests and all(r["status"] == 200 and r["action"].startswith("Describe") for r in requests), requests
+    account = emulator.config().account_id
+    assert all(allows(stmts, api_action(r), ebs_arn(r, account)) for r in requests)
+
+
+def test_the_readme_drill_policy_is_the_drill_part_of_the_ops_policy() -> None:
+    from tests.test_drill_cli import readme_drill_policy
+
+    readme = {a for st in readme_drill_policy()["Statement"] for a in st["Action"]}
+    ops = granted_actions(statements(OPS_SERVICE))
+    assert readme == {a for a in ops if "Drill" in a or a.startswith("ebs:DescribeDiskReplica")}

@@ -31,6 +31,9 @@ SECRETS = {"WEBHOOK_SECRET"}  # set at deploy time in both files: values are not
 # which FC API the webhook calls: differs by design (template.yml is FC 2.0, s.yaml FC 3.0), so these
 # values are checked by test_webhook_calls_the_failover_function_through_each_files_api instead
 PER_API = {"FC_API_VERSION", "FAILOVER_FUNCTION"}
+PRIMARY_OPS = {f"ebs:{verb}DiskReplica{noun}" for verb in ("Failover", "Reprotect") for noun in ("Pair", "Group")} | {
+    "ecs:DescribeDisks"
+}
 
 
 def raw_syaml() -> dict[str, Any]:
@@ -59,7 +62,8 @@ def drift_of(raw: dict[str, Any], tpl: dict[str, Any] | None = None, ram: Path =
 
 def test_syaml_fits_the_fc3_model() -> None:
     doc = parse(raw_syaml())
-    assert set(doc.resources) == {"failover", "webhook"}
+    assert set(doc.resources) == {"failover", "webhook", "operations"}
+    assert doc.resources["operations"].props.triggers == [], "an operator invokes it; no trigger"
     assert {r.props.region for r in doc.resources.values()} == {doc.vars["region"]}
 
 
@@ -94,7 +98,11 @@ def test_secrets_come_from_the_deploying_shell_only() -> None:
 def test_each_function_has_its_own_role_and_policy_document() -> None:
     doc = parse(raw_syaml())
     roles = {name: role_name(r.props) for name, r in doc.resources.items()}
-    assert roles == {"failover": "replica-failover", "webhook": "replica-failover-webhook"}
+    assert roles == {
+        "failover": "replica-failover",
+        "webhook": "replica-failover-webhook",
+        "operations": "replica-failover-ops",
+    }
     for name, res in doc.resources.items():
         assert res.props.role == f"acs:ram::{ACCOUNT}:role/{roles[name]}"
     assert sorted(p.name for p in RAM.glob("*.policy.json")) == sorted(f"{r}.policy.json" for r in roles.values())
@@ -116,6 +124,9 @@ def test_policies_are_pinned_to_the_dr_region() -> None:
                     assert set(st["Action"]) <= {"cms:DescribeSystemEventAttribute", "cms:DescribeMetricLast"}, st
                 elif arn.startswith("acs:alidns:"):  # Alidns is global: acs:alidns:*:<account>:domain/<name>
                     assert arn.split(":")[2] == "*", arn
+                elif arn.split(":")[2] in primaries and role_name(res.props) == "replica-failover-ops":
+                    # failback: Failover and the reverse Reprotect go to the old primary; the disk check reads it
+                    assert set(st["Action"]) <= PRIMARY_OPS, st
                 elif arn.split(":")[2] in primaries:  # the read-only probe of a primary region
                     assert st["Action"] == ["ebs:DescribeDiskReplicaPairs"], st
                 else:
@@ -208,6 +219,16 @@ SYAML_DRIFTS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("functionName", lambda d: _props(d).update(functionName="failover"), "is not its template.yml service"),
     ("function missing", lambda d: d["resources"].pop("webhook"), "functions:"),
     ("role swapped", lambda d: _props(d, "webhook").update(role=_props(d)["role"]), "webhook: policy"),
+    ("ops timeout", lambda d: _props(d, "operations").update(timeout=120), "operations: timeout"),
+    ("ops actions", lambda d: _set_env(_props(d, "operations"), "FAILOVER_OPERATIONS", "drill"),
+     "environment FAILOVER_OPERATIONS"),
+    ("failover enables actions", lambda d: _set_env(_props(d), "FAILOVER_OPERATIONS", "drill"),
+     "failover: environment FAILOVER_OPERATIONS"),
+    ("ops trigger added", lambda d: _props(d, "operations").update(triggers=copy.deepcopy(_props(d)["triggers"])),
+     "operations: triggers"),
+    ("ops on the failover role", lambda d: _props(d, "operations").update(role=_props(d)["role"]),
+     "operations: policy"),
+    ("ops missing", lambda d: d["resources"].pop("operations"), "functions:"),
 ]  # fmt: skip
 
 
@@ -245,6 +266,10 @@ TEMPLATE_DRIFTS: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         MaxAsyncEventAgeInSeconds=7200), "async_max_age"),
     ("new trigger", lambda t: t["Resources"]["replica-failover"]["failover"]["Events"].update(
         tick={"Type": "Timer", "Properties": {"CronExpression": "@every 1m"}}), "failover: triggers"),
+    ("ops action added", lambda t: _policy(t, "replica-failover-ops")["Statement"][2]["Action"].append(
+        "ebs:StartDiskReplicaPair"), "operations: policy"),
+    ("ops mode", lambda t: _fn(t, "replica-failover-ops", "operations")["EnvironmentVariables"].update(
+        FAILOVER_MODE="auto"), "operations: environment FAILOVER_MODE"),
     ("new function", lambda t: t["Resources"]["replica-failover"].update(
         probe={"Type": "Aliyun::Serverless::Function", "Properties": {"Runtime": "custom-container",
                "Handler": "probe.handler", "CodeUri": "."}}), "functions:"),
@@ -267,6 +292,10 @@ def test_ram_document_drift_is_caught(tmp_path: Path) -> None:
     doc["Statement"][2]["Resource"] = "acs:mns:cn-shanghai:*:/queues/*"
     (tmp_path / "replica-failover.policy.json").write_text(json.dumps(doc), encoding="utf-8")
     assert any("failover: policy" in p for p in drift_of(raw_syaml(), ram=tmp_path))
+    ops = json.loads((tmp_path / "replica-failover-ops.policy.json").read_text(encoding="utf-8"))
+    ops["Statement"][0]["Action"].append("ebs:FailoverDiskReplicaPair")  # a DR-region failover: not the ops role's
+    (tmp_path / "replica-failover-ops.policy.json").write_text(json.dumps(ops), encoding="utf-8")
+    assert any("operations: policy" in p for p in drift_of(raw_syaml(), ram=tmp_path))
     (tmp_path / "replica-failover-webhook.policy.json").unlink()
     problems = drift_of(raw_syaml(), ram=tmp_path)
     assert any("no policy document for role 'replica-failover-webhook'" in p for p in problems), problems

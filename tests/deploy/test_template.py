@@ -29,7 +29,8 @@ FUN = REPO_ROOT / "node_modules" / ".bin" / "fun"
 EVENTS = REPO_ROOT / "events"
 SERVICE = "replica-failover"  # the failover function's service
 WEBHOOK_SERVICE = "replica-failover-webhook"  # the internet-facing webhook's own service (own RAM role)
-SERVICE_OF = {"failover": SERVICE, "webhook": WEBHOOK_SERVICE}
+OPS_SERVICE = "replica-failover-ops"  # the operator actions' function (own RAM role, no trigger)
+SERVICE_OF = {"failover": SERVICE, "webhook": WEBHOOK_SERVICE, "operations": OPS_SERVICE}
 ACCOUNT = "1234567890123456"
 
 # Every variable replica_failover/config.py reads (EBS_ENDPOINT is emulator-only, so not in production).
@@ -42,7 +43,7 @@ KNOWN_FAILOVER_ENV = {
     "FAILOVER_CONNECT_TIMEOUT_SECONDS", "FAILOVER_READ_TIMEOUT_SECONDS", "FAILOVER_LOG_LEVEL",
     "FAILOVER_CONFIRM", "FAILOVER_EVIDENCE_WINDOW_MINUTES", "FAILOVER_EVIDENCE_TIMEOUT_SECONDS",
     "FAILOVER_EVIDENCE_SITE_TASK_ID", "FAILOVER_EVIDENCE_AVAILABILITY_BELOW",
-    "FAILOVER_RECOVERY_TAGS", "FAILOVER_RECOVERY_PLAN",
+    "FAILOVER_RECOVERY_TAGS", "FAILOVER_RECOVERY_PLAN", "FAILOVER_OPERATIONS",
 }  # fmt: skip
 PRODUCTION_ENV = {
     "FAILOVER_PRIMARY_REGIONS": "cn-hangzhou",
@@ -208,7 +209,7 @@ def test_top_level_and_one_service_per_role() -> None:
     assert tpl["ROSTemplateFormatVersion"] == "2015-09-01"
     assert tpl["Transform"] == "Aliyun::Serverless-2018-04-03"
     services = [k for k, v in tpl["Resources"].items() if v["Type"] == "Aliyun::Serverless::Service"]
-    assert services == [SERVICE, WEBHOOK_SERVICE]
+    assert services == [SERVICE, WEBHOOK_SERVICE, OPS_SERVICE]
     for name, fn in SERVICE_OF.items():  # one function per service, so one role per function
         functions = [k for k, v in service(tpl, fn).items() if isinstance(v, dict) and "Type" in v]
         assert functions == [name]
@@ -268,6 +269,27 @@ def test_failover_environment() -> None:
     from replica_failover.confirm.policy import DEFAULT_POLICY, Policy
 
     assert settings.confirm == str(Policy(DEFAULT_POLICY))
+
+
+def test_operations_function() -> None:
+    """Same image, argv and handler as failover; no trigger; a drill-long timeout; the four actions on,
+    and an alarm sent to it can only be planned (it must never fail a region over)."""
+    tpl = load_template()
+    props, failover = function(tpl, "operations"), function(tpl, "failover")
+    for key in ("Runtime", "CodeUri", "Handler", "Initializer", "CAPort", "CustomContainerConfig"):
+        assert props[key] == failover[key], key
+    assert "Events" not in service(tpl, OPS_SERVICE)["operations"]
+    assert "AsyncConfiguration" not in props  # fun would attach invocation and MNS permissions to the role
+    assert (props["Timeout"], props["InstanceConcurrency"]) == (900, 1)
+    env = props["EnvironmentVariables"]
+    assert all(isinstance(v, str) for v in env.values())
+    assert not set(env) - KNOWN_FAILOVER_ENV
+    assert (env["FAILOVER_OPERATIONS"], env["FAILOVER_MODE"]) == ("drill,undo,reprotect,failback", "plan-only")
+    for key in ("FAILOVER_PRIMARY_REGIONS", "FAILOVER_DR_REGION", "FAILOVER_ALLOW_PAIR_IDS", "FAILOVER_DENY_PAIR_IDS",
+                "FAILOVER_ALLOW_GROUP_IDS", "FAILOVER_DENY_GROUP_IDS"):  # fmt: skip
+        assert env[key] == failover["EnvironmentVariables"][key], key
+    assert failover["EnvironmentVariables"]["FAILOVER_OPERATIONS"] == ""
+    assert int(env["FAILOVER_DEADLINE_MARGIN_SECONDS"]) < props["Timeout"]
 
 
 def test_failover_async_config_and_mns_trigger() -> None:

@@ -45,6 +45,8 @@ def base_env(endpoint: str, **overrides: str) -> dict[str, str]:
         "FAILOVER_RETRY_BUDGET": "500",
         "FAILOVER_DEADLINE_MARGIN_SECONDS": "1",
         "FAILOVER_READ_TIMEOUT_SECONDS": "5",
+        # one function plays both roles here; deployed, the operator actions run on the operations function
+        "FAILOVER_OPERATIONS": "drill,undo,reprotect,failback",
     }
     env.update(overrides)
     return env

@@ -185,6 +185,9 @@ BAD_VALUES = [
     ("FAILOVER_CONNECT_TIMEOUT_SECONDS", "0"),
     ("FAILOVER_READ_TIMEOUT_SECONDS", "soon"),
     ("FAILOVER_LOG_LEVEL", "LOUD"),
+    ("FAILOVER_OPERATIONS", "drill,explode"),
+    ("FAILOVER_OPERATIONS", "failover"),
+    ("FAILOVER_OPERATIONS", " , "),
 ]
 
 
@@ -224,3 +227,14 @@ def test_level_at_least() -> None:
     s = load({"FAILOVER_MIN_LEVEL": "WARN"})
     assert s.level_at_least("CRITICAL") and s.level_at_least("WARN")
     assert not s.level_at_least("INFO") and not s.level_at_least(None) and not s.level_at_least("OK")
+
+
+def test_operations_are_off_by_default_and_listed_in_a_fixed_order() -> None:
+    from replica_failover import operations
+
+    assert load().operations == () and load({"FAILOVER_OPERATIONS": ""}).operations == ()
+    assert load({"FAILOVER_OPERATIONS": " Failback, drill ,drill"}).operations == ("drill", "failback")
+    assert load({"FAILOVER_OPERATIONS": "drill,undo,reprotect,failback"}).operations == operations.NAMES
+    assert set(operations.NAMES) == set(operations.ACTIONS)  # every enabled name has its module
+    with pytest.raises(ConfigError, match="unknown action 'explode'"):
+        load({"FAILOVER_OPERATIONS": "drill,explode"})

@@ -26,6 +26,7 @@ from chaos.emulator.ecs.models import InstanceRecord
 from chaos.emulator.faults import FaultError, FaultRule
 from chaos.invoke import EXIT_DONE
 from chaos.invoke import invoke as invoke_template
+from chaos.template import ensure_importable
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
 from tests.function.test_fc_paths import TEMPLATE, register_failover
@@ -221,14 +222,19 @@ def test_no_drill_id_or_key_in_the_result_log(invoke: Invoke, emulated_time: Emu
 def test_through_the_emulators_fc_api(emulator: Emulator, endpoint: str) -> None:
     delays(emulator, drill_executing=0.0, drill_clearing=0.0)
     seed_basic(emulator)
-    register_failover(emulator, endpoint)
+    ops = TEMPLATE["operations"]  # the function the drill is deployed on, with its template environment
+    ensure_importable(ops.code_uri)
+    emulator.fc.register(ops.spec({"EBS_ENDPOINT": f"http://{endpoint}", "FAILOVER_DEADLINE_MARGIN_SECONDS": "1"}))
     client = fc2.Client(
         endpoint=f"http://{endpoint}", accessKeyID=DEFAULT_STS_ACCESS_KEY_ID,
         accessKeySecret=DEFAULT_STS_ACCESS_KEY_SECRET, securityToken=DEFAULT_STS_SECURITY_TOKEN, Timeout=30,
     )  # fmt: skip
-    bad = client.invoke_function("replica-failover", "failover", payload=json.dumps({**DRILL, "pairIDs": []}))
+    bad = client.invoke_function("replica-failover-ops", "operations", payload=json.dumps({**DRILL, "pairIDs": []}))
     assert json.loads(bad.data)["status"] == "rejected" and requests(emulator) == []
-    resp = client.invoke_function("replica-failover", "failover", payload=json.dumps(DRILL).encode())
+    register_failover(emulator, endpoint)  # the alarm-triggered function leaves FAILOVER_OPERATIONS empty
+    refused = json.loads(client.invoke_function("replica-failover", "failover", payload=json.dumps(DRILL)).data)
+    assert refused["status"] == "rejected" and "replica-failover-ops" in refused["reason"] and requests(emulator) == []
+    resp = client.invoke_function("replica-failover-ops", "operations", payload=json.dumps(DRILL).encode())
     result = json.loads(resp.data)
     assert result["status"] == "completed" and result["summary"]["cleared"] == 4, result["reason"]
     assert drilled(emulator) == sorted(TARGETS) and emulator.backend.drills() == []
@@ -249,12 +255,13 @@ def test_a_test_instance_gets_each_drill_disk_attached_then_detached(invoke: Inv
 
 
 def test_through_the_template_function_as_invoke_runs_it(emulator: Emulator, endpoint: str) -> None:
-    """``replica-failover invoke --event drill.json``'s code path: the template's function and environment."""
+    """``replica-failover invoke --function operations``'s code path: the template's function and environment."""
     delays(emulator, drill_executing=0.0, drill_clearing=0.0)
     seed_basic(emulator)
     event = json.dumps({**DRILL, "maxTargets": 50}).encode()
     # the template's environment as deployed: a drill skips confirmation, whatever its policy
-    code, result = invoke_template(TEMPLATE["failover"], event, endpoint=f"http://{endpoint}", log_stream=io.StringIO())
+    ops = TEMPLATE["operations"]
+    code, result = invoke_template(ops, event, endpoint=f"http://{endpoint}", log_stream=io.StringIO())
     assert code == EXIT_DONE and result["status"] == "completed", result
     assert drilled(emulator) == sorted(TARGETS) and emulator.backend.drills() == []
     assert_no_failover(emulator)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chaos.gameday.expectations import CHECKS, evaluate
 from chaos.gameday.observations import Observations
-from chaos.gameday.scenario import Expect, NotificationsExpect
+from chaos.gameday.scenario import Expect, NotificationsExpect, ReverseExpect
 
 
 def _quiet(ledger: bool = True) -> Observations:
@@ -24,7 +24,7 @@ def _quiet(ledger: bool = True) -> Observations:
 
 def test_names_are_unique_and_in_report_order() -> None:
     names = [c.name for c in CHECKS]
-    assert len(names) == len(set(names)) == 38
+    assert len(names) == len(set(names)) == 42  # 31 + 7 drill-* (drill_checks.py) + 4 reverse-* (reverse_checks.py)
     everything = Expect(
         max_api_calls=1,
         max_write_calls=0,
@@ -41,6 +41,7 @@ def test_names_are_unique_and_in_report_order() -> None:
         result_fields={"status": ["completed"]},
         notifications=NotificationsExpect(kinds={"hold": 0}, contains=["x"], all_accepted=True),
         result_notification_failures=0,
+        reverse=ReverseExpect(steps_per_target={"Start": 1}, final_status=["normal"], new_failover_token=True),
     )
     got = [r.name for r in evaluate(everything, _quiet())]
     # no FC records: no DLQ to read; no event step with maxWriteCalls; no secrets drawn for this run;

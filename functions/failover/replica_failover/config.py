@@ -49,6 +49,10 @@ Variables (default in brackets; an empty value counts as unset):
     HTTP timeouts of EBS calls (> 0).
 ``FAILOVER_LOG_LEVEL`` [INFO]
     ``DEBUG``, ``INFO``, ``WARNING`` (or ``WARN``), ``ERROR`` or ``CRITICAL``.
+``FAILOVER_OPERATIONS`` [none]
+    Comma list of the operator actions this function runs: ``drill``, ``undo``, ``reprotect``,
+    ``failback``. Empty on the alarm-triggered failover function (its role cannot run them); the
+    operations function, with its own role, lists all four. Another name fails the load.
 
 Confirmation, approval and notifications:
 
@@ -94,6 +98,9 @@ from replica_failover.redact import register_env
 Level = Literal["CRITICAL", "WARN", "INFO"]
 Mode = Literal["auto", "plan-only", "approve"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+Operation = Literal["drill", "undo", "reprotect", "failback"]
+#: The operator actions (replica_failover/operations.py routes them), in the order settings list them.
+OPERATIONS: Final[tuple[Operation, ...]] = ("drill", "undo", "reprotect", "failback")
 
 #: Severity order of alarm levels (higher is more severe).
 LEVEL_RANK: Final[Mapping[str, int]] = {"INFO": 1, "WARN": 2, "CRITICAL": 3}
@@ -182,6 +189,7 @@ class Settings(BaseModel):
     connect_timeout_seconds: float = Field(default=3.0, gt=0, le=300, allow_inf_nan=False)
     read_timeout_seconds: float = Field(default=10.0, gt=0, le=900, allow_inf_nan=False)
     log_level: LogLevel = "INFO"
+    operations: tuple[Operation, ...] = ()
     confirm: str = Field(default=DEFAULT_POLICY, min_length=1, max_length=4 * MAX_POLICY_LENGTH)
     evidence_window_minutes: int = Field(default=10, ge=1, le=1440)
     evidence_timeout_seconds: float = Field(default=3.0, gt=0, le=30, allow_inf_nan=False)
@@ -242,6 +250,7 @@ _ENV_OF_FIELD: Final[Mapping[str, str]] = {
     "connect_timeout_seconds": "FAILOVER_CONNECT_TIMEOUT_SECONDS",
     "read_timeout_seconds": "FAILOVER_READ_TIMEOUT_SECONDS",
     "log_level": "FAILOVER_LOG_LEVEL",
+    "operations": "FAILOVER_OPERATIONS",
     "confirm": "FAILOVER_CONFIRM",
     "evidence_window_minutes": "FAILOVER_EVIDENCE_WINDOW_MINUTES",
     "evidence_timeout_seconds": "FAILOVER_EVIDENCE_TIMEOUT_SECONDS",
@@ -467,11 +476,23 @@ def load_settings(env: Mapping[str, str], *, function_region: str | None = None)
     }
     values.update({k: v for k, v in optional.items() if v is not None})
     values.update(_confirm_values(env, values.get("mode")))
+    operations = _operations(env, "FAILOVER_OPERATIONS")
+    if operations:
+        values["operations"] = operations
 
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
         raise _config_error(exc) from None
+
+
+def _operations(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """The operator actions enabled here, in OPERATIONS order; an unknown name is a ConfigError."""
+    items = [item.lower() for item in _split_list(env, name) or []]
+    unknown = sorted(set(items) - set(OPERATIONS))
+    if unknown:
+        raise ConfigError(name, f"unknown action {_short(unknown[0])}: use {', '.join(OPERATIONS)}")
+    return tuple(op for op in OPERATIONS if op in items)
 
 
 def _confirm_values(env: Mapping[str, str], mode: object) -> dict[str, object]:

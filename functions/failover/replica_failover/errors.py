@@ -16,10 +16,12 @@ TOO_DEEP: Final = "too-deep"
 UNKNOWN_SHAPE: Final = "unknown-shape"
 INVALID_FIELD: Final = "invalid-field"
 ACCOUNT_MISMATCH: Final = "account-mismatch"
+OPERATION_DISABLED: Final = "operation-disabled"  # an operator action this function's FAILOVER_OPERATIONS omits
 
 EVENT_REASON_CODES: Final = frozenset(
-    {MALFORMED_JSON, BAD_ENCODING, TOO_LARGE, TOO_DEEP, UNKNOWN_SHAPE, INVALID_FIELD, ACCOUNT_MISMATCH}
-)
+    {MALFORMED_JSON, BAD_ENCODING, TOO_LARGE, TOO_DEEP, UNKNOWN_SHAPE, INVALID_FIELD, ACCOUNT_MISMATCH,
+     OPERATION_DISABLED}
+)  # fmt: skip
 
 
 class FailoverError(Exception):
