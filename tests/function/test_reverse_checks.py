@@ -131,6 +131,10 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ("unknown field", {"force": True}),
     ("too many targets", {"maxTargets": 1}),
     ("maxTargets a float", {"maxTargets": 1.5}),
+    ("maxTargets a string", {"maxTargets": "5"}),
+    ("maxTargets a bool", {"maxTargets": True}),
+    ("empty pairIds (would widen to every pair)", {"pairIds": []}),
+    ("empty groupIds (would widen to every group)", {"groupIds": []}),
 ]
 
 
