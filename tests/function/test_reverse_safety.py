@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+from datetime import datetime, timezone
 from typing import Any, cast
 
 import pytest
@@ -230,3 +231,37 @@ def test_a_target_stopped_after_this_changes_start_is_not_started_again(
     assert t["outcome"] == "skipped" and "stopped after this change's Start" in t["reason"], result
     assert effects(emulator)[("StartDiskReplicaPair", "pair-0")] == 1
     assert route_of(emulator, "pair", "pair-0")[0] == "stopped"
+
+
+# ------------------------------------------------------------------ 9. the failback's data-loss window
+def detach_now(emulator: Emulator, disk_id: str) -> int:
+    """The DR copy was mounted and written after the last cycle, then detached now (ECS: to the minute)."""
+    attach(emulator, DR, disk_id)
+    disk = emulator.ecs.backend.disks[disk_id]
+    now = emulator.clock.now()
+    disk.InstanceId, disk.Status, disk.Device = "", "Available", ""
+    disk.DetachedTime = datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%MZ")
+    return int(now)
+
+
+def test_failback_waits_for_a_cycle_after_the_dr_disks_were_detached(
+    emulator: Emulator, invoke: Invoke, endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.update_config({"replicationCycleSeconds": 120.0})
+    reprotected(emulator, invoke, endpoint)
+    emulator.advance(30)
+    detached = detach_now(emulator, dr_disk(emulator, "pair-0"))
+    rec = emulator.backend.record("pair", "pair-0")
+    assert rec is not None and rec["LastRecoverPoint"] < detached
+    payload = body("failback", dry_run=False, change="CHG-FB", pairIds=["pair-0"])
+    monkeypatch.setattr("replica_failover.reverse.run.MAX_ROUNDS", 5)  # the deadline, before the next cycle
+    held = act(invoke, endpoint, payload)
+    t = by_id(held)["pair-0"]
+    assert held["status"] == "pending" and held["raised"] and t["outcome"] == "pending", held
+    assert "after the DR disks were detached" in t["reason"]
+    assert failbacks(emulator) == []
+    monkeypatch.setattr("replica_failover.reverse.run.MAX_ROUNDS", 2_000)
+    done = act(invoke, endpoint, payload)  # FC's retry: it waits out the cycle, then fails over
+    assert done["status"] == "completed" and by_id(done)["pair-0"]["outcome"] == "done", done
+    sent = failbacks(emulator)
+    assert len(sent) == 1 and float(sent[0]["time"]) >= detached + 60

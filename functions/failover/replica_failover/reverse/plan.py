@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
 from replica_failover.reverse.client import DiskLookup, ReverseApi
@@ -148,8 +149,22 @@ def disk_check(req: ReverseRequest) -> DiskCheck:
 NOT_LISTED = None  # a disk ECS does not list in the region
 
 
-def disk_states(ecs: DiskLookup | None, region: str, disk_ids: list[str]) -> dict[str, str | None] | str:
-    """disk id -> attached instance ("" = detached, None = not listed), or the check's error code."""
+def detached_time(text: object) -> int:
+    """ECS ``DetachedTime`` as epoch seconds, 0 when none. ECS gives it to the minute (``2026-12-01T07:39Z``):
+    the end of that minute is taken, so a write up to the detach is never counted as replicated early."""
+    for fmt, pad in (("%Y-%m-%dT%H:%M:%SZ", 0), ("%Y-%m-%dT%H:%MZ", 59)):
+        try:
+            return int(datetime.strptime(str(text), fmt).replace(tzinfo=timezone.utc).timestamp()) + pad
+        except ValueError:
+            continue
+    return 0
+
+
+def disk_states(
+    ecs: DiskLookup | None, region: str, disk_ids: list[str], detached: dict[str, int] | None = None
+) -> dict[str, str | None] | str:
+    """disk id -> attached instance ("" = detached, None = not listed), or the check's error code.
+    ``detached`` (when given) gets each disk's DetachedTime (epoch seconds)."""
     if ecs is None:
         return "NoEcsClient"
     out: dict[str, str | None] = dict.fromkeys(disk_ids, NOT_LISTED)
@@ -161,6 +176,8 @@ def disk_states(ecs: DiskLookup | None, region: str, disk_ids: list[str]) -> dic
                     continue
                 attached = disk.get("Status") in ATTACHED_STATES or disk.get("InstanceId")
                 out[did] = str(disk.get("InstanceId") or disk.get("Status")) if attached else ""
+                if detached is not None and not attached:
+                    detached[did] = detached_time(disk.get("DetachedTime"))
     except Exception as exc:  # ApiFailure / DrillApiError / a transport error: the region is not readable
         return str(getattr(exc, "code", "") or type(exc).__name__)
     return out
@@ -196,12 +213,22 @@ def blocks(check: DiskCheck, pre: Precondition) -> str | None:
     return None
 
 
-def read_precondition(ecs: DiskLookup | None, req: ReverseRequest, view: View) -> tuple[Precondition, str | None]:
-    """The disk precondition of one target read now (just before a write), and why it blocks, if it does."""
+@dataclass(frozen=True)
+class Gate:
+    """The disk precondition of one target read just before a write: why it blocks (or None), and the
+    latest DetachedTime of its disks (0: never detached)."""
+
+    pre: Precondition
+    blocked: str | None
+    last_detached: int
+
+
+def read_gate(ecs: DiskLookup | None, req: ReverseRequest, view: View) -> Gate:
     check = disk_check(req)
     disks = view.disks_in(check.region)
-    pre = precondition(check, disks, disk_states(ecs, check.region, disks) if disks else {})
-    return pre, blocks(check, pre)
+    detached: dict[str, int] = {}
+    pre = precondition(check, disks, disk_states(ecs, check.region, disks, detached) if disks else {})
+    return Gate(pre, blocks(check, pre), max(detached.values(), default=0))
 
 
 # ------------------------------------------------------------------ the plan

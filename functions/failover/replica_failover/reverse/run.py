@@ -26,7 +26,7 @@ from replica_failover.retry import Backoff, Deadline, RetryBudget
 from replica_failover.reverse.client import DiskLookup, ReverseApi
 from replica_failover.reverse.flows import FLOWS, StepSpec, place
 from replica_failover.reverse.models import Kind, ReverseRequest, Step, Summary, TargetPlan
-from replica_failover.reverse.plan import View, describe, read_precondition
+from replica_failover.reverse.plan import View, describe, read_gate
 
 MAX_ROUNDS = 2_000  # on top of the deadline: a clock that never moves
 SENDS_PER_STEP = 3  # a step answered 200 whose state then did not move this often is stuck
@@ -164,15 +164,23 @@ class Runner:
         step.state = "replayed"
         return True
 
-    def _blocked_now(self, t: _Track) -> bool:
-        """The DR side's disks read again just before a Failover (the plan's read may be old): blocked?"""
-        pre, why = read_precondition(self.ecs, self.req, t.view)
-        t.plan.preconditions = [pre]
-        if why is None:
-            return False
-        t.plan.outcome, t.plan.reason = "blocked", f"before the Failover: {why}"
-        self.log.warning("reverse-blocked", target=t.view.id, reason=t.plan.reason)
-        return True
+    def _gate(self, t: _Track) -> Move | None:
+        """Read the DR side's disks again just before a Failover (the plan's read may be old): blocked
+        (finished), waiting for a replication cycle that covers their last detach, or None (go).
+
+        ``normal`` only says the last cycle finished: a write on the DR side after ``LastRecoverPoint``
+        and before its disks were detached would be lost by failing over now."""
+        gate = read_gate(self.ecs, self.req, t.view)
+        t.plan.preconditions = [gate.pre]
+        if gate.blocked is not None:
+            t.plan.outcome, t.plan.reason = "blocked", f"before the Failover: {gate.blocked}"
+            self.log.warning("reverse-blocked", target=t.view.id, reason=t.plan.reason)
+            return "finished"
+        if t.view.last_recover_point < gate.last_detached:
+            t.plan.reason = (f"waiting for a replication cycle after the DR disks were detached (LastRecoverPoint "
+                             f"{t.view.last_recover_point} < DetachedTime {gate.last_detached})")  # fmt: skip
+            return "waiting"
+        return None
 
     # -------------------------------------------------------------- the loop
     def execute(self, plans: list[TargetPlan], views: list[View]) -> None:
@@ -250,8 +258,10 @@ class Runner:
                     return "finished"
                 t.sent.add(prev)
                 t.verified.add(prev)
-            if spec.call == "failover" and self._blocked_now(t):
-                return "finished"
+            if spec.call == "failover":
+                held = self._gate(t)
+                if held is not None:
+                    return held
             t.sends[spec.name] = count + 1
             how = self.send(t, k, step)
         except StepFailed as exc:
