@@ -254,6 +254,8 @@ def test_failback_waits_for_a_cycle_after_the_dr_disks_were_detached(
     rec = emulator.backend.record("pair", "pair-0")
     assert rec is not None and rec["LastRecoverPoint"] < detached
     payload = body("failback", dry_run=False, change="CHG-FB", pairIds=["pair-0"])
+    plan = act(invoke, endpoint, {**payload, "dryRun": True})
+    assert "the Failover waits for a replication cycle after DetachedTime" in by_id(plan)["pair-0"]["reason"], plan
     monkeypatch.setattr("replica_failover.reverse.run.MAX_ROUNDS", 5)  # the deadline, before the next cycle
     held = act(invoke, endpoint, payload)
     t = by_id(held)["pair-0"]

@@ -276,11 +276,15 @@ def build(req: ReverseRequest, views: list[View], ecs: DiskLookup | None, now: f
     active = [(p, v) for p, v in zip(plans, views, strict=True) if p.outcome == "planned"]
     disks = {v.id: v.disks_in(check.region) for _, v in active}
     wanted = sorted({d for ds in disks.values() for d in ds})
-    states: dict[str, str | None] | str = disk_states(ecs, check.region, wanted) if wanted else {}
+    detached: dict[str, int] = {}
+    states: dict[str, str | None] | str = disk_states(ecs, check.region, wanted, detached) if wanted else {}
     for p, v in active:
         pre = precondition(check, disks[v.id], states)
         p.preconditions.append(pre)
         why = blocks(check, pre)
         if why is not None:
             p.outcome, p.reason = "blocked", why
+        last = max((detached.get(d, 0) for d in disks[v.id]), default=0)
+        if req.action == "failback" and why is None and v.last_recover_point < last:
+            p.reason += f"; the Failover waits for a replication cycle after DetachedTime {last}"
     return plans
