@@ -8,7 +8,11 @@ earlier run did. A Start is sent only when this change brought the target to it:
 from ``stopped`` is refused, so the check can never act). An ambiguous answer (5xx, a reset, a read
 timeout, ``LastTokenProcessing``) or ``OperationDenied.InvalidStatus`` is followed by a look; a step
 the look shows done is not sent again, otherwise the same token goes out after the backoff, within
-the retry budget and the deadline.
+the retry budget and the deadline; past them the target is ``pending`` (no answer is neither done
+nor refused). A Start whose token is replayed without moving the target (this change started it,
+someone stopped it since) is ``skipped``, never sent again. A Failover reads the DR side's disks
+first: attached, unlisted or unreadable blocks it; a detach after ``LastRecoverPoint`` makes it wait
+for the next cycle.
 """
 
 from __future__ import annotations
