@@ -183,6 +183,7 @@ def test_a_503_on_the_verify_is_pending_not_done(
     t = by_id(result)["pair-0"]
     assert result["status"] == "pending" and result["raised"] and t["outcome"] == "pending", result
     assert result["summary"]["pending"] == 1 and "ServiceUnavailable" in t["reason"]
+    assert [s["state"] for s in t["steps"]] == ["refused", "todo"]  # the verify had no answer; no Start sent
     assert effects(emulator)[("StartDiskReplicaPair", "pair-0")] == 0
 
 

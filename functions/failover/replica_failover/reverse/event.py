@@ -83,8 +83,9 @@ def perform(
         return ReverseResult(ok=False, status=status, reason=f"describing the targets failed: {exc.code}",
                              summary=summary, **base)  # fmt: skip
     plans = build(req, views, ecs, clock.now())
-    log.info("reverse-plan", action=req.action, changeId=req.change, dryRun=req.dry_run, reason=req.reason,
-             targets=len(plans), blocked=[p.id for p in plans if p.outcome == "blocked"])  # fmt: skip
+    log.info("reverse-plan", action=req.action, changeId=req.change, incidentKey=req.incident_key,
+             dryRun=req.dry_run, reason=req.reason, targets=len(plans),
+             blocked=[p.id for p in plans if p.outcome == "blocked"])  # fmt: skip
     if not req.dry_run:
         runner.execute(plans, views)
     return _result(req, plans, runner.summary, base)

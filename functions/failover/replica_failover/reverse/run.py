@@ -269,7 +269,9 @@ class Runner:
             t.sends[spec.name] = count + 1
             how = self.send(t, k, step)
         except StepFailed as exc:
-            step.state, step.code = "refused", exc.code
+            failed = step if t.sends.get(spec.name, 0) > count else t.plan.steps[k - 1]  # the step, or its verify
+            failed.state, failed.code = "refused", exc.code
+            step = failed
             http = f" (HTTP {exc.status})" if exc.status else ""
             if exc.transient:  # the API did not answer: FC's retry (or a re-run) goes on from the state
                 t.plan.outcome = "pending"
