@@ -10,6 +10,15 @@ Exit codes are ``replica-failover invoke``'s (chaos/invoke.py): 0 planned/comple
 line, 3 pending (run it again later), 4 rejected (bad input, nothing written), 5 failed (a refusal
 or a precondition to fix). Keys as for ``drill`` (``ALIBABA_CLOUD_ACCESS_KEY_ID``/``_SECRET``; the
 emulator's documented key against a loopback ``--endpoint``).
+
+Endpoints: without ``--endpoint``/``--ecs-endpoint`` every call goes to its own region's endpoint
+(``ebs.<region>.aliyuncs.com``, ECS likewise): a failback's Failover and the old primary's disk reads
+go to the primary region, the rest to the DR region. The overrides send every call to one host (the
+emulator, or a proxy serving every region), so a regional ``*.aliyuncs.com`` host is refused there.
+
+``undo`` needs ``--change`` (your id for this undo: it goes into every ClientToken, so a second false
+alarm of the same rule needs a new one), ``--incident`` and at least one of ``--pair``/``--group``/
+``--tag``: another incident's failover on the same route is never undone by accident.
 """
 
 from __future__ import annotations
@@ -25,18 +34,24 @@ import typer
 from chaos.drill_cli import Endpoint, Groups, Out, Pairs, Tags, _tags, _Usage, credentials
 from chaos.invoke import EXIT_USAGE, exit_code_for
 
-Primary = Annotated[
-    str, typer.Option("--primary", help="the route's primary region (failed over from)")
-]
+Primary = Annotated[str, typer.Option("--primary", help="the route's primary region (failed over from)")]
 Dr = Annotated[str, typer.Option("--dr", help="the route's DR region (failed over to); the targets are read there")]
 MaxTargets = Annotated[int, typer.Option("--max-targets", help="blast-radius cap: refuse to act on more targets")]
 Execute = Annotated[bool, typer.Option("--execute", help="act; without it only the plan is printed (no writes)")]
 EcsEndpoint = Annotated[
-    str | None, typer.Option("--ecs-endpoint", help="ECS endpoint override (default: --endpoint)")
+    str | None, typer.Option("--ecs-endpoint", help="ECS override: one host for every region (default: --endpoint)")
 ]  # fmt: skip
 Timeout = Annotated[float, typer.Option("--timeout", help="seconds to keep going before answering pending")]
 Change = Annotated[str, typer.Option("--change", help="your id for this change (e.g. the ticket); required")]
 Incident = Annotated[str, typer.Option("--incident", help="incident key of the failover being undone; required")]
+UndoChange = Annotated[
+    str, typer.Option("--change", help="your id for this undo (a new one per undo: it makes the tokens); required")
+]
+
+
+def _one_host(name: str, value: str | None) -> None:
+    if value is not None and ".aliyuncs.com" in value:
+        raise _Usage(f"{name} sends every region's calls to one host: leave it out to use each region's endpoint")
 
 
 def perform(action: str, change: str, execute: bool, **opts: Any) -> tuple[int, dict[str, Any]]:
@@ -49,9 +64,13 @@ def perform(action: str, change: str, execute: bool, **opts: Any) -> tuple[int, 
     from replica_failover.reverse.client import ReverseClient
     from replica_failover.reverse.run import Clock
 
+    _one_host("--endpoint", opts.get("endpoint"))
+    _one_host("--ecs-endpoint", opts.get("ecs_endpoint"))
+    if action == "undo" and not (opts.get("pair") or opts.get("group") or opts.get("tag")):
+        raise _Usage("undo needs --pair, --group or --tag: the targets of the failover being undone")
     payload = {
         "action": action, "dryRun": not execute, "primaryRegion": opts["primary"], "drRegion": opts["dr"],
-        "incidentKey" if action == "undo" else "changeId": change, "pairIds": opts.get("pair"),
+        "changeId": change, "incidentKey": opts.get("incident"), "pairIds": opts.get("pair"),
         "groupIds": opts.get("group"), "tags": _tags(opts.get("tag")), "maxTargets": opts["max_targets"],
     }  # fmt: skip
     payload = {k: v for k, v in payload.items() if v is not None}
@@ -111,12 +130,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command("undo")
     def undo(
-        primary: Primary, dr: Dr, incident: Incident, pair: Pairs = None, group: Groups = None, tag: Tags = None,
-        endpoint: Endpoint = None, ecs_endpoint: EcsEndpoint = None, max_targets: MaxTargets = 50,
+        primary: Primary, dr: Dr, change: UndoChange, incident: Incident, pair: Pairs = None, group: Groups = None,
+        tag: Tags = None, endpoint: Endpoint = None, ecs_endpoint: EcsEndpoint = None, max_targets: MaxTargets = 50,
         timeout: Timeout = 900.0, execute: Execute = False, out: Out = None,
     ) -> None:  # fmt: skip
-        """False alarm: Reprotect(ReverseReplicate=false) then Start, for the route's failed-over targets."""
-        _run("undo", incident, execute, out, primary=primary, dr=dr, pair=pair, group=group, tag=tag,
+        """False alarm: Reprotect(ReverseReplicate=false) then Start, for the named failed-over targets."""
+        _run("undo", change, execute, out, primary=primary, dr=dr, incident=incident, pair=pair, group=group, tag=tag,
              endpoint=endpoint, ecs_endpoint=ecs_endpoint, max_targets=max_targets, timeout=timeout)  # fmt: skip
 
     @app.command("reprotect")

@@ -56,14 +56,15 @@ def effects(emulator: Emulator) -> Counter[tuple[str, str]]:
 
 
 def test_undo_plans_by_default_then_executes(failed_over: Emulator, endpoint: str) -> None:
-    code, plan, table = run("undo", *route(endpoint), "--incident", "inc-42")
+    scope = ["--pair", "pair-0", "--pair", "pair-1", "--pair", "pair-2", "--group", "pg-1"]
+    code, plan, table = run("undo", *route(endpoint), "--change", "UNDO-42", "--incident", "inc-42", *scope)
     assert code == 0 and plan["status"] == "planned" and plan["dryRun"], plan
     assert writes(failed_over) == []
     assert "1. ReprotectDiskReplicaPair ReverseReplicate=false in cn-shanghai token rv-" in table
     assert "2. StartDiskReplicaGroup in cn-shanghai token rv-" in table
     assert "precondition drDisksDetached (cn-shanghai): ok" in table
     tokens = {t["id"]: [s["clientToken"] for s in t["steps"]] for t in plan["targets"]}
-    code, done, _ = run("undo", *route(endpoint), "--incident", "inc-42", "--execute")
+    code, done, _ = run("undo", *route(endpoint), "--change", "UNDO-42", "--incident", "inc-42", *scope, "--execute")
     assert code == 0 and done["status"] == "completed", done
     # the plan's tokens are the ones sent
     assert {t["id"]: [s["clientToken"] for s in t["steps"]] for t in done["targets"]} == tokens
@@ -99,8 +100,18 @@ def test_bad_input_exits_4_and_a_missing_change_id_2(failed_over: Emulator, endp
     assert code == 4 and "unknown" in doc["reason"]
     code, _, err = run("reprotect", *route(endpoint), "--execute")
     assert code == 2 and "--change" in err
-    code, doc, _ = run("undo", *route(endpoint), "--incident", "bad key with spaces", "--execute")
+    code, doc, _ = run("undo", *route(endpoint), "--change", "U-1", "--incident", "bad key with spaces",
+                       "--pair", "pair-0", "--execute")  # fmt: skip
     assert code == 4 and "incidentKey" in doc["reason"]
+    # undo without a scope would take every failed-over target of the route, another incident's too
+    code, _, err = run("undo", *route(endpoint), "--change", "U-1", "--incident", "inc-42", "--execute")
+    assert code == 2 and "undo needs --pair, --group or --tag" in err
+    code, _, err = run("undo", *route(endpoint), "--incident", "inc-42", "--pair", "pair-0", "--execute")
+    assert code == 2 and "--change" in err
+    # a regional host as the one override would send the primary region's calls to the DR region's host
+    code, _, err = run("reprotect", "--primary", PRIMARY, "--dr", DR, "--endpoint", "ebs.cn-shanghai.aliyuncs.com",
+                       "--change", "CHG-1", "--execute")  # fmt: skip
+    assert code == 2 and "each region's endpoint" in err
     assert writes(failed_over) == []
 
 

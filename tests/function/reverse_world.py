@@ -30,9 +30,17 @@ def use_emulator_clock(emulator: Emulator, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(event, "CLOCK", Clock(sleep=lambda s: emulator.advance(float(s))))
 
 
-def body(action: str, *, dry_run: bool, change: str = "CHG-1", **extra: Any) -> dict[str, Any]:
+ALL_UNDO: dict[str, Any] = {"pairIds": PRIMARY_PAIRS, "groupIds": ["pg-1"]}  # the alarm's targets on the primary region
+
+
+def body(
+    action: str, *, dry_run: bool, change: str = "CHG-1", incident: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The event; an undo's incidentKey is ``incident`` (default: the change id itself)."""
     out: dict[str, Any] = {"action": action, "dryRun": dry_run, "primaryRegion": PRIMARY, "drRegion": DR}
-    out["incidentKey" if action == "undo" else "changeId"] = change
+    out["changeId"] = change
+    if action == "undo":
+        out["incidentKey"] = incident or change
     out.update(extra)
     return out
 

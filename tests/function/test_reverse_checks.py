@@ -50,7 +50,10 @@ def test_reprotect_with_the_old_primary_disk_attached_is_refused_before_the_writ
     result = act(invoke, endpoint, body("reprotect", dry_run=False, change="CHG-2", pairIds=["pair-0", "pair-1"]))
     assert result["status"] == "failed" and not result["ok"] and not result["raised"]
     blocked, fine = by_id(result)["pair-0"], by_id(result)["pair-1"]
-    assert blocked["outcome"] == "blocked" and "(the API answers OperationDenied)" in blocked["reason"]
+    assert (
+        blocked["outcome"] == "blocked"
+        and "(the API is expected to answer OperationDenied [inferred])" in blocked["reason"]
+    )
     assert blocked["preconditions"][0]["state"] == "failed" and blocked["preconditions"][0]["code"] == "OperationDenied"
     assert fine["outcome"] == "done"
     mine = [r for r in write_requests(emulator)[writes:]]
@@ -128,6 +131,10 @@ BAD: list[tuple[str, dict[str, Any]]] = [
     ("unknown field", {"force": True}),
     ("too many targets", {"maxTargets": 1}),
     ("maxTargets a float", {"maxTargets": 1.5}),
+    ("maxTargets a string", {"maxTargets": "5"}),
+    ("maxTargets a bool", {"maxTargets": True}),
+    ("empty pairIds (would widen to every pair)", {"pairIds": []}),
+    ("empty groupIds (would widen to every group)", {"groupIds": []}),
 ]
 
 

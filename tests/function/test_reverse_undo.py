@@ -8,6 +8,7 @@ from chaos.emulator.app import Emulator
 from tests.conftest import DR, PRIMARY, seed_basic
 from tests.function.conftest import Invoke
 from tests.function.reverse_world import (
+    ALL_UNDO,
     TARGETS,
     act,
     attach,
@@ -31,7 +32,7 @@ def test_undo_dry_run_plans_every_call_and_writes_nothing(emulator: Emulator, in
     seed_basic(emulator)
     first = fail_over(emulator, invoke)
     writes = len(write_requests(emulator))
-    result = act(invoke, endpoint, body("undo", dry_run=True, change=incident_key(first)))
+    result = act(invoke, endpoint, body("undo", dry_run=True, change=incident_key(first), **ALL_UNDO))
     assert result["status"] == "planned" and result["ok"] and not result["raised"], result
     assert len(write_requests(emulator)) == writes  # zero writes
     plans = by_id(result)
@@ -55,7 +56,7 @@ def test_undo_restores_replication_once_and_a_duplicate_adds_nothing(
     seed_basic(emulator)
     first = fail_over(emulator, invoke)
     before = effects(emulator)
-    result = act(invoke, endpoint, body("undo", dry_run=False, change=incident_key(first)))
+    result = act(invoke, endpoint, body("undo", dry_run=False, change=incident_key(first), **ALL_UNDO))
     assert result["status"] == "completed" and result["ok"], result
     assert {by_id(result)[t]["outcome"] for t in TARGETS} == {"done"}
     gained = effects(emulator) - before
@@ -69,7 +70,7 @@ def test_undo_restores_replication_once_and_a_duplicate_adds_nothing(
     assert route_of(emulator, "group", "pg-1") == ("normal", PRIMARY, DR)
     # the same event again (a duplicate, or FC's retry): state first, nothing to do, no write
     writes = len(write_requests(emulator))
-    again = act(invoke, endpoint, body("undo", dry_run=False, change=incident_key(first)))
+    again = act(invoke, endpoint, body("undo", dry_run=False, change=incident_key(first), **ALL_UNDO))
     assert again["status"] == "completed" and {by_id(again)[t]["outcome"] for t in TARGETS} == {"alreadyDone"}
     assert len(write_requests(emulator)) == writes
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from replica_failover.retry import Backoff, Deadline, RetryBudget
     from replica_failover.reverse.client import DiskLookup, ReverseApi
     from replica_failover.reverse.run import Clock
+    from replica_failover.reverse.scope import Scope
 
 # tests put the emulator's clock here (its sleep advances the emulator instead of waiting)
 CLOCK: Clock | None = None
@@ -62,18 +63,18 @@ def request_from(payload: dict[str, Any], *, primaries: tuple[str, ...] | None, 
 
 def perform(
     req: ReverseRequest, api: ReverseApi, ecs: DiskLookup | None, *, deadline: Deadline, budget: RetryBudget,
-    backoff: Backoff, log: JsonLogger, clock: Clock,
+    backoff: Backoff, log: JsonLogger, clock: Clock, scope: Scope | None = None,
 ) -> ReverseResult:  # fmt: skip
     from replica_failover.drill.client import DrillApiError
     from replica_failover.policy import is_transient
     from replica_failover.reverse.plan import Refused, build, select
     from replica_failover.reverse.run import Runner
 
-    runner = Runner(api, req, deadline=deadline, budget=budget, backoff=backoff, log=log, clock=clock)
-    base = {"action": req.action, "change_id": req.change, "dry_run": req.dry_run,
+    runner = Runner(api, req, deadline=deadline, budget=budget, backoff=backoff, log=log, clock=clock, ecs=ecs)
+    base = {"action": req.action, "change_id": req.change, "incident_key": req.incident_key, "dry_run": req.dry_run,
             "primary_region": req.primary_region, "dr_region": req.dr_region}  # fmt: skip
     try:
-        views = runner._read(lambda: select(api, req))
+        views = runner._read(lambda: select(api, req, scope))
     except Refused as exc:
         return ReverseResult(ok=False, status="rejected", reason=str(exc), **base)
     except DrillApiError as exc:
@@ -82,8 +83,9 @@ def perform(
         return ReverseResult(ok=False, status=status, reason=f"describing the targets failed: {exc.code}",
                              summary=summary, **base)  # fmt: skip
     plans = build(req, views, ecs, clock.now())
-    log.info("reverse-plan", action=req.action, changeId=req.change, dryRun=req.dry_run, reason=req.reason,
-             targets=len(plans), blocked=[p.id for p in plans if p.outcome == "blocked"])  # fmt: skip
+    log.info("reverse-plan", action=req.action, changeId=req.change, incidentKey=req.incident_key,
+             dryRun=req.dry_run, reason=req.reason, targets=len(plans),
+             blocked=[p.id for p in plans if p.outcome == "blocked"])  # fmt: skip
     if not req.dry_run:
         runner.execute(plans, views)
     return _result(req, plans, runner.summary, base)
@@ -98,7 +100,8 @@ def _result(req: ReverseRequest, plans: list[TargetPlan], summary: Summary, base
         status = "planned"
         reason = f"dry run: {summary.planned} target(s) with work, {summary.blocked} blocked; nothing written"
     elif summary.pending:
-        status, reason = "pending", f"{summary.pending} target(s) still in a transient state at the deadline"
+        first = next(p.reason for p in plans if p.outcome == "pending")
+        status, reason = "pending", f"{summary.pending} target(s) pending (first: {first})"
     elif summary.failed or summary.blocked:
         status, reason = "failed", f"{summary.failed} target(s) refused, {summary.blocked} blocked by a precondition"
     else:
@@ -109,24 +112,36 @@ def _result(req: ReverseRequest, plans: list[TargetPlan], summary: Summary, base
 
 def run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]:
     from replica_failover.credentials import resolve_credentials
+    from replica_failover.errors import ConfigError
     from replica_failover.recovery.ecs import EcsApi
     from replica_failover.retry import Backoff, Deadline, RetryBudget
     from replica_failover.reverse.client import ReverseClient
     from replica_failover.reverse.run import Clock
+    from replica_failover.reverse.scope import Scope, scoped
 
     s = call.settings
     try:
-        req = request_from(payload, primaries=s.primary_regions, dr=s.dr_region)
+        req = scoped(request_from(payload, primaries=s.primary_regions, dr=s.dr_region), s)
     except ValueError as exc:
         call.log.warning("reverse-rejected", reason=str(exc))
         return rejected(payload, str(exc))
-    creds = resolve_credentials(call.context, call.env)
+    try:
+        creds = resolve_credentials(call.context, call.env)
+    except ConfigError as exc:  # no usable credentials: a result, not a traceback (str names the variable only)
+        call.log.error("reverse-config", reason=str(exc))
+        return ReverseResult(
+            ok=False, status="failed", reason=str(exc), action=req.action, change_id=req.change,
+            incident_key=req.incident_key, dry_run=req.dry_run, primary_region=req.primary_region,
+            dr_region=req.dr_region,
+        ).to_json()  # fmt: skip
     api = ReverseClient(creds, endpoint=s.ebs_endpoint, connect_timeout=s.connect_timeout_seconds,
                         read_timeout=s.read_timeout_seconds)  # fmt: skip
-    ecs = EcsApi(creds, endpoint=call.env.get("ECS_ENDPOINT") or None, connect_timeout=s.connect_timeout_seconds,
+    # EBS_ENDPOINT is set only for the emulator, which serves ECS on the same port
+    ecs_endpoint = call.env.get("ECS_ENDPOINT") or s.ebs_endpoint
+    ecs = EcsApi(creds, endpoint=ecs_endpoint, connect_timeout=s.connect_timeout_seconds,
                  read_timeout=s.read_timeout_seconds)  # fmt: skip
     result = perform(
         req, api, ecs, deadline=Deadline(call.deadline_at), budget=RetryBudget(s.retry_budget, s.retry_rate),
-        backoff=Backoff(), log=call.log, clock=CLOCK or Clock(),
+        backoff=Backoff(), log=call.log, clock=CLOCK or Clock(), scope=Scope.of(s),
     )  # fmt: skip
     return result.to_json()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from replica_failover.config import GROUP_ID_RE, MAX_IDS_PER_LIST, MAX_TAGS, PAIR_ID_RE, is_region_id
@@ -30,12 +30,13 @@ class ReverseRequest(_Model):
     dry_run: StrictBool  # required: the operator says which, every time
     primary_region: str
     dr_region: str
-    incident_key: str | None = None  # undo: the incident whose failover is undone
-    change_id: str | None = None  # reprotect / failback: the operator's change (a ticket)
-    pair_ids: list[str] | None = Field(default=None, max_length=MAX_IDS_PER_LIST)
-    group_ids: list[str] | None = Field(default=None, max_length=MAX_IDS_PER_LIST)
+    incident_key: str | None = None  # undo: the incident whose failover is undone (scope and report)
+    change_id: str | None = None  # the operator's change (a ticket): it goes into every ClientToken
+    # an empty list would select every target of the route: a list names at least one id
+    pair_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_IDS_PER_LIST)
+    group_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_IDS_PER_LIST)
     tags: dict[str, str] = Field(default_factory=dict, max_length=MAX_TAGS)
-    max_targets: int = Field(default=50, ge=1, le=10_000, description="blast-radius cap")
+    max_targets: StrictInt = Field(default=50, ge=1, le=10_000, description="blast-radius cap")
     reason: str | None = Field(default=None, max_length=500)
 
     @field_validator("primary_region", "dr_region")
@@ -89,13 +90,16 @@ class ReverseRequest(_Model):
             raise ValueError("the DR region must differ from the primary region")
         if self.action == "undo" and self.incident_key is None:
             raise ValueError("undo needs incidentKey: the incident whose failover is undone")
-        if self.action != "undo" and self.change_id is None:
+        if self.change_id is None:
             raise ValueError(f"{self.action} needs changeId: the operator's id for this change (e.g. the ticket)")
+        if self.action == "undo" and self.pair_ids is None and self.group_ids is None and not self.tags:
+            # another incident's failover on the same route must not be undone with this one
+            raise ValueError("undo needs pairIds, groupIds or tags: the targets of the failover being undone")
         return self
 
     @property
     def change(self) -> str:
-        return str(self.incident_key if self.action == "undo" else self.change_id)
+        return str(self.change_id)
 
 
 class Precondition(_Model):
@@ -150,6 +154,7 @@ class ReverseResult(_Model):
     reason: str
     action: Action
     change_id: str
+    incident_key: str | None = None
     dry_run: bool
     primary_region: str
     dr_region: str

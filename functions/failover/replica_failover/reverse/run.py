@@ -8,7 +8,11 @@ earlier run did. A Start is sent only when this change brought the target to it:
 from ``stopped`` is refused, so the check can never act). An ambiguous answer (5xx, a reset, a read
 timeout, ``LastTokenProcessing``) or ``OperationDenied.InvalidStatus`` is followed by a look; a step
 the look shows done is not sent again, otherwise the same token goes out after the backoff, within
-the retry budget and the deadline.
+the retry budget and the deadline; past them the target is ``pending`` (no answer is neither done
+nor refused). A Start whose token is replayed without moving the target (this change started it,
+someone stopped it since) is ``skipped``, never sent again. A Failover reads the DR side's disks
+first: attached, unlisted or unreadable blocks it; a detach after ``LastRecoverPoint`` makes it wait
+for the next cycle.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from replica_failover.drill.client import DrillApiError
 from replica_failover.log import JsonLogger
 from replica_failover.policy import is_throttled, is_transient
 from replica_failover.retry import Backoff, Deadline, RetryBudget
-from replica_failover.reverse.client import ReverseApi
+from replica_failover.reverse.client import DiskLookup, ReverseApi
 from replica_failover.reverse.flows import FLOWS, StepSpec, place
 from replica_failover.reverse.models import Kind, ReverseRequest, Step, Summary, TargetPlan
-from replica_failover.reverse.plan import View, describe
+from replica_failover.reverse.plan import View, describe, read_gate
 
 MAX_ROUNDS = 2_000  # on top of the deadline: a clock that never moves
 SENDS_PER_STEP = 3  # a step answered 200 whose state then did not move this often is stuck
@@ -47,6 +51,7 @@ class _Track:
     sent: set[str] = field(default_factory=set)  # steps this run sent (or proved ours)
     sends: dict[str, int] = field(default_factory=dict)
     just_sent: int | None = None  # the step sent in the previous round
+    verified: set[str] = field(default_factory=set)  # steps an earlier run sent, proved ours by a replay
 
 
 class StepFailed(Exception):
@@ -54,13 +59,18 @@ class StepFailed(Exception):
         super().__init__(code)
         self.code, self.status = code, status
 
+    @property
+    def transient(self) -> bool:
+        return self.code == "RetriesExhausted" or is_transient(self.code, self.status)
+
 
 class Runner:
     def __init__(
         self, api: ReverseApi, req: ReverseRequest, *, deadline: Deadline, budget: RetryBudget, backoff: Backoff,
-        log: JsonLogger, clock: Clock | None = None, poll_seconds: float = POLL_SECONDS,
+        log: JsonLogger, clock: Clock | None = None, poll_seconds: float = POLL_SECONDS, ecs: DiskLookup | None = None,
     ) -> None:  # fmt: skip
         self.api, self.req, self.deadline, self.budget, self.backoff = api, req, deadline, budget, backoff
+        self.ecs = ecs
         self.log, self.clock, self.poll = log, clock or Clock(), poll_seconds
         self.summary = Summary()
 
@@ -144,15 +154,37 @@ class Runner:
             self.api.start_replication(step.region, kind, tid, step.client_token)
 
     def verify(self, t: _Track, k: int) -> bool:
-        """Is step ``k`` (a Reprotect) this change's? Its token sent again is replayed only if so."""
+        """Is step ``k`` (a Reprotect) this change's? Its token sent again is replayed only if so.
+
+        StepFailed (transient) when the API could not say: that is neither yes nor no."""
         step = t.plan.steps[k]
         try:
             self.send(t, k, step, look=False)
         except StepFailed as exc:
             self.log.info("reverse-verify", target=t.view.id, step=step.step, code=exc.code)
+            if exc.transient:
+                raise
             return False
         step.state = "replayed"
         return True
+
+    def _gate(self, t: _Track) -> Move | None:
+        """Read the DR side's disks again just before a Failover (the plan's read may be old): blocked
+        (finished), waiting for a replication cycle that covers their last detach, or None (go).
+
+        ``normal`` only says the last cycle finished: a write on the DR side after ``LastRecoverPoint``
+        and before its disks were detached would be lost by failing over now."""
+        gate = read_gate(self.ecs, self.req, t.view)
+        t.plan.preconditions = [gate.pre]
+        if gate.blocked is not None:
+            t.plan.outcome, t.plan.reason = "blocked", f"before the Failover: {gate.blocked}"
+            self.log.warning("reverse-blocked", target=t.view.id, reason=t.plan.reason)
+            return "finished"
+        if t.view.last_recover_point < gate.last_detached:
+            t.plan.reason = (f"waiting for a replication cycle after the DR disks were detached (LastRecoverPoint "
+                             f"{t.view.last_recover_point} < DetachedTime {gate.last_detached})")  # fmt: skip
+            return "waiting"
+        return None
 
     # -------------------------------------------------------------- the loop
     def execute(self, plans: list[TargetPlan], views: list[View]) -> None:
@@ -207,26 +239,46 @@ class Runner:
             return "waiting"
         spec = FLOWS[action][k]
         step = t.plan.steps[k]
-        if spec.call == "start" and k > 0 and FLOWS[action][k - 1].name not in t.sent:
-            if not self.verify(t, k - 1):
-                t.plan.outcome = "skipped"
-                t.plan.reason = (f"{t.view.status}, but not by this change (its {FLOWS[action][k - 1].name} token "
-                                 "is not replayed): start it by hand if it should replicate")  # fmt: skip
-                return "finished"
-            t.sent.add(FLOWS[action][k - 1].name)
+        prev = FLOWS[action][k - 1].name if k > 0 else None
         count = t.sends.get(spec.name, 0)
+        if count and spec.call == "start" and prev in t.verified:
+            # an earlier run of this change reprotected it, and this change's Start token is replayed
+            # without effect: this change started it already and someone stopped it since
+            t.plan.outcome = "skipped"
+            t.plan.reason = ("stopped after this change's Start (its token is replayed, no effect): stopped on "
+                             "purpose? start it by hand if it should replicate")  # fmt: skip
+            return "finished"
         if count >= SENDS_PER_STEP:
             t.plan.outcome = "failed"
-            t.plan.reason = f"{spec.name} answered 200 {count} times; the state stays {t.view.status}"
+            t.plan.reason = (f"{spec.name} answered 200 {count} times; the state stays {t.view.status}: this change "
+                             "id's token was already used: run again with a new change id")  # fmt: skip
             return "finished"
-        t.sends[spec.name] = count + 1
         try:
+            if spec.call == "start" and prev is not None and prev not in t.sent:
+                if not self.verify(t, k - 1):
+                    t.plan.outcome = "skipped"
+                    t.plan.reason = (f"{t.view.status}, but not by this change (its {prev} token is not replayed): "
+                                     "start it by hand if it should replicate")  # fmt: skip
+                    return "finished"
+                t.sent.add(prev)
+                t.verified.add(prev)
+            if spec.call == "failover":
+                held = self._gate(t)
+                if held is not None:
+                    return held
+            t.sends[spec.name] = count + 1
             how = self.send(t, k, step)
         except StepFailed as exc:
-            step.state, step.code = "refused", exc.code
-            t.plan.outcome = "failed"
+            failed = step if t.sends.get(spec.name, 0) > count else t.plan.steps[k - 1]  # the step, or its verify
+            failed.state, failed.code = "refused", exc.code
+            step = failed
             http = f" (HTTP {exc.status})" if exc.status else ""
-            t.plan.reason = f"{step.call} in {step.region} refused: {exc.code}{http}"
+            if exc.transient:  # the API did not answer: FC's retry (or a re-run) goes on from the state
+                t.plan.outcome = "pending"
+                t.plan.reason = f"{step.call} in {step.region}: no answer ({exc.code}{http}): a retry goes on"
+            else:
+                t.plan.outcome = "failed"
+                t.plan.reason = f"{step.call} in {step.region} refused: {exc.code}{http}"
             self.log.error("reverse-step", target=t.view.id, step=spec.name, code=exc.code)
             return "finished"
         step.state = "sent"

@@ -1,8 +1,9 @@
 """ClientTokens of the reverse actions: one per (action, change, target, direction, step).
 
 ``rv-`` + sha256(action | change id | kind | target id | source>destination | step)[:40], 43 ASCII
-characters (the API allows 64). The change id is the operator's name for this change (the incident
-key being undone, or a ticket): two runs of one change agree on every token, so retries, duplicate
+characters (the API allows 64). The change id is the operator's name for this change (a ticket; an
+undo's too: an incident key repeats for a second alarm of the same rule, so it cannot name the
+change): two runs of one change agree on every token, so retries, duplicate
 events, concurrent copies and lost acknowledgements make one effect per target and step. The
 direction is the target's replication direction *before* the step, so a later change of the same
 target in the other direction, or a second round trip under a new change id, gets new tokens.
