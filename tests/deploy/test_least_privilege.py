@@ -350,7 +350,7 @@ def run_ops(endpoint: str, payload: dict[str, Any]) -> tuple[int, dict[str, Any]
 
 def reverse_event(action: str, dry_run: bool, key: str) -> dict[str, Any]:
     ids = {"pairIds": UNDO_PAIRS} if action == "undo" else {"pairIds": REVERSE_PAIRS, "groupIds": REVERSE_GROUPS}
-    change = {"incidentKey": key} if action == "undo" else {"changeId": key}
+    change = {"incidentKey": key, "changeId": "CHG-UNDO-1"} if action == "undo" else {"changeId": key}
     return {"action": action, "dryRun": dry_run, "primaryRegion": PRIMARY, "reason": "least-privilege test",
             **change, **ids}  # fmt: skip
 
@@ -485,11 +485,11 @@ def test_each_ops_action_is_needed_and_its_denial_is_reported(
     denied = [r for r in requests_since(emulator, start) if r.get("code") in REFUSED]
     assert denied and {api_action(r) for r in denied} == {dropped}, denied
     if dropped == "ecs:DescribeDisks":
-        # the disks-detached precondition is advisory: unreadable, it says so and the ebs API decides
-        assert (code, result["status"]) == (EXIT_DONE, "completed"), result
+        # undo must know the DR disks are detached: unreadable, the target is blocked before any write
         pre = [p for t in result["targets"] for p in t["preconditions"]]
         assert pre and all(p["state"] == "unknown" and p["code"] in REFUSED for p in pre), pre
-    elif dropped.startswith("ebs:Clear"):
+        assert not [r for r in requests_since(emulator, start) if api_action(r).startswith("ebs:Reprotect")]
+    if dropped.startswith("ebs:Clear"):
         # a refused clear leaves the drill behind; the drill reports it as work for a retry (pending)
         assert (code, result["status"]) == (EXIT_PENDING, "pending"), result
         assert result["drill"]["notCleared"] and emulator.backend.drills(), result["drill"]
