@@ -44,6 +44,9 @@ class Clock:
     sleep: Callable[[float], object] = time.sleep
 
 
+OUT_OF_FLOW_REREADS = 3
+
+
 @dataclass
 class _Track:
     plan: TargetPlan
@@ -52,6 +55,7 @@ class _Track:
     sends: dict[str, int] = field(default_factory=dict)
     just_sent: int | None = None  # the step sent in the previous round
     verified: set[str] = field(default_factory=set)  # steps an earlier run sent, proved ours by a replay
+    rereads: int = 0  # reads out of the flow after our own step, read again before calling it a failure
 
 
 class StepFailed(Exception):
@@ -225,6 +229,12 @@ class Runner:
             if where.final(action):
                 t.plan.outcome = "done" if t.sent else "alreadyDone"
                 t.plan.reason = f"{action} done: {t.view.status}" if t.sent else where.reason
+            elif t.sent and t.rereads < OUT_OF_FLOW_REREADS:
+                # A group's status and its direction (its members') come from two describes: a concurrent copy
+                # of this change can move it between them. Read again before judging.
+                t.rereads += 1
+                t.plan.reason = f"{where.reason}: reading again"
+                return "waiting"
             else:  # out of the flow: after our own step that is a failure (e.g. failover_failed)
                 t.plan.outcome = "failed" if t.sent else "skipped"
                 t.plan.reason = where.reason
