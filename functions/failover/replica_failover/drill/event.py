@@ -33,6 +33,7 @@ from replica_failover.errors import INVALID_FIELD, ConfigError, EventError
 from replica_failover.intake import fields
 from replica_failover.intake.payloads import validate
 from replica_failover.operations import OperationCall
+from replica_failover.scope import Scope, capped, required_tags
 
 Status = Literal["completed", "partial", "failed", "rejected", "pending"]
 
@@ -91,13 +92,12 @@ def check(payload: dict[str, Any], settings: Settings) -> Checked:
         )
     pairs = fields.id_tuple(event.pair_ids, is_pair_id, "pairIds", "pair-cn-...")
     groups = fields.id_tuple(event.group_ids, is_group_id, "groupIds", "pg-...")
-    _check_lists(settings, pairs, groups)
-    tags = settings.tag_dict()
-    for key, value in (event.tags or {}).items():
-        if tags.get(key, value) != value:
-            raise EventError(INVALID_FIELD, f"tags.{key} conflicts with the tag the function requires")
-        tags[key] = value
-    cap = min(event.max_targets or settings.max_targets, settings.max_targets)
+    try:
+        Scope.of(settings).check_named(pairs, groups)
+        tags = required_tags(settings, event.tags)
+    except ValueError as exc:
+        raise EventError(INVALID_FIELD, str(exc)) from None
+    cap = capped(event.max_targets, settings)
     try:
         request = DrillRequest(
             primary_region=region, dr_region=settings.dr_region, pair_ids=list(pairs) or None,
@@ -108,17 +108,6 @@ def check(payload: dict[str, Any], settings: Settings) -> Checked:
         first = exc.errors(include_url=False, include_input=False)[0]
         raise EventError(INVALID_FIELD, f"drill: {first.get('msg', 'invalid')}") from None
     return Checked(event, request)
-
-
-def _check_lists(settings: Settings, pairs: tuple[str, ...], groups: tuple[str, ...]) -> None:
-    """Named ids the function's allow/deny lists exclude are refused, as a failover of them would be."""
-    for kind, ids, allow, deny in (
-        ("pair", pairs, settings.allow_pair_ids, settings.deny_pair_ids),
-        ("group", groups, settings.allow_group_ids, settings.deny_group_ids),
-    ):
-        barred = sorted(i for i in ids if i in deny or (allow is not None and i not in allow))
-        if barred:
-            raise EventError(INVALID_FIELD, f"{kind} {barred[0]} is excluded by the function's {kind} allow/deny list")
 
 
 class _Poller:
