@@ -22,7 +22,8 @@ Structure (read in this order):
   own (killed at the timeout, its peak RSS recorded); ``child.py`` is the script the child runs.
 * ``async_queue.py``: async invocations: bounded queue, workers, retries, give-ups.
 * ``records.py``: what ``GET /_emulator/fc/invocations`` answers.
-* ``context.py``: the handler's ``context`` (:class:`FcContext`, :func:`make_context`).
+* ``context.py``: the handler's ``context`` (:func:`make_context`); ``context_model.py`` its shape
+  (:class:`FcContext`, standard library only: the process child loads it by path).
 * ``capture.py``, ``envgate.py``: per-invocation log tail and ``os.environ``.
 * ``exceptions.py``: :class:`FcApiError` and its catalogue.
 

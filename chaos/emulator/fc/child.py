@@ -16,67 +16,27 @@ from __future__ import annotations
 
 import base64
 import importlib
+import importlib.util
 import json
 import logging
 import sys
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
-@dataclass(frozen=True)
-class Credentials:
-    access_key_id: str
-    access_key_secret: str = field(repr=False)
-    security_token: str | None = field(repr=False)
-
-
-@dataclass(frozen=True)
-class FunctionMeta:
-    name: str
-    handler: str
-    memory: int
-    timeout: float
-
-
-@dataclass(frozen=True)
-class ServiceMeta:
-    name: str
-    log_project: str
-    log_store: str
-    qualifier: str
-    version_id: str
-
-
-@dataclass
-class Tracing:
-    span_context: str | None = None
-    jaeger_endpoint: str | None = None
-    span_baggages: dict[str, str] = field(default_factory=dict)
-
-    def parseOpenTracingBaggages(self) -> dict[str, str]:  # FC's camelCase name
-        return dict(self.span_baggages)
-
-
-@dataclass(frozen=True)
-class Context:
-    """The same attributes as context.py's ``FcContext`` (what FC's Python 3 runtime passes)."""
-
-    request_id: str
-    credentials: Credentials
-    function: FunctionMeta
-    service: ServiceMeta
-    region: str
-    account_id: str
-    tracing: Tracing = field(default_factory=Tracing)
-
-    def getLogger(self) -> logging.Logger:  # FC's camelCase name
-        logger = logging.getLogger("fc.function")
-        if logger.level == logging.NOTSET:
-            logger.setLevel(logging.INFO)
-        return logger
+def _context_model() -> Any:
+    """context_model.py, loaded by path: importing it through its package would load the emulator."""
+    path = Path(__file__).with_name("context_model.py")
+    spec = importlib.util.spec_from_file_location("fc_context_model", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module while the classes are built
+    spec.loader.exec_module(module)
+    return module
 
 
 def context_fields(ctx: Any) -> dict[str, Any]:
@@ -92,12 +52,13 @@ def context_fields(ctx: Any) -> dict[str, Any]:
     }
 
 
-def _context(doc: dict[str, Any]) -> Context:
-    return Context(
+def _context(doc: dict[str, Any]) -> Any:
+    m = _context_model()
+    return m.FcContext(
         request_id=doc["requestId"],
-        credentials=Credentials(*doc["credentials"]),
-        function=FunctionMeta(*doc["function"]),
-        service=ServiceMeta(*doc["service"]),
+        credentials=m.Credentials(*doc["credentials"]),
+        function=m.FunctionMeta(*doc["function"]),
+        service=m.ServiceMeta(*doc["service"]),
         region=doc["region"],
         account_id=doc["accountId"],
     )
