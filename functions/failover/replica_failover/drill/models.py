@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from replica_failover.config import GROUP_ID_RE, MAX_IDS_PER_LIST, MAX_TAGS, PAIR_ID_RE, is_region_id
+from replica_failover.config import MAX_IDS_PER_LIST, MAX_TAGS
+from replica_failover.route import GroupIds, PairIds, RegionId, Tags
 
 RPO_OBJECTIVE_SECONDS = 900  # the only RPO the API offers
 
@@ -20,11 +21,11 @@ class _Model(BaseModel):
 class DrillRequest(_Model):
     """A drill of one route (primary -> DR), optionally limited to pairs, groups or tags."""
 
-    primary_region: str
-    dr_region: str
-    pair_ids: list[str] | None = Field(default=None, max_length=MAX_IDS_PER_LIST)
-    group_ids: list[str] | None = Field(default=None, max_length=MAX_IDS_PER_LIST)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=MAX_TAGS)
+    primary_region: RegionId
+    dr_region: RegionId
+    pair_ids: PairIds = Field(default=None, max_length=MAX_IDS_PER_LIST)
+    group_ids: GroupIds = Field(default=None, max_length=MAX_IDS_PER_LIST)
+    tags: Tags = Field(default_factory=dict, max_length=MAX_TAGS)
     max_targets: int = Field(default=50, ge=1, le=10_000, description="blast-radius cap: most drills at once")
     objective_seconds: int = Field(default=RPO_OBJECTIVE_SECONDS, ge=1, le=86_400)
     execute_timeout_seconds: float = Field(default=1800.0, gt=0, le=86_400, allow_inf_nan=False)
@@ -38,37 +39,6 @@ class DrillRequest(_Model):
     )
     probe_command: list[str] | None = Field(default=None, min_length=1, max_length=64)
     probe_timeout_seconds: float = Field(default=300.0, gt=0, le=3600, allow_inf_nan=False)
-
-    @field_validator("primary_region", "dr_region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        if not is_region_id(v):
-            raise ValueError("not a valid region id (expected e.g. cn-hangzhou)")
-        return v
-
-    @field_validator("pair_ids")
-    @classmethod
-    def _pairs(cls, v: list[str] | None) -> list[str] | None:
-        bad = [x for x in v or [] if not PAIR_ID_RE.fullmatch(x)]
-        if bad:
-            raise ValueError(f"not a replica pair id (expected pair-...): {bad[0][:80]!r}")
-        return sorted(set(v)) if v is not None else None
-
-    @field_validator("group_ids")
-    @classmethod
-    def _groups(cls, v: list[str] | None) -> list[str] | None:
-        bad = [x for x in v or [] if not GROUP_ID_RE.fullmatch(x)]
-        if bad:
-            raise ValueError(f"not a replica group id (expected pg-...): {bad[0][:80]!r}")
-        return sorted(set(v)) if v is not None else None
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            if not 1 <= len(key) <= 128 or len(value) > 128:
-                raise ValueError("a tag key is 1-128 characters, a value at most 128")
-        return v
 
     @model_validator(mode="after")
     def _route(self) -> DrillRequest:

@@ -8,7 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from replica_failover.config import GROUP_ID_RE, MAX_IDS_PER_LIST, MAX_TAGS, PAIR_ID_RE, is_region_id
+from replica_failover.config import MAX_IDS_PER_LIST, MAX_TAGS
+from replica_failover.route import GroupIds, PairIds, RegionId, Tags
 
 Action = Literal["undo", "reprotect", "failback"]
 Kind = Literal["pair", "group"]
@@ -28,53 +29,22 @@ class ReverseRequest(_Model):
 
     action: Action
     dry_run: StrictBool  # required: the operator says which, every time
-    primary_region: str
-    dr_region: str
+    primary_region: RegionId
+    dr_region: RegionId
     incident_key: str | None = None  # undo: the incident whose failover is undone (scope and report)
     change_id: str | None = None  # the operator's change (a ticket): it goes into every ClientToken
     # an empty list would select every target of the route: a list names at least one id
-    pair_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_IDS_PER_LIST)
-    group_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_IDS_PER_LIST)
-    tags: dict[str, str] = Field(default_factory=dict, max_length=MAX_TAGS)
+    pair_ids: PairIds = Field(default=None, min_length=1, max_length=MAX_IDS_PER_LIST)
+    group_ids: GroupIds = Field(default=None, min_length=1, max_length=MAX_IDS_PER_LIST)
+    tags: Tags = Field(default_factory=dict, max_length=MAX_TAGS)
     max_targets: StrictInt = Field(default=50, ge=1, le=10_000, description="blast-radius cap")
     reason: str | None = Field(default=None, max_length=500)
-
-    @field_validator("primary_region", "dr_region")
-    @classmethod
-    def _region(cls, v: str) -> str:
-        if not is_region_id(v):
-            raise ValueError("not a valid region id (expected e.g. cn-hangzhou)")
-        return v
 
     @field_validator("incident_key", "change_id")
     @classmethod
     def _change(cls, v: str | None) -> str | None:
         if v is not None and not CHANGE_ID_RE.fullmatch(v):
             raise ValueError("1-128 characters of [A-Za-z0-9._:/#@-], starting with a letter or digit")
-        return v
-
-    @field_validator("pair_ids")
-    @classmethod
-    def _pairs(cls, v: list[str] | None) -> list[str] | None:
-        bad = [x for x in v or [] if not PAIR_ID_RE.fullmatch(x)]
-        if bad:
-            raise ValueError(f"not a replica pair id (expected pair-...): {bad[0][:80]!r}")
-        return sorted(set(v)) if v is not None else None
-
-    @field_validator("group_ids")
-    @classmethod
-    def _groups(cls, v: list[str] | None) -> list[str] | None:
-        bad = [x for x in v or [] if not GROUP_ID_RE.fullmatch(x)]
-        if bad:
-            raise ValueError(f"not a replica group id (expected pg-...): {bad[0][:80]!r}")
-        return sorted(set(v)) if v is not None else None
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, v: dict[str, str]) -> dict[str, str]:
-        for key, value in v.items():
-            if not 1 <= len(key) <= 128 or len(value) > 128 or not (key + value).isprintable():
-                raise ValueError("a tag key is 1-128 printable characters, a value at most 128")
         return v
 
     @field_validator("reason")
