@@ -28,7 +28,16 @@ from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
 from replica_failover.operations import carries_operation
-from replica_failover.result import FailureCause, Result, Status, TargetResult, failure_for, summarize, target_result
+from replica_failover.result import (
+    FailureCause,
+    Result,
+    Status,
+    TargetResult,
+    dump_targets,
+    failure_for,
+    summarize,
+    target_result,
+)
 
 if TYPE_CHECKING:
     # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
@@ -110,7 +119,6 @@ class _Invocation:
             mode=self.settings.mode,
             request_id=self.request_id,
             incident={to_camel(k): v for k, v in incident.model_dump(mode="json").items()},
-            targets=targets,
             summary=summarize(targets),
             refused=refused,
             failure=failure,
@@ -125,6 +133,7 @@ class _Invocation:
             recovery=recovery,
             fanout=self._fanout(),
         ).dump()
+        result["targets"] = dump_targets(targets)  # in place of the empty list: the key keeps its position
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
         return result
@@ -357,11 +366,12 @@ def _recovery_stage(
     groups: list[dict[str, Any]],
 ) -> Any:
     """The prepared recovery stage, a failed recovery result (dict), or None without a recovery map."""
-    from replica_failover.recovery import prepare as recovery
+    from replica_failover.recovery import configured
 
-    if not recovery.configured(env) or plan.refused:
-        return None
+    if not configured(env) or plan.refused:
+        return None  # the stages' modules are imported only by a function that recovers
     from replica_failover.credentials import resolve_credentials
+    from replica_failover.recovery import prepare as recovery
     from replica_failover.recovery.hook import fc_endpoint
     from replica_failover.recovery.report import RecoveryResult
 
