@@ -8,12 +8,17 @@ import subprocess
 import sys
 from typing import Any
 
-from replica_failover.plan import PlanItem
+from replica_failover.credentials import resolve_credentials
+from replica_failover.ebs import EbsApi
+from replica_failover.handler import settings_for
+from replica_failover.intake import parse_event
+from replica_failover.plan import GROUP_FIELDS, PAIR_FIELDS, PlanItem, build_plan
 from replica_failover.result import Result, TargetResult, dump_targets, target_result
 
 from chaos.emulator.app import Emulator
+from chaos.emulator.ebs.models import FleetSpec
 from tests.conftest import DR, PRIMARY, seed_basic
-from tests.function.conftest import base_env
+from tests.function.conftest import base_env, fc_context
 
 # Runs two invocations in a fresh interpreter and prints, for each, the recovery stage modules it
 # imported (the package itself is a few lines: it holds the check).
@@ -102,3 +107,53 @@ def test_dump_targets_is_the_results_dump_and_drops_every_model() -> None:
     targets = _results()
     assert dump_targets(targets) == whole["targets"]
     assert targets == []  # the caller's list no longer holds the models
+
+
+class _Reads(dict[str, Any]):
+    """A describe record that notes every field read from it."""
+
+    seen: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        _Reads.seen.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        _Reads.seen.add(key)
+        return super().__getitem__(key)
+
+
+def test_the_plan_reads_only_the_fields_an_invocation_keeps(emulator: Emulator, endpoint: str) -> None:
+    """The fields an invocation keeps of each record are every one build_plan reads, on every branch
+    (tags, resource group, allow and deny lists, groups and their members), and the plan built from the
+    trimmed records is the plan built from the whole ones."""
+    statuses = {"normal": 4.0, "failovered": 1.0, "invalid": 1.0, "reprotecting": 1.0}
+    emulator.backend.generate(FleetSpec(pairs=120, routes=[(PRIMARY, DR)], statuses=statuses, group_size=4,
+                                        grouped_fraction=0.3, tags={"env": "prod"}, seed=3))  # fmt: skip
+    env = base_env(
+        endpoint,
+        FAILOVER_TAGS="env=prod",
+        FAILOVER_RESOURCE_GROUP_ID="rg-acfmemulator01",
+        FAILOVER_DENY_PAIR_IDS="pair-gen3-000001",
+        FAILOVER_DENY_GROUP_IDS="pg-gen3-00000",
+    )
+    settings = settings_for(env, DR)
+    api = EbsApi(resolve_credentials(fc_context(emulator), env), endpoint=f"http://{endpoint}",
+                 connect_timeout=5, read_timeout=10)  # fmt: skip
+    event = json.dumps({"action": "failover", "primaryRegion": PRIMARY, "reason": "fields"}).encode()
+    incident = parse_event(event, settings, account_id=None)
+    pairs, groups = api.describe_pairs(DR), api.describe_groups(DR)
+    assert groups and any(p.get("ReplicaGroupId") for p in pairs)
+    _Reads.seen = set()
+    whole = build_plan(incident, settings, [_Reads(p) for p in pairs], [])
+    assert _Reads.seen <= set(PAIR_FIELDS), _Reads.seen - set(PAIR_FIELDS)
+    _Reads.seen = set()
+    whole = build_plan(incident, settings, pairs, [_Reads(g) for g in groups])
+    assert _Reads.seen <= set(GROUP_FIELDS), _Reads.seen - set(GROUP_FIELDS)
+
+    kept_pairs, kept_groups = api.describe_pairs(DR, fields=PAIR_FIELDS), api.describe_groups(DR, fields=GROUP_FIELDS)
+    assert {k for p in kept_pairs for k in p} <= set(PAIR_FIELDS) < {k for p in pairs for k in p}
+    assert {k for g in kept_groups for k in g} <= set(GROUP_FIELDS) < {k for g in groups for k in g}
+    trimmed = build_plan(incident, settings, kept_pairs, kept_groups)
+    assert trimmed == whole
+    assert {i.decision for i in whole.items} == {"failover", "alreadyFailedOver", "skipped"}

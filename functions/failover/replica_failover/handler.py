@@ -255,8 +255,18 @@ def _invoke(
 
             groups, pairs = batch_state(executor, api, dr, fan, concurrency=settings.concurrency)
         else:
-            groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
-            pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
+            from replica_failover.plan import GROUP_FIELDS, PAIR_FIELDS
+            from replica_failover.recovery import configured
+
+            # the plan reads a few fields of each record; the recovery review reads more, so keeps them all
+            whole = configured(env)
+            groups = executor.retry_call(
+                lambda: api.describe_groups(dr, site="backup", fields=None if whole else GROUP_FIELDS),
+                "describe-groups",
+            )
+            pairs = executor.retry_call(
+                lambda: api.describe_pairs(dr, site="backup", fields=None if whole else PAIR_FIELDS), "describe-pairs"
+            )
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
         return run.result(

@@ -84,6 +84,14 @@ class Plan(BaseModel):
         return out
 
 
+# Every field of a describe record that build_plan (and token.chain_base) reads: an invocation without
+# a recovery map keeps only these, dropping the rest of each record as its page arrives (ebs.py ``fields``).
+PAIR_FIELDS = ("ReplicaPairId", "PairName", "SourceRegion", "DestinationRegion", "Status", "ReplicaGroupId",
+               "ResourceGroupId", "Tags")  # fmt: skip
+GROUP_FIELDS = ("ReplicaGroupId", "GroupName", "SourceRegionId", "DestinationRegionId", "Status", "PairIds",
+                "ResourceGroupId", "Tags")  # fmt: skip
+
+
 def _tags(record: dict[str, Any]) -> dict[str, str]:
     tags = record.get("Tags") or []
     return {str(t.get("TagKey")): str(t.get("TagValue", "")) for t in tags if isinstance(t, dict)}
