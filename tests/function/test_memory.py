@@ -157,3 +157,23 @@ def test_the_plan_reads_only_the_fields_an_invocation_keeps(emulator: Emulator, 
     trimmed = build_plan(incident, settings, kept_pairs, kept_groups)
     assert trimmed == whole
     assert {i.decision for i in whole.items} == {"failover", "alreadyFailedOver", "skipped"}
+
+
+def test_plan_items_of_one_shape_share_their_fields_set_and_a_copy_does_not_touch_it(
+    emulator: Emulator, endpoint: str
+) -> None:
+    seed_basic(emulator, n_pairs=5)
+    env = base_env(endpoint)
+    settings = settings_for(env, DR)
+    api = EbsApi(resolve_credentials(fc_context(emulator), env), endpoint=f"http://{endpoint}",
+                 connect_timeout=5, read_timeout=10)  # fmt: skip
+    event = json.dumps({"action": "failover", "primaryRegion": PRIMARY, "reason": "shape"}).encode()
+    plan = build_plan(parse_event(event, settings, account_id=None), settings, api.describe_pairs(DR),
+                      api.describe_groups(DR))  # fmt: skip
+    pairs = [i for i in plan.items if i.kind == "pair"]
+    assert len(pairs) == 5 and len({id(i.model_fields_set) for i in pairs}) == 1
+    assert pairs[0].model_fields_set == set(pairs[0].model_dump()) - {"members"}  # what _item gave, no more
+    before = set(pairs[1].model_fields_set)
+    copied = pairs[0].model_copy(update={"decision": "skipped", "reason": "held"})  # as the approval gate does
+    assert copied.decision == "skipped" and pairs[0].decision == "failover"
+    assert pairs[1].model_fields_set == before and copied.model_fields_set is not pairs[1].model_fields_set
