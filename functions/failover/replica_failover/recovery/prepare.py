@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from replica_failover.credentials import Credentials
 from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.log import JsonLogger
-from replica_failover.recovery import TAGS_ENV, configured, steps
+from replica_failover.recovery import TAGS_ENV, steps
 from replica_failover.recovery.dns import DnsApi
 from replica_failover.recovery.ecs import EcsApi
 from replica_failover.recovery.hook import HookApi
@@ -20,8 +20,6 @@ from replica_failover.recovery.map import combine, map_from_env, standbys_from_t
 from replica_failover.recovery.report import RecoveryResult
 from replica_failover.recovery.stage import Stage
 from replica_failover.recovery.validate import Review, build_layout, match_record, records_in_scope, review
-
-__all__ = ["configured"]  # re-exported: the check lives in the package, importable without the stages
 
 if TYPE_CHECKING:
     from replica_failover.plan import Plan
