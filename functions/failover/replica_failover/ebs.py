@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -199,7 +199,13 @@ class EbsApi:
 
     # ---------------------------------------------------------------- reads
     def _pages(
-        self, action: str, region: str, key: str, params: dict[str, str], page_size: int
+        self,
+        action: str,
+        region: str,
+        key: str,
+        params: dict[str, str],
+        page_size: int,
+        fields: Collection[str] | None = None,
     ) -> Iterator[dict[str, Any]]:
         token = ""
         for _ in range(MAX_PAGES):
@@ -210,27 +216,44 @@ class EbsApi:
             records = body.get(key) or []
             if not isinstance(records, list):
                 raise ApiFailure("SDK.UnknownServerError", f"{key} is not a list")
-            yield from (r for r in records if isinstance(r, dict))
+            if fields is None:
+                yield from (r for r in records if isinstance(r, dict))
+            else:  # only the named fields outlive the page: a full record is about 2 KB in memory
+                yield from ({f: r[f] for f in fields if f in r} for r in records if isinstance(r, dict))
             token = str(body.get("NextToken") or "")
             if not token or not records:
                 return
         raise ApiFailure("SDK.UnknownServerError", f"{action}: more than {MAX_PAGES} pages")
 
     def describe_pairs(
-        self, region: str, *, site: str = "backup", pair_ids: list[str] | None = None, page_size: int = 500
+        self,
+        region: str,
+        *,
+        site: str = "backup",
+        pair_ids: list[str] | None = None,
+        page_size: int = 500,
+        fields: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Every record, or only its ``fields`` (None: all of them)."""
         params = {"Site": site}
         if pair_ids:
             params["PairIds"] = ",".join(pair_ids)
-        return list(self._pages("DescribeDiskReplicaPairs", region, "ReplicaPairs", params, page_size))
+        return list(self._pages("DescribeDiskReplicaPairs", region, "ReplicaPairs", params, page_size, fields))
 
     def describe_groups(
-        self, region: str, *, site: str = "backup", group_ids: list[str] | None = None, page_size: int = 500
+        self,
+        region: str,
+        *,
+        site: str = "backup",
+        group_ids: list[str] | None = None,
+        page_size: int = 500,
+        fields: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
+        """Every record, or only its ``fields`` (None: all of them)."""
         params = {"Site": site}
         if group_ids:
             params["GroupIds"] = ",".join(group_ids)
-        return list(self._pages("DescribeDiskReplicaGroups", region, "ReplicaGroups", params, page_size))
+        return list(self._pages("DescribeDiskReplicaGroups", region, "ReplicaGroups", params, page_size, fields))
 
     # --------------------------------------------------------------- writes
     def failover_pair(self, region: str, pair_id: str, client_token: str) -> str:

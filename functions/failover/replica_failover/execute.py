@@ -432,7 +432,7 @@ def _chunks(ids: list[str], n: int) -> list[list[str]]:
     return [ids[i : i + n] for i in range(0, len(ids), n)]
 
 
-@dataclass
+@dataclass(slots=True)  # one per target for a whole wave: no per-instance dict
 class _Target:
     """One target's run so far: the round and token, and what its calls left for the result."""
 

@@ -28,7 +28,16 @@ from replica_failover.incident import Incident
 from replica_failover.intake import parse_event
 from replica_failover.log import JsonLogger
 from replica_failover.operations import carries_operation
-from replica_failover.result import FailureCause, Result, Status, TargetResult, failure_for, summarize, target_result
+from replica_failover.result import (
+    FailureCause,
+    Result,
+    Status,
+    TargetResult,
+    dump_targets,
+    failure_for,
+    summarize,
+    target_result,
+)
 
 if TYPE_CHECKING:
     # Only an invocation that acts needs these (tenacity, the thread pool, the planner, the SDK
@@ -110,7 +119,6 @@ class _Invocation:
             mode=self.settings.mode,
             request_id=self.request_id,
             incident={to_camel(k): v for k, v in incident.model_dump(mode="json").items()},
-            targets=targets,
             summary=summarize(targets),
             refused=refused,
             failure=failure,
@@ -125,6 +133,7 @@ class _Invocation:
             recovery=recovery,
             fanout=self._fanout(),
         ).dump()
+        result["targets"] = dump_targets(targets)  # in place of the empty list: the key keeps its position
         level = "ERROR" if failure else ("INFO" if result["ok"] else "WARNING")
         self.log.log(level, "result", result=result)
         return result
@@ -246,8 +255,18 @@ def _invoke(
 
             groups, pairs = batch_state(executor, api, dr, fan, concurrency=settings.concurrency)
         else:
-            groups = executor.retry_call(lambda: api.describe_groups(dr, site="backup"), "describe-groups")
-            pairs = executor.retry_call(lambda: api.describe_pairs(dr, site="backup"), "describe-pairs")
+            from replica_failover.plan import GROUP_FIELDS, PAIR_FIELDS
+            from replica_failover.recovery import configured
+
+            # the plan reads a few fields of each record; the recovery review reads more, so keeps them all
+            whole = configured(env)
+            groups = executor.retry_call(
+                lambda: api.describe_groups(dr, site="backup", fields=None if whole else GROUP_FIELDS),
+                "describe-groups",
+            )
+            pairs = executor.retry_call(
+                lambda: api.describe_pairs(dr, site="backup", fields=None if whole else PAIR_FIELDS), "describe-pairs"
+            )
     except ApiFailure as f:
         status: Status = "pending" if f.transient else "failed"
         return run.result(
@@ -357,11 +376,12 @@ def _recovery_stage(
     groups: list[dict[str, Any]],
 ) -> Any:
     """The prepared recovery stage, a failed recovery result (dict), or None without a recovery map."""
-    from replica_failover.recovery import prepare as recovery
+    from replica_failover.recovery import configured
 
-    if not recovery.configured(env) or plan.refused:
-        return None
+    if not configured(env) or plan.refused:
+        return None  # the stages' modules are imported only by a function that recovers
     from replica_failover.credentials import resolve_credentials
+    from replica_failover.recovery import prepare as recovery
     from replica_failover.recovery.hook import fc_endpoint
     from replica_failover.recovery.report import RecoveryResult
 

@@ -152,6 +152,17 @@ class Result(_Model):
         return self.model_dump(mode="json", by_alias=True)
 
 
+def dump_targets(targets: list[TargetResult]) -> list[dict[str, Any]]:
+    """``Result.dump()``'s ``targets``, emptying ``targets`` as it goes: each model is dropped once its
+    dict is made, so the dicts reuse the models' memory. At 10,000 targets the models and a full dump
+    side by side were the largest thing an invocation held."""
+    targets.reverse()
+    dumped: list[dict[str, Any]] = []
+    while targets:
+        dumped.append(targets.pop().model_dump(mode="json", by_alias=True))
+    return dumped
+
+
 def summarize(targets: list[TargetResult]) -> dict[str, int]:
     counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for t in targets:

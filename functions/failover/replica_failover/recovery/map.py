@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic.alias_generators import to_camel
 
 from replica_failover.errors import ConfigError, FailoverError
+from replica_failover.recovery import PLAN_ENV as PLAN_ENV  # noqa: PLC0414 - re-exported: the map file variable
 
 STANDBY_TAG = "replica-failover:standby-for"
-PLAN_ENV = "FAILOVER_RECOVERY_PLAN"
 MAX_FILE_BYTES = 1_000_000
 
 Provider = Literal["alidns", "privatezone"]

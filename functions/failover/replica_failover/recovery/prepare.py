@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from replica_failover.credentials import Credentials
 from replica_failover.ebs import ApiFailure, EbsApi
 from replica_failover.log import JsonLogger
-from replica_failover.recovery import steps
+from replica_failover.recovery import TAGS_ENV, steps
 from replica_failover.recovery.dns import DnsApi
 from replica_failover.recovery.ecs import EcsApi
 from replica_failover.recovery.hook import HookApi
-from replica_failover.recovery.map import PLAN_ENV, combine, map_from_env, standbys_from_tags
+from replica_failover.recovery.map import combine, map_from_env, standbys_from_tags
 from replica_failover.recovery.report import RecoveryResult
 from replica_failover.recovery.stage import Stage
 from replica_failover.recovery.validate import Review, build_layout, match_record, records_in_scope, review
@@ -24,15 +24,9 @@ from replica_failover.recovery.validate import Review, build_layout, match_recor
 if TYPE_CHECKING:
     from replica_failover.plan import Plan
 
-TAGS_ENV = "FAILOVER_RECOVERY_TAGS"
 CODE_PATH_ENV = "FC_FUNC_CODE_PATH"  # FC's code directory; the package's parent when unset
 TargetRef = tuple[Any, str]
 CONFIG_ERROR = "ConfigError"  # the error code of a recovery map that does not load: nothing is written
-
-
-def configured(env: Mapping[str, str]) -> bool:
-    """Whether this function recovers the service at all: a map file, or standby tags read."""
-    return bool(env.get(PLAN_ENV, "").strip()) or env.get(TAGS_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def code_dir(env: Mapping[str, str]) -> Path:
