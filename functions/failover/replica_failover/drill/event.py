@@ -196,6 +196,12 @@ def run(payload: dict[str, Any], call: OperationCall) -> dict[str, Any]:
 
 def outcome(report: DrillReport, cleanup_only: bool) -> tuple[Status, str]:
     """Status and reason of a finished drill (or cleanup) from its report."""
+    denied = sorted({c for i, c in report.clear_refused.items() if i in report.not_cleared})
+    if denied:  # a retry would be refused again, and would start new drills first: a human must act
+        return "failed", (
+            f"{len(report.not_cleared)} drill(s) not cleared: the clear was refused ({', '.join(denied)}); "
+            "fix that (e.g. grant ebs:ClearPairDrill / ebs:ClearReplicaGroupDrill), then send cleanupOnly"
+        )
     if report.not_cleared:
         return "pending", f"{len(report.not_cleared)} drill(s) not cleared yet: a retry's leftover pass clears them"
     if report.error and not report.targets:

@@ -100,6 +100,7 @@ class DrillReport(_Model):
     leftovers: list[LeftoverDrill] = Field(default_factory=list)
     rpo: RpoSummary | None = None
     not_cleared: list[str] = Field(default_factory=list)  # drill ids still present at the end
+    clear_refused: dict[str, str] = Field(default_factory=dict)  # drill id -> the code that refused its clear
     not_detached: list[str] = Field(default_factory=list)  # drill disks left on the test instance
     interrupted: str | None = None  # KeyboardInterrupt / Terminated
     error: str | None = None

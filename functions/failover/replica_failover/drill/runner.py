@@ -84,6 +84,7 @@ class DrillRunner:
         self.stage = stage or _noop
         self.run_id = run_id or uuid.uuid4().hex[:16]
         self.prober: Prober | None = None
+        self.clear_refused: dict[str, str] = {}  # drill id -> code, for clears refused for good
         if request.attach_instance_id is not None:
             if disks is None:
                 raise ValueError("attaching to a test instance needs an ECS client")
@@ -151,6 +152,7 @@ class DrillRunner:
             if self.prober is not None:
                 report.not_detached = self.prober.detach_all()
             report.not_cleared += self._clear(mine)
+            report.clear_refused = dict(self.clear_refused)
             report.rpo = summarise(report.targets, self.req.objective_seconds)
             report.finished_at = self.clock.now()
         return report
@@ -181,6 +183,7 @@ class DrillRunner:
                 found.append(_Drill(t.kind, t.id, left.drill_id, left, doc=doc))
         report.leftovers = [d.result for d in found if isinstance(d.result, LeftoverDrill)]
         report.not_cleared = self._clear(found)
+        report.clear_refused = dict(self.clear_refused)
         return report.leftovers
 
     def _start(self, target: Target, result: TargetResult, mine: list[_Drill]) -> None:
@@ -305,6 +308,7 @@ class DrillRunner:
                     elif exc.code == "OperationDenied.InvalidStatus" or exc.transient:
                         continue
                     else:
+                        self.clear_refused[d.drill_id] = exc.code
                         refused.append(d)
                         pending.remove(d)
                         continue
