@@ -12,32 +12,17 @@ import pytest
 import requests
 from alibabacloud_ebs20210730 import models as m
 from alibabacloud_ebs20210730.client import Client
-from alibabacloud_tea_openapi.exceptions import ClientException
-from alibabacloud_tea_openapi.utils_models import Config
 
-from chaos.emulator import config as cfg
 from chaos.emulator.app import Emulator
 from chaos.emulator.ebs.models import PairRecord
 from chaos.emulator.faults import FaultError, FaultRule
 from tests.conftest import DR, OTHER, PRIMARY, seed_basic
+from tests.emulator.ebs_v2 import error, v2_client
 
 
 @pytest.fixture
 def client(endpoint: str, emulator: Emulator) -> Client:
-    emulator.clock.freeze(True)
-    config = Config(
-        access_key_id=cfg.DEFAULT_ACCESS_KEY_ID, access_key_secret=cfg.DEFAULT_ACCESS_KEY_SECRET,
-        region_id=DR, endpoint=endpoint, protocol="http",
-    )  # fmt: skip
-    return Client(config)
-
-
-def error(call: Any) -> tuple[int, str]:
-    try:
-        call()
-    except ClientException as exc:
-        return int(exc.status_code), str(exc.code)
-    raise AssertionError("the call succeeded")
+    return v2_client(endpoint, emulator)
 
 
 def effects(emulator: Emulator, action: str) -> list[dict[str, Any]]:
